@@ -1,0 +1,44 @@
+"""ganforge: train, evaluate, explore and serve Generative Adversarial Networks.
+
+Quick start::
+
+    import ganforge
+    run = ganforge.train("dcgan-digits", overrides={"train.steps": 500})
+    generator = ganforge.load(run.dir)
+    images = generator.sample(16, seed=0)   # [16, 1, 32, 32] in [-1, 1]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+from .config import Config, load_config  # noqa: E402
+from .errors import ConfigError, DataError, DivergenceError, GanforgeError, TrainingError, UserError  # noqa: E402
+from .models import Generator, create as create_model, load_generator  # noqa: E402
+from .training import Run, Trainer, train  # noqa: E402
+
+
+def load(path: str | Path, device: str = "cpu") -> Generator:
+    """Load a generator from a run directory or from its ``generator/`` folder alone."""
+    return load_generator(path, device)
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DataError",
+    "DivergenceError",
+    "GanforgeError",
+    "Generator",
+    "Run",
+    "Trainer",
+    "TrainingError",
+    "UserError",
+    "__version__",
+    "create_model",
+    "load",
+    "load_config",
+    "train",
+]

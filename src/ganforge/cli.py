@@ -1,0 +1,168 @@
+"""The ``ganforge`` command line: thin subcommands over the public API.
+
+User mistakes (unknown keys, names, missing files) print one ``error:`` line and exit 2;
+a run that fails (divergence, interruption) exits 1; no traceback either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import GanforgeError, UserError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _split_set_args(preset: str | None, sets: list[str]) -> tuple[str | None, list[str]]:
+    """``--set a=1 dcgan-mnist`` puts the preset into ``--set``; move it back."""
+    loose = [s for s in sets if "=" not in s]
+    if preset is None and len(loose) == 1:
+        return loose[0], [s for s in sets if "=" in s]
+    return preset, sets
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import train
+
+    preset, sets = _split_set_args(args.config, args.set or [])
+    if args.resume and (preset or args.out):
+        raise UserError("--resume RUN_DIR continues that run: give no preset and no --out with it")
+    run = train(preset, out=args.out, overrides=sets, resume=args.resume)
+    print(f"run saved to {run.dir} (step {run.step})")
+    if run.latest_samples is not None:
+        print(f"samples: {run.latest_samples}")
+    return 0
+
+
+def _parse_label(text: str | None, class_names: list[str] | None) -> int | None:
+    if text is None:
+        return None
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if class_names and text in class_names:
+        return class_names.index(text)
+    known = f" (classes: {', '.join(class_names)})" if class_names else ""
+    raise UserError(f"unknown label '{text}'{known}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import load
+    from .viz import render_samples, save_png
+
+    if args.n < 1:
+        raise UserError(f"--n must be >= 1, got {args.n}")
+    generator = load(args.run)
+    meta = getattr(generator, "meta", {})
+    label = _parse_label(args.label, meta.get("class_names"))
+    samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+    elif out.suffix == ".png":
+        nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
+        metadata = {
+            "generator": meta.get("weights_id", ""),
+            "run": meta.get("run", ""),
+            "seed": args.seed,
+            "label": "" if label is None else label,
+            "truncation": "" if args.truncation is None else args.truncation,
+            "synthetic": "true",
+        }
+        save_png(render_samples(samples, nrow=nrow), out, metadata)
+    else:
+        raise UserError(f"--out must end in .png or .npy, got '{out.name}'")
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _list(title: str, rows: list[tuple[str, str]]) -> int:
+    width = max((len(name) for name, _ in rows), default=0)
+    print(title)
+    for name, text in rows:
+        print(f"  {name.ljust(width)}  {text}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .config import preset_dir, preset_names
+
+    rows = []
+    for name in preset_names():
+        first = (preset_dir() / f"{name}.yaml").read_text().splitlines()[0]
+        rows.append((name, first.lstrip("# ").strip() if first.startswith("#") else ""))
+    return _list("presets (ganforge train PRESET):", rows)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import MODELS, accepted_options
+
+    rows = []
+    for name in MODELS.names():
+        options = ", ".join(f"{k}={p.default!r}" for k, p in accepted_options(name).items())
+        rows.append((name, f"{MODELS.describe(name)}\n    {' ' * max(len(n) for n in MODELS.names())}options: {options}"))
+    return _list("models (model.name):", rows)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+
+    return _list("data sets (data.name):", [(n, DATASETS.describe(n)) for n in DATASETS.names()])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate, explore and serve GANs.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a GAN from a preset or a YAML file")
+    p.add_argument("config", nargs="?", help="preset name or YAML file (default: dcgan-digits)")
+    p.add_argument("--out", help="run directory (default: runs/<name>)")
+    p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", help="override config keys, e.g. train.steps=500")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw samples from a trained generator")
+    p.add_argument("run", help="run directory or generator/ folder")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="FILE.png (grid or scatter plot) or FILE.npy (raw array)")
+    p.add_argument("--label", help="class index or name (conditional generators)")
+    p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
+    p.add_argument("--nrow", type=int, help="images per row in the grid")
+    p.set_defaults(func=cmd_sample)
+
+    for name, func, text in (
+        ("presets", cmd_presets, "list the bundled presets"),
+        ("models", cmd_models, "list the registered model families and their options"),
+        ("data", cmd_data, "list the built-in data sets"),
+    ):
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except GanforgeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,360 @@
+"""Typed run configuration: YAML presets + ``key=value`` overrides, strictly validated.
+
+A config is a tree of dataclasses. :func:`from_dict` converts plain YAML data into it and
+rejects unknown keys and wrong types with a one-line :class:`ConfigError` that names the
+key and suggests the nearest valid one. Model options are family-specific: they are
+checked against the signature of the registered model factory (the constructor signature
+*is* the config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from .errors import ConfigError
+from .registry import did_you_mean
+
+
+@dataclass
+class DataConfig:
+    """Which data set to train on and how to prepare it."""
+
+    name: str = "digits"
+    root: str | None = None  # local folder; None = the data set's default (download if needed)
+    split: str = "train"
+    resolution: int | None = None  # square side in pixels; None = the data set's native size
+    channels: int | None = None  # 1 (grey) or 3 (RGB); None = the data set's native channels
+    hflip: bool = False  # random horizontal flips of real images
+    max_samples: int | None = None  # keep only the first N samples (low-data studies, quick tests)
+    download: bool = True  # allow downloading when no local copy exists
+
+
+@dataclass
+class ModelConfig:
+    """A registered model family and its constructor options (see ``ganforge models``)."""
+
+    name: str = "dcgan"
+    conditional: bool = False  # feed class labels to both networks
+    options: dict[str, Any] = field(default_factory=dict)  # family-specific keyword arguments
+
+
+@dataclass
+class LossConfig:
+    """Adversarial loss (a pure function of logits, see ``ganforge.losses``)."""
+
+    name: str = "nonsaturating"
+
+
+@dataclass
+class OptimConfig:
+    """Optimizers for both networks; separate learning rates and betas give TTUR."""
+
+    name: str = "adam"  # adam | rmsprop
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """The training loop: length, batch, schedule, logging and checkpoint cadence."""
+
+    steps: int = 2000  # generator updates
+    batch_size: int = 64
+    n_critic: int = 1  # discriminator updates per generator update
+    seed: int = 0
+    ema_decay: float = 0.999  # EMA of generator weights; 0 disables
+    ema_start: int = 0  # step from which the EMA starts averaging (a copy before that)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes)
+    channels_last: bool = True  # NHWC memory format for conv nets (several times faster on CPU)
+    threads: int | None = None  # torch intra-op threads; None = torch's default
+    log_every: int = 50
+    sample_every: int = 500
+    sample_count: int = 64  # size of the fixed latent batch rendered to samples/
+    checkpoint_every: int = 1000
+    keep_checkpoints: bool = False  # also keep checkpoints/step-NNNNNN.pt
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass
+class Config:
+    """A complete, resolved run configuration (what ``config.yaml`` holds)."""
+
+    name: str = "run"
+    recipe: str = "gan"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, with model options flattened into the ``model`` section."""
+        out = dataclasses.asdict(self)
+        options = out["model"].pop("options")
+        out["model"].update(options)
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 insists on ``1.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML text safely (no Python objects), with scientific-notation floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (lenient only where YAML is: int -> float)."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0] if len(errors) == 1 else ConfigError(
+            f"config key '{key}' must be one of {' | '.join(_type_name(a) for a in args)}, "
+            f"got {value!r}"
+        )
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        (item,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict or tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif dataclasses.is_dataclass(tp):
+        return _from_dict(tp, value, key)
+    raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+
+
+def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names or (cls is ModelConfig and key == "options"):
+            if cls is ModelConfig:  # family options, validated later against the factory
+                extra[key] = value
+                continue
+            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(str(key), names)}")
+        kwargs[key] = _coerce(value, hints[key], dotted)
+    obj = cls(**kwargs)
+    if cls is ModelConfig:
+        obj.options = dict(extra)
+    return obj
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from plain data, raising :class:`ConfigError` on any mistake."""
+    config = _from_dict(Config, data, "")
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Check values and names against the registries (lazy imports avoid cycles)."""
+    from . import data as data_module
+    from .losses import LOSSES
+    from .models import MODELS, check_options
+    from .training.recipes import RECIPES
+
+    t = config.train
+    for key in ("steps", "batch_size", "n_critic", "log_every", "sample_every", "checkpoint_every"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"config key 'train.{key}' must be >= 1, got {getattr(t, key)}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"config key 'train.ema_decay' must be in [0, 1), got {t.ema_decay}")
+    if config.optim.name not in ("adam", "rmsprop"):
+        raise ConfigError(
+            f"unknown optimizer '{config.optim.name}'{did_you_mean(config.optim.name, ['adam', 'rmsprop'])}"
+            " (available: adam, rmsprop)"
+        )
+    for key in ("g_betas", "d_betas"):
+        if len(getattr(config.optim, key)) != 2:
+            raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")
+    if t.precision not in ("fp32", "bf16"):
+        raise ConfigError(
+            f"config key 'train.precision' must be fp32 or bf16, got '{t.precision}'"
+            f"{did_you_mean(t.precision, ['fp32', 'bf16'])}"
+        )
+    if config.data.channels not in (None, 1, 3):
+        raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
+    data_module.DATASETS.canonical(config.data.name)
+    LOSSES.canonical(config.loss.name)
+    RECIPES.canonical(config.recipe)
+    check_options(config.model.name, config.model.options)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def preset_dir() -> Path:
+    """The folder of bundled YAML presets (``ganforge/configs``)."""
+    return Path(str(resources.files("ganforge") / "configs"))
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in preset_dir().glob("*.yaml"))
+
+
+def preset_path(name: str) -> Path:
+    """The bundled preset ``name``, or raise with a suggestion."""
+    path = preset_dir() / f"{name}.yaml"
+    if not path.is_file():
+        names = preset_names()
+        raise ConfigError(
+            f"unknown preset '{name}'{did_you_mean(name, names)} (available: {', '.join(names)})"
+        )
+    return path
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping at the top level")
+    return data
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"train.steps=100"`` -> ``("train.steps", 100)``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key=value (e.g. train.steps=100)")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``data`` with dotted-key overrides applied.
+
+    When ``model.name`` is overridden, model options inherited from the preset that the new
+    family does not accept are dropped (options set explicitly are still checked).
+    """
+    import copy
+
+    out = copy.deepcopy(data)
+    pairs = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
+    explicit_model_keys: set[str] = set()
+    for key, value in pairs:
+        parts = key.split(".")
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{key}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+        if parts[0] == "model" and len(parts) == 2:
+            explicit_model_keys.add(parts[1])
+    model = out.get("model")
+    if isinstance(model, dict) and "name" in explicit_model_keys:
+        from .models import accepted_options
+
+        accepted = accepted_options(str(model["name"]))
+        for key in list(model):
+            if key not in ("name", "conditional") and key not in explicit_model_keys and key not in accepted:
+                del model[key]
+    return out
+
+
+def load_config(
+    source: str | Path | dict[str, Any] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a preset name, a YAML path or a dict, apply overrides, validate.
+
+    Args:
+        source: preset name (``"dcgan-digits"``), path to a YAML file, a mapping, or None for
+            the default preset.
+        overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
+    """
+    if source is None:
+        source = DEFAULT_PRESET
+    if isinstance(source, dict):
+        data = source
+    elif isinstance(source, Path) or str(source).endswith((".yaml", ".yml")):
+        data = read_yaml(source)
+    else:
+        data = read_yaml(preset_path(str(source)))
+        data.setdefault("name", str(source))
+    data = apply_overrides(data, overrides or [])
+    return from_dict(data)
+
+
+DEFAULT_PRESET = "dcgan-digits"

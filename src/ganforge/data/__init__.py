@@ -1,0 +1,19 @@
+"""Built-in data sets (a registry) and the batch loader.
+
+Each data set is a factory registered in :data:`DATASETS` that returns an in-memory
+:class:`Dataset`; :func:`create` builds one from a :class:`~ganforge.config.DataConfig`.
+"""
+
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import BatchLoader, Dataset, to_uint8
+
+DATASETS: Registry = Registry("data set")
+
+# Importing the modules registers their data sets.
+from . import digits, folder, mnist, cifar10, toy  # noqa: E402,F401
+
+from .factory import create  # noqa: E402
+
+__all__ = ["DATASETS", "BatchLoader", "Dataset", "create", "to_uint8"]

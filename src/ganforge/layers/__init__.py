@@ -1,0 +1,5 @@
+"""Building blocks shared by model families."""
+
+from .conditioning import LabelProjection, label_maps
+
+__all__ = ["LabelProjection", "label_maps"]

@@ -1,0 +1,54 @@
+"""Adversarial losses as pure functions of discriminator logits.
+
+Every loss is a pair ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)``,
+each returning a scalar to *minimise*. Logits are raw scores: where a loss needs
+``D(x) = sigmoid(logit)``, it uses ``softplus`` identities, the numerically stable form:
+
+    -log(sigmoid(t))     = softplus(-t)
+    -log(1 - sigmoid(t)) = softplus(t)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def bce_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Classifier loss: ``-log D(x) - log(1 - D(G(z)))`` (Goodfellow et al., 2014)."""
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def minimax_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Saturating generator loss: minimise ``log(1 - D(G(z)))`` (the original minimax game)."""
+    return -F.softplus(fake).mean()
+
+
+def nonsaturating_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: minimise ``-log D(G(z))`` (strong gradients early on)."""
+    return F.softplus(-fake).mean()
+
+
+def wasserstein_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Critic loss ``E[D(G(z))] - E[D(x)]`` (Arjovsky et al., 2017); needs a Lipschitz critic."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss ``-E[D(G(z))]``; also the generator side of the hinge loss."""
+    return -fake.mean()
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Hinge loss ``E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]`` (Lim & Ye; Miyato et al.)."""
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def least_squares_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN (Mao et al., 2017) with targets b=1 for real, a=0 for fake."""
+    return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake**2).mean()
+
+
+def least_squares_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """LSGAN generator loss with target c=1."""
+    return 0.5 * ((fake - 1.0) ** 2).mean()

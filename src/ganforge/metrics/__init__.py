@@ -1,0 +1,5 @@
+"""Evaluation metrics: pure functions of samples or features."""
+
+from .modes import mode_stats
+
+__all__ = ["mode_stats"]

@@ -1,0 +1,241 @@
+"""Base classes shared by every model family.
+
+* :func:`configurable` records a module's constructor arguments, which are saved beside
+  its weights (``config.json`` + ``model.safetensors``) and rebuild it on load: the
+  constructor signature *is* the config, and nothing is ever unpickled.
+* :class:`Generator` knows its latent size, classes and output shape, and can sample.
+* :class:`Discriminator` returns raw logits ``[N]``; sigmoids live inside the losses.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+from ..registry import Registry
+
+M = TypeVar("M", bound=type)
+
+#: Every concrete network class, by class name, so ``config.json`` can name it safely.
+NETWORKS: Registry = Registry("network class")
+
+GENERATOR_CONFIG = "config.json"
+GENERATOR_WEIGHTS = "model.safetensors"
+
+
+def configurable(cls: M) -> M:
+    """Class decorator: remember the constructor's keyword arguments in ``self.init_kwargs``.
+
+    Also registers the class in :data:`NETWORKS` so it can be rebuilt from its config.
+    """
+    init = cls.__init__
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapped(self: nn.Module, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        init(self, *args, **kwargs)
+        recorded = dict(bound.arguments)
+        recorded.pop("self")
+        # Outermost class wins: a subclass's arguments describe the object.
+        if type(self) is cls:
+            self.init_kwargs = {k: _jsonable(v) for k, v in recorded.items()}
+
+    cls.__init__ = wrapped  # type: ignore[assignment]
+    NETWORKS.add(cls.__name__, cls)
+    return cls
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def truncated_normal(
+    shape: tuple[int, ...],
+    truncation: float | None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Standard normal samples, redrawing any entry with ``|z| > truncation`` (BigGAN's trick)."""
+    z = torch.randn(shape, generator=generator, device=device)
+    if truncation is None:
+        return z
+    if truncation <= 0:
+        raise UserError(f"truncation must be > 0, got {truncation}")
+    while True:
+        bad = z.abs() > truncation
+        if not bad.any():
+            return z
+        z = torch.where(bad, torch.randn(shape, generator=generator, device=device), z)
+
+
+class Generator(nn.Module):
+    """A generator maps latents ``z [N, latent_dim]`` (and labels ``[N]``) to samples.
+
+    Image generators end in ``tanh`` (range [-1, 1]); vector generators are unbounded and
+    live in data coordinates.
+    """
+
+    latent_dim: int
+    num_classes: int
+    output_shape: tuple[int, ...]
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.output_shape) == 3
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def sample_latents(
+        self, n: int, generator: torch.Generator | None = None, truncation: float | None = None
+    ) -> torch.Tensor:
+        """Draw ``n`` latents ``[n, latent_dim]`` on the generator's device."""
+        device = generator.device if generator is not None else self.device
+        return truncated_normal((n, self.latent_dim), truncation, generator, device).to(self.device)
+
+    def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        """Validate labels: required (and in range) for conditional models, else None."""
+        if self.num_classes == 0:
+            if labels is not None:
+                raise UserError("this generator is unconditional: it takes no labels")
+            return None
+        if labels is None:
+            raise UserError(f"this generator is conditional: give labels in 0..{self.num_classes - 1}")
+        labels = torch.as_tensor(labels, dtype=torch.long, device=self.device).reshape(-1)
+        if labels.numel() == 1 and n > 1:
+            labels = labels.expand(n)
+        if labels.numel() != n:
+            raise UserError(f"got {labels.numel()} labels for {n} samples")
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise UserError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()[:8]}")
+        return labels
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        labels: torch.Tensor | list[int] | int | None = None,
+        truncation: float | None = None,
+        batch_size: int = 256,
+    ) -> torch.Tensor:
+        """``n`` samples for ``seed`` (same seed, same samples), in eval mode, on the CPU.
+
+        For conditional generators without ``labels``, classes cycle ``0, 1, ..., K-1, 0, ...``.
+        """
+        if self.num_classes and labels is None:
+            labels = torch.arange(n) % self.num_classes
+        labels = self.check_labels(labels, n)
+        rng = torch.Generator(device="cpu").manual_seed(int(seed))
+        z = truncated_normal((n, self.latent_dim), truncation, rng)
+        was_training = self.training
+        self.eval()
+        try:
+            out = [
+                self(z[i : i + batch_size].to(self.device), None if labels is None else labels[i : i + batch_size])
+                for i in range(0, n, batch_size)
+            ]
+        finally:
+            self.train(was_training)
+        return torch.cat(out).float().cpu()
+
+
+class Discriminator(nn.Module):
+    """A discriminator maps samples ``[N, ...]`` (and labels) to logits ``[N]``."""
+
+    num_classes: int
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def weights_hash(module: nn.Module) -> str:
+    """A short stable id of a module's weights (sha256 of its tensors, in key order)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_generator(generator: Generator, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors``: a generator loadable on its own."""
+    from safetensors.torch import save_file
+
+    from ..training.checkpoint import atomic_write_bytes
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tmp = folder / f".{GENERATOR_WEIGHTS}.tmp"
+    save_file(state, str(tmp))
+    tmp.replace(folder / GENERATOR_WEIGHTS)
+    config = {
+        "class": type(generator).__name__,
+        "kwargs": generator.init_kwargs,
+        "meta": {**(meta or {}), "weights_id": weights_hash(generator)},
+    }
+    atomic_write_bytes(folder / GENERATOR_CONFIG, json.dumps(config, indent=2).encode())
+    return folder
+
+
+def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """Rebuild a generator from a ``generator/`` folder (or a run folder holding one)."""
+    from safetensors.torch import load_file
+
+    from . import ensure_registered
+
+    ensure_registered()
+    folder = Path(folder)
+    if not (folder / GENERATOR_CONFIG).is_file() and (folder / "generator" / GENERATOR_CONFIG).is_file():
+        folder = folder / "generator"
+    config_path = folder / GENERATOR_CONFIG
+    if not config_path.is_file():
+        raise UserError(f"no generator found at '{folder}' (expected {GENERATOR_CONFIG} and {GENERATOR_WEIGHTS})")
+    try:
+        config = json.loads(config_path.read_text())
+        cls = NETWORKS.get(config["class"])
+        kwargs = config["kwargs"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise UserError(f"'{config_path}' is not a valid generator config ({err})") from None
+    generator = cls(**kwargs)
+    weights = folder / GENERATOR_WEIGHTS
+    if not weights.is_file():
+        raise UserError(f"missing weights file '{weights}'")
+    try:
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise UserError(f"cannot read '{weights}': {err}") from None
+    generator.load_state_dict(state)
+    generator.meta = config.get("meta", {})
+    return generator.to(device).eval()
+
+
+def init_weights(std: float = 0.02) -> Callable[[nn.Module], None]:
+    """DCGAN initialisation: conv/linear weights ~ N(0, std), norm scales ~ N(1, std)."""
+
+    def apply(module: nn.Module) -> None:
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, std)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(module.weight, 1.0, std)
+            nn.init.zeros_(module.bias)
+
+    return apply

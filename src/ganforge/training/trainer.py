@@ -1,0 +1,400 @@
+"""The training loop: schedule, EMA, checkpoints, divergence guard, progress and logging.
+
+The trainer is method-agnostic: a registered :class:`~ganforge.training.recipes.Recipe`
+performs each step. Everything a run produces lands in its run directory::
+
+    runs/<name>/config.yaml            resolved config
+    runs/<name>/checkpoints/latest.pt  full training state (atomic)
+    runs/<name>/generator/             config.json + model.safetensors (EMA weights)
+    runs/<name>/samples/step-NNNNNN.png
+    runs/<name>/metrics.jsonl
+    runs/<name>/tensorboard/           when train.tensorboard is true
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import data as data_module
+from ..config import Config, from_dict, read_yaml
+from ..errors import ConfigError, DivergenceError, TrainingError, UserError
+from ..models import Generator, load_generator, save_generator
+from ..viz import render_samples, save_png
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .ema import EMA, standing_stats
+from .recipes import RECIPES, Recipe
+
+CHECKPOINT_FORMAT = 1
+
+#: Config keys that may change when a run is resumed (nothing that alters the trajectory).
+RESUMABLE_KEYS = {
+    "train.steps",
+    "train.log_every",
+    "train.sample_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.tensorboard",
+    "train.progress",
+    "train.device",
+    "train.threads",
+}
+
+
+@dataclass
+class Run:
+    """A run directory and what it holds."""
+
+    dir: Path
+    config: Config
+    step: int
+
+    @property
+    def generator_dir(self) -> Path:
+        return self.dir / "generator"
+
+    def load_generator(self, device: str = "cpu") -> Generator:
+        return load_generator(self.generator_dir, device)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        path = self.dir / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    @property
+    def latest_samples(self) -> Path | None:
+        grids = sorted((self.dir / "samples").glob("step-*.png"))
+        return grids[-1] if grids else None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
+    """The saved config of ``run_dir`` with the allowed overrides applied."""
+    from ..config import apply_overrides
+
+    saved = read_yaml(run_dir / "config.yaml")
+    changed = {k: v for k, v in overrides.items() if _lookup(saved, k) != v}
+    forbidden = sorted(set(changed) - RESUMABLE_KEYS)
+    if forbidden:
+        raise ConfigError(
+            f"cannot change {', '.join(forbidden)} when resuming (allowed: {', '.join(sorted(RESUMABLE_KEYS))})"
+        )
+    return from_dict(apply_overrides(saved, changed))
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+class Trainer:
+    """Runs a recipe for ``config.train.steps`` generator steps in ``run_dir``.
+
+    Args:
+        config: the resolved configuration.
+        run_dir: the run directory (created; must be new or empty unless resuming).
+        resume: continue from ``run_dir/checkpoints/latest.pt``.
+    """
+
+    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False) -> None:
+        self.config = config
+        self.dir = Path(run_dir)
+        self.resume = resume
+        t = config.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        self.device = resolve_device(t.device)
+
+        if resume:
+            self.checkpoint_path = self.dir / "checkpoints" / "latest.pt"
+            if not self.checkpoint_path.is_file():
+                raise UserError(f"cannot resume: '{self.checkpoint_path}' does not exist")
+        elif self.dir.exists() and any(self.dir.iterdir()):
+            raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
+
+        seed_everything(t.seed)
+        self.dataset = data_module.create(config.data)
+        self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
+        self.ema = EMA(self.recipe.generator, t.ema_decay, t.ema_start)
+        self.loader = data_module.BatchLoader(
+            self.dataset, t.batch_size, seed=t.seed, hflip=config.data.hflip, device=self.device
+        )
+        self.step = 0
+        self.images_per_step = t.batch_size * t.n_critic
+        self._fixed = self._fixed_latents()
+        self._pending: list[dict[str, torch.Tensor]] = []
+        self._last_good: tuple[int, Path] | None = None
+        self._writer = None
+
+        if resume:
+            self._load(self.checkpoint_path)
+
+    # ------------------------------------------------------------------ state
+
+    def _fixed_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The fixed latent batch rendered to samples/ (comparable across steps)."""
+        g = self.recipe.generator
+        n = self.config.train.sample_count if g.is_image else max(self.config.train.sample_count, 1024)
+        rng = torch.Generator().manual_seed(self.config.train.seed + 2)
+        z = torch.randn(n, g.latent_dim, generator=rng).to(self.device)
+        labels = (torch.arange(n) % g.num_classes).to(self.device) if g.num_classes else None
+        return z, labels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "recipe": self.recipe.state_dict(),
+            "ema": self.ema.state_dict(),
+            "loader": self.loader.state_dict(),
+            "rng": rng_state(self.recipe.generators),
+            "config": self.config.to_yaml(),
+        }
+
+    def _load(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.device)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"'{path}' has checkpoint format {state.get('format')}, expected {CHECKPOINT_FORMAT}")
+        self.recipe.load_state_dict(state["recipe"])
+        self.ema.load_state_dict(state["ema"])
+        self.loader.load_state_dict(state["loader"])
+        set_rng_state(state["rng"], self.recipe.generators)
+        self.step = int(state["step"])
+        self._last_good = (self.step, path)
+        self._truncate_metrics(self.step)
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from (they will be redone)."""
+        path = self.dir / "metrics.jsonl"
+        if path.exists():
+            keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+            path.write_text("".join(line + "\n" for line in keep))
+
+    # ------------------------------------------------------------------ outputs
+
+    def export_generator(self) -> Generator:
+        """A standalone copy of the EMA generator with standing BatchNorm statistics."""
+        g = copy.deepcopy(self.ema.model).eval()
+        rng = torch.Generator().manual_seed(self.config.train.seed + 3)
+        batches = []
+        for _ in range(8):
+            z = torch.randn(self.config.train.batch_size, g.latent_dim, generator=rng).to(self.device)
+            labels = torch.randint(g.num_classes, (len(z),), generator=rng).to(self.device) if g.num_classes else None
+            batches.append((z, labels))
+        standing_stats(g, batches)
+        return g.eval()
+
+    def generator_meta(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "run": self.config.name,
+            "step": self.step,
+            "data": self.config.data.name,
+            "class_names": self.dataset.class_names if self.config.model.conditional else None,
+        }
+        if "centers" in self.dataset.info:
+            meta["centers"] = torch.as_tensor(self.dataset.info["centers"]).tolist()
+            meta["std"] = float(self.dataset.info["std"])
+        return meta
+
+    @torch.no_grad()
+    def save_samples(self, generator: Generator) -> Path:
+        z, labels = self._fixed
+        samples = generator(z, labels).float().cpu()
+        nrow = generator.num_classes or None
+        reference = None if self.dataset.is_image else self.dataset.data[:2000]
+        image = render_samples(samples, nrow=nrow, reference=reference)
+        path = save_png(image, self.dir / "samples" / f"step-{self.step:06d}.png", {"run": self.config.name, "step": self.step})
+        if self._writer is not None and samples.dim() == 4:
+            self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
+        return path
+
+    def save_checkpoint(self) -> Path:
+        """Write checkpoints/latest.pt (+ step-N.pt) and generator/, only if the state is finite."""
+        self._check_finite()
+        ckpt_dir = self.dir / "checkpoints"
+        state = self.state_dict()
+        latest = ckpt_dir / "latest.pt"
+        save_checkpoint(state, latest)
+        if self.config.train.keep_checkpoints:
+            save_checkpoint(state, ckpt_dir / f"step-{self.step:06d}.pt")
+        save_generator(self.export_generator(), self.dir / "generator", self.generator_meta())
+        self._last_good = (self.step, latest)
+        return latest
+
+    # ------------------------------------------------------------------ guard + logging
+
+    def _check_finite(self) -> None:
+        bad = []
+        if self._pending:
+            stacked = {k: torch.stack([p[k] for p in self._pending]) for k in self._pending[0]}
+            bad = [k for k, v in stacked.items() if not torch.isfinite(v).all()]
+        if not bad:
+            for name, net in self.recipe.networks.items():
+                if not all(torch.isfinite(p).all() for p in net.parameters()):
+                    bad.append(f"{name} weights")
+        if bad:
+            where = (
+                f"the last good checkpoint is '{self._last_good[1]}' (step {self._last_good[0]})"
+                if self._last_good
+                else "no checkpoint was written yet"
+            )
+            raise DivergenceError(
+                f"training diverged by step {self.step}: non-finite {', '.join(bad)}; {where}. "
+                "Try a lower learning rate or another loss."
+            )
+
+    def _log(self, elapsed: float, steps: int) -> dict[str, Any]:
+        self._check_finite()
+        means = {k: float(v) for k, v in zip(self._pending[0], torch.stack([torch.stack(list(p.values())) for p in self._pending]).mean(0).tolist())}
+        self._pending.clear()
+        record = {
+            "step": self.step,
+            "kimg": round(self.step * self.images_per_step / 1000, 3),
+            **{k: round(v, 6) for k, v in means.items()},
+            "img_per_s": round(steps * self.images_per_step / max(elapsed, 1e-9), 2),
+            "sec_per_step": round(elapsed / max(steps, 1), 6),
+        }
+        with open(self.dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self._writer.add_scalar(f"train/{key}", value, self.step)
+        return record
+
+    def _open_writer(self) -> None:
+        if not self.config.train.tensorboard:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            print("warning: train.tensorboard is true but tensorboard is not installed (pip install tensorboard)", file=sys.stderr)
+            return
+        self._writer = SummaryWriter(str(self.dir / "tensorboard"), purge_step=self.step + 1 if self.resume else None)
+
+    # ------------------------------------------------------------------ loop
+
+    def fit(self) -> Run:
+        """Train until ``train.steps``; returns the :class:`Run`."""
+        t = self.config.train
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "config.yaml").write_text(self.config.to_yaml())
+        self._open_writer()
+        bar = None
+        if t.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=t.steps, initial=self.step, desc=self.config.name, unit="step", dynamic_ncols=True, file=sys.stderr)
+        window_start, window_steps = time.perf_counter(), 0
+        try:
+            while self.step < t.steps:
+                losses = self.recipe.train_step(self.loader, self.step)
+                self.step += 1
+                self.ema.update(self.recipe.generator, self.step)
+                self._pending.append(losses)
+                window_steps += 1
+                done = self.step == t.steps
+                if self.step % t.log_every == 0 or done:
+                    now = time.perf_counter()
+                    record = self._log(now - window_start, window_steps)
+                    window_start, window_steps = now, 0
+                    if bar is not None:
+                        bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", img_s=f"{record['img_per_s']:.0f}", refresh=False)
+                if bar is not None:
+                    bar.update(1)
+                if self.step % t.checkpoint_every == 0 or done:
+                    self.save_checkpoint()
+                if self.step % t.sample_every == 0 or done:
+                    self.save_samples(self.export_generator())
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            self._on_interrupt()
+        finally:
+            if bar is not None:
+                bar.close()
+            if self._writer is not None:
+                self._writer.close()
+        return Run(self.dir, self.config, self.step)
+
+    def _on_interrupt(self) -> None:
+        """Save what we have (if it is sound) so that ``--resume`` continues from here."""
+        path = self.save_checkpoint()  # raises DivergenceError instead if the state is not finite
+        raise TrainingError(
+            f"interrupted at step {self.step}; state saved to '{path}'. Continue with: ganforge train --resume {self.dir}"
+        ) from None
+
+
+def train(
+    config: Config | str | Path | dict[str, Any] | None = None,
+    *,
+    out: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+    resume: str | Path | None = None,
+) -> Run:
+    """Train a GAN and return its :class:`Run`.
+
+    Args:
+        config: a :class:`Config`, preset name, YAML path, mapping, or None (``dcgan-digits``).
+        out: run directory; default ``runs/<name>`` (a numbered suffix if it exists).
+        overrides: ``["train.steps=100"]`` or ``{"train.steps": 100}``.
+        resume: a run directory to continue (its saved config is used; ``train.steps`` and
+            other non-trajectory keys may be overridden).
+    """
+    from ..config import load_config, parse_override
+
+    if resume is not None:
+        if config is not None:
+            raise UserError("give either a config or --resume RUN_DIR, not both")
+        pairs = dict(overrides.items()) if isinstance(overrides, dict) else dict(parse_override(o) for o in overrides or [])
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"cannot resume: '{run_dir}' is not a run directory (no config.yaml)")
+        cfg = resume_config(run_dir, pairs)
+        return Trainer(cfg, run_dir, resume=True).fit()
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    if overrides and isinstance(config, Config):
+        raise UserError("pass overrides together with a preset name, path or mapping, not a Config object")
+    run_dir = Path(out) if out is not None else default_run_dir(cfg.name)
+    return Trainer(cfg, run_dir).fit()
+
+
+def default_run_dir(name: str, root: str | Path = "runs") -> Path:
+    """``runs/<name>``, or ``runs/<name>-2``, ``-3``, ... if taken."""
+    base = Path(root) / name
+    if not base.exists():
+        return base
+    for i in range(2, 10_000):
+        candidate = Path(root) / f"{name}-{i}"
+        if not candidate.exists():
+            return candidate
+    raise UserError(f"too many runs named '{name}' in '{root}'")
+
+
+__all__ = ["Run", "Trainer", "default_run_dir", "train"]

