@@ -30,7 +30,7 @@ def digit_classifier():
     from sklearn.svm import SVC
 
     digits = load_digits()
-    return SVC(gamma=0.001, C=10.0, probability=False).fit(digits.data, digits.target)
+    return SVC(gamma=0.001, C=10.0).fit(digits.data, digits.target)
 
 
 def classify_digits(images: torch.Tensor) -> np.ndarray:
