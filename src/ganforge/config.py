@@ -78,7 +78,7 @@ class TrainConfig:
     ema_start: int = 0  # step from which the EMA starts averaging (a copy before that)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes)
-    channels_last: bool = True  # NHWC memory format for conv nets (several times faster on CPU)
+    channels_last: bool = True  # NHWC memory format for conv nets (see benchmarks/step_options.py)
     threads: int | None = None  # torch intra-op threads; None = torch's default
     log_every: int = 50
     sample_every: int = 500

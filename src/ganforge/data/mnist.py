@@ -186,13 +186,6 @@ def fashion_mnist(
 ) -> Dataset:
     """Fashion-MNIST: 60,000 train / 10,000 test 28x28 grey clothing images, 10 classes.
 
-    Same files and rules as ``mnist`` (torchvision's folder is ``FashionMNIST/raw``).
-
-    Args:
-        root: folder with the IDX files, or None for the cache (and a download).
-        split: ``'train'`` or ``'test'``.
-        resolution: square side; None keeps the native 28x28.
-        channels: 1 (native) or 3.
-        download: allow downloading when ``root`` is None.
+    Same files, options and rules as ``mnist`` (torchvision's folder is ``FashionMNIST/raw``).
     """
     return _load(_FASHION, root=root, split=split, resolution=resolution, channels=channels, download=download)

@@ -68,14 +68,6 @@ def ring8(*, root: str | None, split: str, resolution: int | None, channels: int
 
 @DATASETS.register("grid25", help="25 Gaussians on the grid {-4,-2,0,2,4}^2 (std 0.05), 2-D points")
 def grid25(*, root: str | None, split: str, resolution: int | None, channels: int | None, download: bool) -> Dataset:
-    """100,000 points from 25 Gaussians (std 0.05) centred on ``{-4, -2, 0, 2, 4}^2``.
-
-    Args:
-        root: must be None.
-        split: ``'train'`` (seed 0) or ``'test'`` (an independent draw, seed 1).
-        resolution: must be None.
-        channels: must be None.
-        download: ignored.
-    """
+    """100,000 points from 25 Gaussians (std 0.05) centred on ``{-4, -2, 0, 2, 4}^2``; options as ``ring8``."""
     _check_options("grid25", root, split, resolution, channels)
     return mixture("grid25", grid25_centers(), 0.05, split=split)

@@ -249,11 +249,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ guard + logging
 
+    def _pending_losses(self) -> tuple[list[str], torch.Tensor]:
+        """Names and values ``[steps, names]`` of the losses logged since the last log line."""
+        names = list(self._pending[0])
+        return names, torch.stack([torch.stack([p[k].float() for k in names]) for p in self._pending])
+
     def _check_finite(self) -> None:
-        bad = []
+        bad: list[str] = []
         if self._pending:
-            stacked = {k: torch.stack([p[k] for p in self._pending]) for k in self._pending[0]}
-            bad = [k for k, v in stacked.items() if not torch.isfinite(v).all()]
+            names, values = self._pending_losses()
+            bad = [k for k, ok in zip(names, torch.isfinite(values).all(dim=0).tolist()) if not ok]
         if not bad:
             for name, net in self.recipe.networks.items():
                 if not all(torch.isfinite(p).all() for p in net.parameters()):
@@ -271,7 +276,8 @@ class Trainer:
 
     def _log(self, elapsed: float, steps: int) -> dict[str, Any]:
         self._check_finite()
-        means = {k: float(v) for k, v in zip(self._pending[0], torch.stack([torch.stack(list(p.values())) for p in self._pending]).mean(0).tolist())}
+        names, values = self._pending_losses()
+        means = dict(zip(names, values.mean(dim=0).tolist()))  # one host sync per log line
         self._pending.clear()
         record = {
             "step": self.step,
@@ -310,7 +316,12 @@ class Trainer:
         if t.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=t.steps, initial=self.step, desc=self.config.name, unit="step", dynamic_ncols=True, file=sys.stderr)
+            # Redraw at most twice a second on a terminal, every 30 s into a log file.
+            interval = 0.5 if sys.stderr.isatty() else 30.0
+            bar = tqdm(
+                total=t.steps, initial=self.step, desc=self.config.name, unit="step",
+                dynamic_ncols=True, file=sys.stderr, mininterval=interval,
+            )
         window_start, window_steps = time.perf_counter(), 0
         try:
             while self.step < t.steps:
@@ -378,9 +389,9 @@ def train(
             raise UserError(f"cannot resume: '{run_dir}' is not a run directory (no config.yaml)")
         cfg = resume_config(run_dir, pairs)
         return Trainer(cfg, run_dir, resume=True).fit()
-    cfg = config if isinstance(config, Config) else load_config(config, overrides)
     if overrides and isinstance(config, Config):
         raise UserError("pass overrides together with a preset name, path or mapping, not a Config object")
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg.name)
     return Trainer(cfg, run_dir).fit()
 
