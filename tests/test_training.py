@@ -158,3 +158,22 @@ def test_metrics_jsonl_is_valid_json(tmp_path):
     run = _train(tmp_path / "r", **{"train.steps": 20})
     for line in (run.dir / "metrics.jsonl").read_text().splitlines():
         json.loads(line)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "wasserstein", "hinge", "least-squares"])
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_every_loss_and_optimizer_trains(tmp_path, loss, optimizer):
+    """Each loss/optimizer pair runs, keeps finite values and moves the generator."""
+    overrides = {
+        "loss.name": loss, "optim.name": optimizer, "optim.g_lr": 1e-4, "optim.d_lr": 4e-4,
+        "train.steps": 20, "train.batch_size": 64, "train.progress": False, "model.hidden_dim": 32,
+    }
+    trainer = ganforge.Trainer(ganforge.load_config("gan-ring8", overrides), tmp_path / "r")
+    opts = trainer.recipe.optimizers
+    assert type(opts["generator"]).__name__.lower() == optimizer
+    assert opts["generator"].param_groups[0]["lr"] == 1e-4 and opts["discriminator"].param_groups[0]["lr"] == 4e-4
+    before = [p.detach().clone() for p in trainer.recipe.generator.parameters()]
+    run = trainer.fit()
+    assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in run.metrics())
+    after = list(trainer.recipe.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
