@@ -234,8 +234,12 @@ class Trainer:
             self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
         return path
 
-    def save_checkpoint(self) -> Path:
-        """Write checkpoints/latest.pt (+ step-N.pt) and generator/, only if the state is finite."""
+    def save_checkpoint(self, exported: Generator | None = None) -> Path:
+        """Write checkpoints/latest.pt (+ step-N.pt) and generator/, only if the state is finite.
+
+        Args:
+            exported: the output of :meth:`export_generator` for this step, if already made.
+        """
         self._check_finite()
         ckpt_dir = self.dir / "checkpoints"
         state = self.state_dict()
@@ -243,7 +247,8 @@ class Trainer:
         save_checkpoint(state, latest)
         if self.config.train.keep_checkpoints:
             save_checkpoint(state, ckpt_dir / f"step-{self.step:06d}.pt")
-        save_generator(self.export_generator(), self.dir / "generator", self.generator_meta())
+        exported = exported if exported is not None else self.export_generator()
+        save_generator(exported, self.dir / "generator", self.generator_meta())
         self._last_good = (self.step, latest)
         return latest
 
@@ -339,10 +344,14 @@ class Trainer:
                         bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", img_s=f"{record['img_per_s']:.0f}", refresh=False)
                 if bar is not None:
                     bar.update(1)
-                if self.step % t.checkpoint_every == 0 or done:
-                    self.save_checkpoint()
-                if self.step % t.sample_every == 0 or done:
-                    self.save_samples(self.export_generator())
+                checkpoint = self.step % t.checkpoint_every == 0 or done
+                samples = self.step % t.sample_every == 0 or done
+                if checkpoint or samples:
+                    exported = self.export_generator()  # shared by both outputs
+                    if checkpoint:
+                        self.save_checkpoint(exported)
+                    if samples:
+                        self.save_samples(exported)
         except KeyboardInterrupt:
             if bar is not None:
                 bar.close()
@@ -355,7 +364,11 @@ class Trainer:
         return Run(self.dir, self.config, self.step)
 
     def _on_interrupt(self) -> None:
-        """Save what we have (if it is sound) so that ``--resume`` continues from here."""
+        """Save what we have (if it is sound) so that ``--resume`` continues from here.
+
+        An interrupt between steps resumes exactly; one that lands inside a step may keep
+        that step's discriminator update, which is safe but leaves the exact trajectory.
+        """
         path = self.save_checkpoint()  # raises DivergenceError instead if the state is not finite
         raise TrainingError(
             f"interrupted at step {self.step}; state saved to '{path}'. Continue with: ganforge train --resume {self.dir}"
