@@ -1,0 +1,110 @@
+"""Fréchet distance between Gaussian fits of two feature sets (FID on Inception features).
+
+The maths follows Heusel et al. (2017) and the ``pytorch-fid`` conventions: each feature
+set is summarised by its mean and *unbiased* covariance, and
+
+    d^2 = ||mu1 - mu2||^2 + Tr(S1) + Tr(S2) - 2 Tr((S1 S2)^{1/2}).
+
+Everything is computed in float64 from feature arrays; extracting the features is not
+this module's concern.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import linalg
+
+
+def as_feature_matrix(features: Any, name: str = "features", min_samples: int = 2) -> np.ndarray:
+    """Convert ``features`` (NumPy array, CPU/GPU tensor, nested list) to float64 ``[N, D]``.
+
+    Raises:
+        ValueError: when the array is not 2-D or has fewer than ``min_samples`` rows.
+    """
+    if hasattr(features, "detach"):  # torch.Tensor without importing torch here
+        features = features.detach().cpu().double().numpy()
+    array = np.asarray(features, dtype=np.float64)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array [num_samples, feature_dim], got shape {array.shape}")
+    if array.shape[0] < min_samples:
+        raise ValueError(f"{name} needs at least {min_samples} samples, got {array.shape[0]}")
+    return array
+
+
+def check_same_dim(real: np.ndarray, fake: np.ndarray) -> None:
+    """Raise ``ValueError`` when two feature matrices have different feature sizes."""
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real has {real.shape[1]}, fake has {fake.shape[1]}")
+
+
+def feature_statistics(features: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``[D]`` and unbiased covariance ``[D, D]`` (``np.cov(rowvar=False)``) in float64.
+
+    Raises:
+        ValueError: for fewer than 2 samples (the unbiased covariance is undefined).
+    """
+    x = as_feature_matrix(features)
+    mu = x.mean(axis=0)
+    # Unbiased estimate: divide by N - 1, as pytorch-fid does via np.cov.
+    sigma = np.atleast_2d(np.cov(x, rowvar=False))
+    return mu, sigma
+
+
+def frechet_distance(
+    mu1: np.ndarray,
+    sigma1: np.ndarray,
+    mu2: np.ndarray,
+    sigma2: np.ndarray,
+    eps: float = 1e-6,
+) -> float:
+    """Fréchet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
+
+    Same numerics as ``pytorch_fid.fid_score.calculate_frechet_distance``: when
+    ``sqrtm(sigma1 @ sigma2)`` is not finite (singular product), ``eps * I`` is added to both
+    covariances and the root is recomputed; a complex root whose diagonal has an imaginary
+    part above 1e-3 is an error, otherwise the real part is kept.
+
+    Raises:
+        ValueError: for mismatched shapes or a significant imaginary component.
+    """
+    mu1 = np.atleast_1d(np.asarray(mu1, dtype=np.float64))
+    mu2 = np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    sigma1 = np.atleast_2d(np.asarray(sigma1, dtype=np.float64))
+    sigma2 = np.atleast_2d(np.asarray(sigma2, dtype=np.float64))
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"mean vectors have different shapes: {mu1.shape} vs {mu2.shape}")
+    if sigma1.shape != sigma2.shape or sigma1.shape != (mu1.shape[0], mu1.shape[0]):
+        raise ValueError(
+            f"covariances must both be {(mu1.shape[0],) * 2}, got {sigma1.shape} and {sigma2.shape}"
+        )
+
+    diff = mu1 - mu2
+    # Tr((S1 S2)^{1/2}): S1 S2 is similar to S1^{1/2} S2 S1^{1/2} (PSD), so its square root has
+    # real non-negative eigenvalues; numerically sqrtm may still return tiny imaginary parts.
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        # Singular product: regularise both covariances by eps * I (pytorch-fid fallback).
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"sqrtm(sigma1 @ sigma2) has imaginary component {np.max(np.abs(covmean.imag)):.3g}")
+        covmean = covmean.real
+
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def fid_from_features(real: Any, fake: Any) -> float:
+    """FID between two feature sets ``[N, D]`` and ``[M, D]`` (``N, M >= 2``).
+
+    Raises:
+        ValueError: for mismatched feature sizes or fewer than 2 samples in either set.
+    """
+    real = as_feature_matrix(real, "real")
+    fake = as_feature_matrix(fake, "fake")
+    check_same_dim(real, fake)
+    mu1, sigma1 = feature_statistics(real)
+    mu2, sigma2 = feature_statistics(fake)
+    return frechet_distance(mu1, sigma1, mu2, sigma2)
