@@ -11,6 +11,7 @@ this module's concern.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,10 @@ def frechet_distance(
     diff = mu1 - mu2
     # Tr((S1 S2)^{1/2}): S1 S2 is similar to S1^{1/2} S2 S1^{1/2} (PSD), so its square root has
     # real non-negative eigenvalues; numerically sqrtm may still return tiny imaginary parts.
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        # A singular product is handled below (pytorch-fid silences it with disp=False).
+        warnings.simplefilter("ignore", (linalg.LinAlgWarning, RuntimeWarning))
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         # Singular product: regularise both covariances by eps * I (pytorch-fid fallback).
         offset = np.eye(sigma1.shape[0]) * eps
