@@ -16,6 +16,7 @@ from torch import nn
 from .. import losses, models
 from ..config import Config, OptimConfig
 from ..data import Dataset
+from ..errors import ConfigError
 from ..registry import Registry
 
 RECIPES: Registry = Registry("recipe")
@@ -95,8 +96,6 @@ class GANRecipe(Recipe):
         super().__init__(config, dataset, device)
         self.conditional = config.model.conditional
         if self.conditional and dataset.labels is None:
-            from ..errors import ConfigError
-
             raise ConfigError(f"model.conditional=true needs a labelled data set; '{dataset.name}' has no labels")
         num_classes = dataset.num_classes if self.conditional else 0
         generator, discriminator = models.create(
