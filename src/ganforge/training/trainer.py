@@ -259,10 +259,17 @@ class Trainer:
         names = list(self._pending[0])
         return names, torch.stack([torch.stack([p[k].float() for k in names]) for p in self._pending])
 
-    def _check_finite(self) -> None:
+    def _check_finite(self, pending: tuple[list[str], torch.Tensor] | None = None) -> None:
+        """Raise :class:`DivergenceError` if a pending loss or a weight is NaN/inf.
+
+        Args:
+            pending: :meth:`_pending_losses`, when the caller has already stacked them.
+        """
         bad: list[str] = []
-        if self._pending:
-            names, values = self._pending_losses()
+        if pending is None and self._pending:
+            pending = self._pending_losses()
+        if pending is not None:
+            names, values = pending
             bad = [k for k, ok in zip(names, torch.isfinite(values).all(dim=0).tolist()) if not ok]
         if not bad:
             for name, net in self.recipe.networks.items():
@@ -280,8 +287,8 @@ class Trainer:
             )
 
     def _log(self, elapsed: float, steps: int) -> dict[str, Any]:
-        self._check_finite()
         names, values = self._pending_losses()
+        self._check_finite((names, values))
         means = dict(zip(names, values.mean(dim=0).tolist()))  # one host sync per log line
         self._pending.clear()
         record = {
@@ -353,8 +360,6 @@ class Trainer:
                     if samples:
                         self.save_samples(exported)
         except KeyboardInterrupt:
-            if bar is not None:
-                bar.close()
             self._on_interrupt()
         finally:
             if bar is not None:
