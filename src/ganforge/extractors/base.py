@@ -1,0 +1,116 @@
+"""Feature extractors: networks that map uint8 images to feature vectors for the metrics.
+
+An extractor is an ``nn.Module`` whose ``forward`` takes a uint8 batch ``[N, C, H, W]``
+(values 0-255, any resolution, 1 or 3 channels) and returns :class:`Features`: the
+embedding used by FID/KID/PR/DC and, when the network has a classifier head, the logits
+used by the Inception Score and by mode counting. Each extractor owns its preprocessing
+(resize, channel conversion, normalisation), so metrics only ever see images as stored.
+
+Extractors are registered by name in :data:`EXTRACTORS` with a factory
+``factory(weights: str | None) -> FeatureExtractor``; ``weights`` is an optional path that
+overrides the default weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+EXTRACTORS: Registry[Callable[..., "FeatureExtractor"]] = Registry("feature extractor")
+
+
+@dataclass
+class Features:
+    """Output of an extractor: ``features`` ``[N, D]`` and optional ``logits`` ``[N, K]`` (float32)."""
+
+    features: torch.Tensor
+    logits: torch.Tensor | None = None
+
+
+class FeatureExtractor(nn.Module):
+    """Base class: uint8 images in, :class:`Features` out (always in eval mode, no grads).
+
+    Subclasses set ``name``, ``feature_dim``, ``num_logits`` (0 without a head) and
+    ``weights_id`` (a short string identifying the weights, part of cache keys), and
+    implement :meth:`extract`.
+    """
+
+    name: str = "extractor"
+    feature_dim: int = 0
+    num_logits: int = 0
+    weights_id: str = "random"
+
+    def extract(self, images: torch.Tensor) -> Features:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor) -> Features:
+        if images.dtype != torch.uint8:
+            raise ValueError(f"{self.name} extractor expects uint8 images (0-255), got {images.dtype}")
+        if images.dim() != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(
+                f"{self.name} extractor expects images [N, 1 or 3, H, W], got shape {tuple(images.shape)}"
+            )
+        return self.extract(images)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def key(self) -> str:
+        """Identifies extractor and weights (used in cache keys and reports)."""
+        return f"{self.name}-{self.weights_id}"
+
+
+def create(name: str = "inception", weights: str | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:
+    """Build the registered extractor ``name`` (optionally from a weights file) on ``device``."""
+    factory = EXTRACTORS.get(name)
+    extractor = factory(weights=weights)
+    return extractor.to(device).eval().requires_grad_(False)
+
+
+def batches(images: torch.Tensor | Iterable[torch.Tensor], batch_size: int) -> Iterable[torch.Tensor]:
+    """Split a uint8 tensor into batches, or pass through an iterable of batches."""
+    if isinstance(images, torch.Tensor):
+        for start in range(0, images.shape[0], batch_size):
+            yield images[start : start + batch_size]
+    else:
+        yield from images
+
+
+@torch.inference_mode()
+def extract_features(
+    extractor: FeatureExtractor,
+    images: torch.Tensor | Iterable[torch.Tensor],
+    *,
+    batch_size: int = 100,
+    total: int | None = None,
+    progress: bool = False,
+    desc: str = "features",
+) -> Features:
+    """Run ``extractor`` over uint8 ``images`` (a tensor, or an iterable of uint8 batches).
+
+    Returns the concatenated float32 features (and logits) on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    if total is None and isinstance(images, torch.Tensor):
+        total = images.shape[0]
+    feats: list[torch.Tensor] = []
+    logits: list[torch.Tensor] = []
+    device = extractor.device
+    with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        for batch in batches(images, batch_size):
+            out = extractor(batch.to(device, non_blocking=True))
+            feats.append(out.features.float().cpu())
+            if out.logits is not None:
+                logits.append(out.logits.float().cpu())
+            bar.update(batch.shape[0])
+    if not feats:
+        raise ValueError("no images to extract features from")
+    return Features(torch.cat(feats), torch.cat(logits) if logits else None)
