@@ -6,6 +6,7 @@ Quick start::
     run = ganforge.train("dcgan-digits", overrides={"train.steps": 500})
     generator = ganforge.load(run.dir)
     images = generator.sample(16, seed=0)   # [16, 1, 32, 32] in [-1, 1]
+    scores = ganforge.evaluate("digits", run.dir, metrics=["fid", "kid"], extractor="digits")
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 from .config import Config, load_config  # noqa: E402
 from .errors import ConfigError, DataError, DivergenceError, GanforgeError, TrainingError, UserError  # noqa: E402
+from .evaluation import evaluate, evaluate_run  # noqa: E402
 from .models import Generator, create as create_model, load_generator  # noqa: E402
 from .training import Run, Trainer, train  # noqa: E402
 
@@ -38,6 +40,8 @@ __all__ = [
     "UserError",
     "__version__",
     "create_model",
+    "evaluate",
+    "evaluate_run",
     "load",
     "load_config",
     "train",

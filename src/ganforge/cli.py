@@ -82,6 +82,40 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation import evaluate, evaluate_run, format_results
+
+    if args.n is not None and args.n < 1:
+        raise UserError(f"--n must be >= 1, got {args.n}")
+    common = dict(
+        n=args.n, extractor=args.extractor, extractor_weights=args.extractor_weights, device=args.device,
+        batch_size=args.batch_size, progress=sys.stderr.isatty(),
+    )
+    if args.run is not None:
+        if args.fake is not None or args.resolution is not None:
+            raise UserError("RUN_DIR is evaluated at its own resolution against --real or its data set: give no --fake or --resolution with it")
+        result = evaluate_run(args.run, metrics=args.metrics, real=args.real, seed=args.seed, **common)
+        print(f"fake: {args.run}\nreal: {args.real or 'its data set'}")
+    else:
+        if args.fake is None:
+            raise UserError("give a RUN_DIR, or --fake SAMPLES (and --real REFERENCE)")
+        common["extractor"] = common["extractor"] or "inception"
+        common["batch_size"] = common["batch_size"] or 100
+        result = evaluate(
+            args.real, args.fake, metrics=args.metrics or "fid", seed=args.seed, resolution=args.resolution, **common
+        )
+        print(f"fake: {args.fake}\nreal: {args.real or '-'}")
+    print(format_results(result))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
 def _list(title: str, rows: list[tuple[str, str]]) -> int:
     width = max((len(name) for name, _ in rows), default=0)
     print(title)
@@ -139,6 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "eval",
+        help="score samples: FID, KID, IS, precision/recall, density/coverage, modes",
+        description="Compare --fake samples with --real ones, or a RUN_DIR's generator with its data set "
+        "(a source is an image folder, a run directory, a .npy/.npz array or a data set name such as cifar10:test).",
+    )
+    p.add_argument("run", nargs="?", metavar="RUN_DIR", help="evaluate this run with its data set and eval config")
+    p.add_argument("--real", help="reference samples (default with RUN_DIR: the run's data set)")
+    p.add_argument("--fake", help="samples to score")
+    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,modes (default: fid, or the run's eval.metrics)")
+    p.add_argument("--n", type=int, help="samples per set (default: all real, 5000 generated, or the run's eval.n)")
+    p.add_argument("--extractor", help="feature extractor (default: inception, or the run's eval.extractor)")
+    p.add_argument("--extractor-weights", metavar="PATH", help="weights file for the extractor")
+    p.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default 100, or the run's eval.batch_size)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator's latents (default 0)")
+    p.add_argument("--resolution", type=int, help="square size for data sets and folders (default: native, or the generator's)")
+    p.set_defaults(func=cmd_eval)
 
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),

@@ -90,6 +90,22 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Evaluation during training, and the defaults of ``ganforge eval RUN_DIR``.
+
+    The first metric is the primary one: it picks ``checkpoints/best.pt`` (lower is better
+    for fid/kid, higher for is/pr/dc/modes).
+    """
+
+    every: int = 0  # evaluate every N generator steps (and at the end); 0 = off
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, dc, modes
+    n: int = 5000  # generated samples (and at most this many real ones)
+    extractor: str = "inception"  # registered feature extractor (inception, digits, mnist, ...)
+    extractor_weights: str | None = None  # weights file for the extractor; None = its default
+    batch_size: int = 100  # images per batch when sampling and extracting features
+
+
+@dataclass
 class Config:
     """A complete, resolved run configuration (what ``config.yaml`` holds)."""
 
@@ -100,6 +116,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, with model options flattened into the ``model`` section."""
@@ -247,6 +264,27 @@ def validate(config: Config) -> None:
     LOSSES.canonical(config.loss.name)
     RECIPES.canonical(config.recipe)
     check_options(config.model.name, config.model.options)
+    validate_eval(config.eval)
+
+
+def validate_eval(e: EvalConfig) -> None:
+    """Check the ``eval`` section; the extractor name only when evaluation is on and uses it."""
+    from .evaluation import METRICS
+    from .extractors import EXTRACTORS
+
+    for key, low in (("every", 0), ("n", 2), ("batch_size", 1)):
+        if getattr(e, key) < low:
+            raise ConfigError(f"config key 'eval.{key}' must be >= {low}, got {getattr(e, key)}")
+    if not e.metrics:
+        raise ConfigError(f"config key 'eval.metrics' must name at least one metric (available: {', '.join(METRICS.names())})")
+    for name in e.metrics:
+        if name not in METRICS:
+            raise ConfigError(
+                f"unknown metric '{name}' in eval.metrics{did_you_mean(name, METRICS.names())} "
+                f"(available: {', '.join(METRICS.names())})"
+            )
+    if e.every > 0 and any(METRICS.get(m).uses_features for m in e.metrics):
+        EXTRACTORS.canonical(e.extractor)
 
 
 # --------------------------------------------------------------------------- presets

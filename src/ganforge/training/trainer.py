@@ -6,6 +6,8 @@ performs each step. Everything a run produces lands in its run directory::
     runs/<name>/config.yaml            resolved config
     runs/<name>/checkpoints/latest.pt  full training state (atomic)
     runs/<name>/generator/             config.json + model.safetensors (EMA weights)
+    runs/<name>/checkpoints/best.pt    state at the best eval score (with eval.every > 0)
+    runs/<name>/generator-best/        the generator of that step
     runs/<name>/samples/step-NNNNNN.png
     runs/<name>/metrics.jsonl
     runs/<name>/tensorboard/           when train.tensorboard is true
@@ -13,14 +15,16 @@ performs each step. Everything a run produces lands in its run directory::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import math
 import random
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -47,6 +51,8 @@ RESUMABLE_KEYS = {
     "train.progress",
     "train.device",
     "train.threads",
+    "eval.every",
+    "eval.batch_size",
 }
 
 
@@ -70,6 +76,11 @@ class Run:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
     @property
+    def best_generator_dir(self) -> Path:
+        """The generator with the best primary eval score (written when ``eval.every > 0``)."""
+        return self.dir / "generator-best"
+
+    @property
     def latest_samples(self) -> Path | None:
         grids = sorted((self.dir / "samples").glob("step-*.png"))
         return grids[-1] if grids else None
@@ -88,6 +99,16 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def preserved_rng(generators: dict[str, torch.Generator] | None = None) -> Iterator[None]:
+    """Restore every random state on exit, so side work (evaluation) never moves the trajectory."""
+    state = rng_state(generators)
+    try:
+        yield
+    finally:
+        set_rng_state(state, generators)
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
@@ -151,6 +172,9 @@ class Trainer:
         self._pending: list[dict[str, torch.Tensor]] = []
         self._last_good: tuple[int, Path] | None = None
         self._writer = None
+        self._bar: Any = None
+        self._evaluator: Any = None  # ganforge.evaluation.Evaluator, built at the first evaluation
+        self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
 
         if resume:
             self._load(self.checkpoint_path)
@@ -175,6 +199,7 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "rng": rng_state(self.recipe.generators),
             "config": self.config.to_yaml(),
+            "eval_best": self.best,
         }
 
     def _load(self, path: Path) -> None:
@@ -186,6 +211,7 @@ class Trainer:
         self.loader.load_state_dict(state["loader"])
         set_rng_state(state["rng"], self.recipe.generators)
         self.step = int(state["step"])
+        self.best = state.get("eval_best")
         self._last_good = (self.step, path)
         self._truncate_metrics(self.step)
 
@@ -252,6 +278,43 @@ class Trainer:
         self._last_good = (self.step, latest)
         return latest
 
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, exported: Generator) -> dict[str, Any]:
+        """Score ``exported`` with the ``eval`` config against the training data; keep the best.
+
+        Logs ``eval/<key>`` to metrics.jsonl and TensorBoard. A new best primary value
+        writes ``checkpoints/best.pt`` and ``generator-best/``. Random states are restored
+        afterwards, so evaluating never changes the training trajectory.
+        """
+        from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
+
+        self._check_finite()  # a diverged state is reported as such, not as a failing metric
+        e = self.config.eval
+        with preserved_rng(self.recipe.generators):
+            if self._evaluator is None:
+                real = dataset_source(self.dataset, self.config.data, e.n)
+                self._evaluator = Evaluator(
+                    real, e.metrics, extractor=e.extractor, extractor_weights=e.extractor_weights,
+                    device=self.device, batch_size=e.batch_size,
+                )
+            fake = generated_source(exported, SourceOptions(n=e.n, batch_size=e.batch_size), f"step {self.step}")
+            results = self._evaluator(fake)
+        values = {k: v for k, v in results.items() if k not in ("n_real", "n_fake", "extractor")}
+        logged = {f"eval/{k}": v for k, v in values.items()}
+        self._write_record({"step": self.step, "kimg": self._kimg(), **logged}, logged)
+        key, higher = self._evaluator.primary
+        value = float(values[key])
+        improved = self.best is None or (value > self.best["value"] if higher else value < self.best["value"])
+        if math.isfinite(value) and improved:
+            self.best = {"key": key, "value": value, "step": self.step}
+            save_checkpoint(self.state_dict(), self.dir / "checkpoints" / "best.pt")
+            save_generator(exported, self.dir / "generator-best", {**self.generator_meta(), "eval": {key: value}})
+        if self._bar is not None:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+            self._bar.write(f"step {self.step}: {shown}" + (" (best)" if self.best and self.best["step"] == self.step else ""))
+        return results
+
     # ------------------------------------------------------------------ guard + logging
 
     def _pending_losses(self) -> tuple[list[str], torch.Tensor]:
@@ -293,18 +356,24 @@ class Trainer:
         self._pending.clear()
         record = {
             "step": self.step,
-            "kimg": round(self.step * self.images_per_step / 1000, 3),
+            "kimg": self._kimg(),
             **{k: round(v, 6) for k, v in means.items()},
             "img_per_s": round(steps * self.images_per_step / max(elapsed, 1e-9), 2),
             "sec_per_step": round(elapsed / max(steps, 1), 6),
         }
+        self._write_record(record, {f"train/{k}": v for k, v in record.items() if k != "step"})
+        return record
+
+    def _kimg(self) -> float:
+        return round(self.step * self.images_per_step / 1000, 3)
+
+    def _write_record(self, record: dict[str, Any], scalars: dict[str, float]) -> None:
+        """Append ``record`` to metrics.jsonl and ``scalars`` (tag -> value) to TensorBoard."""
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
-            for key, value in record.items():
-                if key != "step":
-                    self._writer.add_scalar(f"train/{key}", value, self.step)
-        return record
+            for tag, value in scalars.items():
+                self._writer.add_scalar(tag, value, self.step)
 
     def _open_writer(self) -> None:
         if not self.config.train.tensorboard:
@@ -334,6 +403,7 @@ class Trainer:
                 total=t.steps, initial=self.step, desc=self.config.name, unit="step",
                 dynamic_ncols=True, file=sys.stderr, mininterval=interval,
             )
+        self._bar = bar
         window_start, window_steps = time.perf_counter(), 0
         try:
             while self.step < t.steps:
@@ -353,8 +423,12 @@ class Trainer:
                     bar.update(1)
                 checkpoint = self.step % t.checkpoint_every == 0 or done
                 samples = self.step % t.sample_every == 0 or done
-                if checkpoint or samples:
-                    exported = self.export_generator()  # shared by both outputs
+                every = self.config.eval.every
+                evaluating = every > 0 and (self.step % every == 0 or done)
+                if checkpoint or samples or evaluating:
+                    exported = self.export_generator()  # shared by all outputs
+                    if evaluating:  # before the checkpoint, which then holds this step's best
+                        self.evaluate(exported)
                     if checkpoint:
                         self.save_checkpoint(exported)
                     if samples:
@@ -364,6 +438,7 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
+            self._bar = None
             if self._writer is not None:
                 self._writer.close()
         return Run(self.dir, self.config, self.step)
