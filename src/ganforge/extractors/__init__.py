@@ -1,6 +1,7 @@
 """Feature extractors for the metrics (Inception-v3 for FID/KID/IS, small domain classifiers)."""
 
-from . import inception  # noqa: F401  (registers "inception")
+from . import classifier, inception  # noqa: F401  (register "digits", "mnist", "cifar10", "inception")
 from .base import EXTRACTORS, FeatureExtractor, Features, create, extract_features
+from .classifier import stacked_mnist_labels
 
-__all__ = ["EXTRACTORS", "FeatureExtractor", "Features", "create", "extract_features"]
+__all__ = ["EXTRACTORS", "FeatureExtractor", "Features", "create", "extract_features", "stacked_mnist_labels"]

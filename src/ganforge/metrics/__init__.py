@@ -7,10 +7,11 @@ Each is checked in ``tests/test_metrics_math.py`` against its reference implemen
 from .fid import feature_statistics, fid_from_features, frechet_distance
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
-from .modes import mode_stats
+from .modes import class_mode_stats, mode_stats
 from .prdc import density_coverage, prdc, precision_recall
 
 __all__ = [
+    "class_mode_stats",
     "density_coverage",
     "feature_statistics",
     "fid_from_features",
