@@ -72,13 +72,14 @@ def default_weights(tmp: Path) -> Path:
     return path
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, dict]:
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds and stdout of ``cmd`` (exits with its stderr tail when it fails)."""
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:3])} failed:\n{done.stderr[-2000:]}")
-    return seconds, json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, done.stdout
 
 
 def main() -> None:
@@ -109,7 +110,7 @@ def main() -> None:
                     fid = json.loads((tmp / "ours.json").read_text())["fid"]
                 else:
                     seconds, out = run(fidelity_cmd, env)
-                    fid = out["fid"]
+                    fid = json.loads(out.strip().splitlines()[-1])["fid"]
                 results[tool].append((seconds, fid))
                 print(f"round {r + 1} {tool:<15} {seconds:8.1f} s  {args.n / seconds:6.1f} img/s  FID {fid:.6f}",
                       flush=True)
