@@ -13,7 +13,9 @@ overrides the default weights.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import torch
@@ -65,6 +67,15 @@ class FeatureExtractor(nn.Module):
     def key(self) -> str:
         """Identifies extractor and weights (used in cache keys and reports)."""
         return f"{self.name}-{self.weights_id}"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (weights ids and download checks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def create(name: str = "inception", weights: str | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:

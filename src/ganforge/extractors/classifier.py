@@ -20,7 +20,6 @@ file's sha256, so cached reference statistics change when the weights do.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .base import EXTRACTORS, FeatureExtractor, Features
+from ..training.checkpoint import atomic_write_bytes
+from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -227,14 +227,6 @@ def default_weights(name: str) -> Path:
     return WEIGHTS_DIR / f"{name}.safetensors"
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_classifier(
     path: str | Path, net: ClassifierNet, metadata: dict[str, Any], *, dtype: torch.dtype = torch.float32
 ) -> str:
@@ -253,11 +245,7 @@ def save_classifier(
     }
     meta = {key: value if isinstance(value, str) else json.dumps(value) for key, value in metadata.items()}
     meta["config"] = net.config.to_json()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(canonical_safetensors(save(tensors, metadata=meta)))
-    temporary.replace(path)  # atomic: a reader never sees half a file
+    atomic_write_bytes(path, canonical_safetensors(save(tensors, metadata=meta)))  # never half a file
     return file_sha256(path)
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -37,7 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from .base import EXTRACTORS, FeatureExtractor, Features
+from ..data.images import cache_root
+from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256_PREFIX = "6726825d"  # torch.hub convention: the file name carries it
@@ -284,8 +284,7 @@ def tf1_resize(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
 
 def cache_dir() -> Path:
     """Where downloaded weights live: ``$GANFORGE_CACHE/weights`` (default ``~/.cache/ganforge``)."""
-    root = os.environ.get("GANFORGE_CACHE") or Path.home() / ".cache" / "ganforge"
-    return Path(root) / "weights"
+    return cache_root() / "weights"
 
 
 def fid_helper_weights() -> Path | None:
@@ -379,14 +378,6 @@ def download_weights(url: str = WEIGHTS_URL, sha256_prefix: str = WEIGHTS_SHA256
         raise UserError(f"downloaded Inception weights have SHA-256 {digest[:16]}..., expected {sha256_prefix}...")
     partial.replace(target)
     return target
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_weights() -> Path:
