@@ -35,7 +35,7 @@ FIDELITY = """
 import json, sys, torch, torch_fidelity
 torch.set_num_threads({threads})
 m = torch_fidelity.calculate_metrics(input1={real!r}, input2={fake!r}, fid=True, verbose=False,
-    feature_extractor_weights_path={weights!r}, batch_size={batch})
+    cuda=False, feature_extractor_weights_path={weights!r}, batch_size={batch})
 print(json.dumps({{"fid": m["frechet_inception_distance"]}}))
 """
 
@@ -103,7 +103,7 @@ def main() -> None:
             threads=args.threads, real=str(real), fake=str(fake), weights=str(weights), batch=args.batch_size)]
         results: dict[str, list[tuple[float, float]]] = {"ganforge": [], "torch-fidelity": []}
         for r in range(args.repeats):
-            order = ["ganforge", "torch-fidelity"] if r % 2 == 0 else ["torch-fidelity", "ganforge"]
+            order = ["torch-fidelity", "ganforge"] if r % 2 == 0 else ["ganforge", "torch-fidelity"]
             for tool in order:
                 if tool == "ganforge":
                     seconds, _ = run(ours_cmd, {**env, "GANFORGE_CACHE": str(tmp / f"cache-{r}")})

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import GanforgeError, UserError
+from .runtime import tune_allocator
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -210,6 +211,7 @@ def _format_warning(message: Warning | str, category: type[Warning], *args: obje
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    tune_allocator()  # reuse freed activation memory instead of page-faulting it back in
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
