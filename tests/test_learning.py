@@ -7,7 +7,7 @@ independent classifier.
 
 import pytest
 import torch
-from utils import TINY_DIGITS, classify_digits
+from utils import TINY_DIGITS, classify_digits, nearest_real_distance
 
 import ganforge
 from ganforge.data import create
@@ -34,13 +34,6 @@ def test_gan_ring8_covers_the_modes(tmp_path):
 SMALL_DIGITS = {**TINY_DIGITS, "model.base_channels": 32, "model.latent_dim": 64, "train.batch_size": 64}
 
 
-def _nearest_real_distance(images: torch.Tensor) -> float:
-    """Mean L2 distance (8x8 grid, 0..16 scale) from each sample to its nearest real digit."""
-    from sklearn.datasets import load_digits
-
-    real = torch.as_tensor(load_digits().data, dtype=torch.float32)
-    fake = (torch.nn.functional.adaptive_avg_pool2d(images.clamp(-1, 1), 8) + 1) * 8
-    return torch.cdist(fake.reshape(len(fake), 64), real).min(dim=1).values.mean().item()
 
 
 def test_dcgan_digits_learns_recognisable_varied_digits(tmp_path):
@@ -54,7 +47,7 @@ def test_dcgan_digits_learns_recognisable_varied_digits(tmp_path):
 
     untrained = ganforge.train("dcgan-digits", out=tmp_path / "zero", overrides={**SMALL_DIGITS, "train.steps": 1})
     untrained_samples = ganforge.load(untrained.dir).sample(1000, seed=5)
-    assert _nearest_real_distance(samples) < 0.6 * _nearest_real_distance(untrained_samples)
+    assert nearest_real_distance(samples) < 0.6 * nearest_real_distance(untrained_samples)
 
     # the discriminator separated real from fake at first, as a working GAN's does
     assert run.metrics()[0]["d_real"] > run.metrics()[0]["d_fake"]

@@ -44,8 +44,21 @@ def test_gradients_push_the_right_way(name):
     loss.d_loss(real, fake).backward()
     assert (real.grad < 0).all() and (fake.grad > 0).all()
     fake_g = torch.full((4,), 0.5, requires_grad=True)
-    loss.g_loss(fake_g).backward()
+    loss.generator_loss(fake_g, torch.full((4,), 0.5)).backward()
     assert (fake_g.grad < 0).all()
+
+
+def test_relativistic_average_loss_matches_definition():
+    """RaSGAN: sigmoid of the difference to the other side's mean logit."""
+    real, fake = torch.tensor([0.5, 2.0, -0.5]), torch.tensor([-2.0, 0.5, -0.9])
+    loss = get("relativistic-average")
+    d_real, d_fake = torch.sigmoid(real - fake.mean()), torch.sigmoid(fake - real.mean())
+    expected_d = -(torch.log(d_real).mean() + torch.log(1 - d_fake).mean())
+    expected_g = -(torch.log(d_fake).mean() + torch.log(1 - d_real).mean())
+    assert torch.allclose(loss.d_loss(real, fake), expected_d)
+    assert torch.allclose(loss.generator_loss(fake, real), expected_g)
+    with pytest.raises(ValueError, match="needs the real logits"):
+        loss.generator_loss(fake)
 
 
 def test_minimax_saturates_where_nonsaturating_does_not():

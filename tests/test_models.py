@@ -5,17 +5,11 @@ from ganforge import models
 from ganforge.errors import ConfigError, UserError
 from ganforge.models import MODELS, load_generator, save_generator
 
-# The smallest data each family is meant for: (data shape, extra options).
-SMALLEST = {
-    "mlp": [((2,), {"hidden_dim": 8, "num_layers": 1}), ((1, 8, 8), {"hidden_dim": 8})],
-    "dcgan": [((1, 8, 8), {"base_channels": 4, "latent_dim": 8}), ((3, 16, 16), {"base_channels": 4, "latent_dim": 8})],
-}
-
-
 def _cases():
     for name in MODELS.names():
-        assert name in SMALLEST, f"add a smallest configuration for model '{name}' to SMALLEST"
-        for shape, options in SMALLEST[name]:
+        configs = models.smallest(name)
+        assert configs, f"model '{name}' declares no smallest configuration (@smallest_config on its factory)"
+        for shape, options in configs:
             for num_classes in (0, 3):
                 yield pytest.param(name, shape, options, num_classes, id=f"{name}-{'x'.join(map(str, shape))}-c{num_classes}")
 
@@ -32,7 +26,14 @@ def test_every_model_runs_forward_and_backward(name, shape, options, num_classes
         assert fake.min() >= -1 and fake.max() <= 1  # tanh range of images
     logits = discriminator(fake, labels)
     assert logits.shape == (4,)
-    logits.sum().backward()
+    total = logits.sum()
+    # auxiliary heads (AC-GAN's classifier, InfoGAN's Q) are reached through forward_aux
+    has_heads = hasattr(discriminator, "forward_aux") and not (name == "acgan" and num_classes == 0)
+    if has_heads:
+        aux_logits, heads = discriminator.forward_aux(fake, labels)
+        assert torch.allclose(aux_logits, logits)
+        total = aux_logits.sum() + sum(h.float().sum() for h in heads.values())
+    total.backward()
     for net in (generator, discriminator):
         grads = [p.grad for p in net.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)

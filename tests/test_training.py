@@ -9,6 +9,7 @@ from utils import TINY_DIGITS
 
 import ganforge
 from ganforge.errors import DivergenceError, TrainingError, UserError
+from ganforge.losses import LOSSES
 from ganforge.training import recipes
 from ganforge.training.checkpoint import load_checkpoint
 
@@ -35,9 +36,19 @@ def test_run_directory_layout(tmp_path):
     assert state["step"] == 40 and set(state["recipe"]["networks"]) == {"generator", "discriminator"}
 
 
-def test_resume_is_bit_identical(tmp_path):
+#: Stateful extras that must survive a resume too: ADA's probability, lazy regularizer
+#: cadence, random streams of augmentations and penalties.
+RESUME_VARIANTS = {
+    "plain": {},
+    "ada-r1-gp": {"augment.name": "ada", "augment.speed_kimg": 0.5, "loss.regularizers": {"r1": {"weight": 1, "every": 4}, "gp": 1}},
+    "diffaugment-bcr": {"augment.name": "diffaugment", "loss.regularizers": {"bcr-real": 1}},
+}
+
+
+@pytest.mark.parametrize("variant", list(RESUME_VARIANTS))
+def test_resume_is_bit_identical(tmp_path, variant):
     """30 steps + resume to 60 == 60 steps in one go (weights, EMA, optimizer, data order)."""
-    extra = {"train.checkpoint_every": 1000, "train.sample_every": 1000}
+    extra = {"train.checkpoint_every": 1000, "train.sample_every": 1000, **RESUME_VARIANTS[variant]}
     one_go = _train(tmp_path / "one", **{"train.steps": 60, **extra})
     _train(tmp_path / "split", **{"train.steps": 30, **extra})
     first = load_checkpoint(tmp_path / "split" / "checkpoints" / "latest.pt")
@@ -160,7 +171,7 @@ def test_metrics_jsonl_is_valid_json(tmp_path):
         json.loads(line)
 
 
-@pytest.mark.parametrize("loss", ["minimax", "nonsaturating", "wasserstein", "hinge", "least-squares"])
+@pytest.mark.parametrize("loss", LOSSES.names())
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
 def test_every_loss_and_optimizer_trains(tmp_path, loss, optimizer):
     """Each loss/optimizer pair runs, keeps finite values and moves the generator."""

@@ -39,3 +39,12 @@ def classify_digits(images: torch.Tensor) -> np.ndarray:
     x = F.adaptive_avg_pool2d(x, 8)  # back to the 8x8 grid of the real data
     x = (x + 1.0) / 2.0 * 16.0  # the real data's 0..16 range
     return digit_classifier().predict(x.reshape(len(x), 64).numpy())
+
+
+def nearest_real_distance(images: torch.Tensor) -> float:
+    """Mean L2 distance (8x8 grid, 0..16 scale) from each sample to its nearest real digit."""
+    from sklearn.datasets import load_digits
+
+    real = torch.as_tensor(load_digits().data, dtype=torch.float32)
+    fake = (F.adaptive_avg_pool2d(images.clamp(-1, 1), 8) + 1) * 8
+    return torch.cdist(fake.reshape(len(fake), 64), real).min(dim=1).values.mean().item()

@@ -145,6 +145,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return _list("models (model.name):", rows)
 
 
+def cmd_losses(args: argparse.Namespace) -> int:
+    from .augment import AUGMENTS
+    from .losses import LOSSES, REGULARIZERS
+
+    _list("losses (loss.name):", [(n, LOSSES.describe(n)) for n in LOSSES.names()])
+    rows = []
+    for name in REGULARIZERS.names():
+        options = ", ".join(["weight", "every", *(f"{k}={p.default!r}" for k, p in REGULARIZERS.get(name).options().items())])
+        rows.append((name, f"{REGULARIZERS.describe(name)} [{options}]"))
+    _list("regularizers (loss.regularizers.NAME.OPTION):", rows)
+    return _list("augmentations (augment.name):", [(n, AUGMENTS.describe(n)) for n in AUGMENTS.names()])
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .training.recipes import RECIPES
+
+    rows = []
+    for name in RECIPES.names():
+        fields = dataclasses.fields(RECIPES.get(name).Options)
+        options = ", ".join(f"{f.name}={f.default!r}" for f in fields)
+        rows.append((name, RECIPES.describe(name) + (f" [recipe_options: {options}]" if options else "")))
+    return _list("recipes (recipe):", rows)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from .data import DATASETS
 
@@ -198,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),
         ("models", cmd_models, "list the registered model families and their options"),
+        ("losses", cmd_losses, "list the losses, regularizers and augmentations"),
+        ("recipes", cmd_recipes, "list the training recipes and their options"),
         ("data", cmd_data, "list the built-in data sets"),
     ):
         sub.add_parser(name, help=text).set_defaults(func=func)

@@ -44,6 +44,7 @@ class ModelConfig:
 
     name: str = "dcgan"
     conditional: bool = False  # feed class labels to both networks
+    pack: int = 1  # PacGAN: the discriminator judges m samples at once (1 = off)
     options: dict[str, Any] = field(default_factory=dict)  # family-specific keyword arguments
 
 
@@ -52,6 +53,22 @@ class LossConfig:
     """Adversarial loss (a pure function of logits, see ``ganforge.losses``)."""
 
     name: str = "nonsaturating"
+    # Penalties by name with their options, e.g. {gp: {weight: 10}, r1: {weight: 1, every: 16}}
+    # (see ``ganforge.losses.REGULARIZERS``: gp, r1, r2, dragan, bcr-real, bcr-fake).
+    regularizers: dict[str, Any] = field(default_factory=dict)
+    weight_clip: float | None = None  # WGAN: clip discriminator weights to [-c, c] after each update
+
+
+@dataclass
+class AugmentConfig:
+    """Differentiable augmentation of everything the discriminator sees (see ``ganforge.augment``)."""
+
+    name: str = "none"  # none | diffaugment | ada
+    policy: str = "color,translation,cutout"  # diffaugment ops
+    p: float = 0.0  # ada: initial (or, with target null, fixed) probability
+    target: float | None = 0.6  # ada: wanted E[sign(D(real))]; null keeps p fixed
+    speed_kimg: float = 100.0  # ada: thousands of images for p to move from 0 to 1
+    interval: int = 4  # ada: discriminator updates between adjustments of p
 
 
 @dataclass
@@ -111,9 +128,12 @@ class Config:
 
     name: str = "run"
     recipe: str = "gan"
+    # Options of the recipe (e.g. unroll_steps for 'unrolled'); see ``ganforge recipes``.
+    recipe_options: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -235,7 +255,7 @@ def from_dict(data: dict[str, Any]) -> Config:
 def validate(config: Config) -> None:
     """Check values and names against the registries (lazy imports avoid cycles)."""
     from . import data as data_module
-    from .losses import LOSSES
+    from .losses import LOSSES, check_regularizers
     from .models import MODELS, check_options
     from .training.recipes import RECIPES
 
@@ -263,8 +283,33 @@ def validate(config: Config) -> None:
     data_module.DATASETS.canonical(config.data.name)
     LOSSES.canonical(config.loss.name)
     RECIPES.canonical(config.recipe)
+    RECIPES.get(config.recipe).check_options(config.recipe_options)
     check_options(config.model.name, config.model.options)
+    check_regularizers(config.loss.regularizers)
+    if config.loss.weight_clip is not None and config.loss.weight_clip <= 0:
+        raise ConfigError(f"config key 'loss.weight_clip' must be > 0, got {config.loss.weight_clip}")
+    if config.model.pack < 1:
+        raise ConfigError(f"config key 'model.pack' must be >= 1, got {config.model.pack}")
+    if t.batch_size % config.model.pack:
+        raise ConfigError(
+            f"train.batch_size ({t.batch_size}) must be a multiple of model.pack ({config.model.pack})"
+        )
+    validate_augment(config.augment)
     validate_eval(config.eval)
+
+
+def validate_augment(a: AugmentConfig) -> None:
+    from .augment import AUGMENTS, parse_policy
+
+    AUGMENTS.canonical(a.name)
+    if AUGMENTS.canonical(a.name) == "diffaugment":
+        parse_policy(a.policy)
+    if not 0.0 <= a.p <= 1.0:
+        raise ConfigError(f"config key 'augment.p' must be in [0, 1], got {a.p}")
+    if a.target is not None and not -1.0 < a.target < 1.0:
+        raise ConfigError(f"config key 'augment.target' must be in (-1, 1), got {a.target}")
+    if a.speed_kimg <= 0 or a.interval < 1:
+        raise ConfigError("config keys 'augment.speed_kimg' and 'augment.interval' must be positive")
 
 
 def validate_eval(e: EvalConfig) -> None:
@@ -385,14 +430,67 @@ def load_config(
     if source is None:
         source = DEFAULT_PRESET
     if isinstance(source, dict):
-        data = source
+        data = resolve_extends(source)
     elif isinstance(source, Path) or str(source).endswith((".yaml", ".yml")):
-        data = read_yaml(source)
+        data = resolve_extends(read_yaml(source))
     else:
-        data = read_yaml(preset_path(str(source)))
-        data.setdefault("name", str(source))
+        data = resolve_extends(read_yaml(preset_path(str(source))))
+        data["name"] = data.get("name") or str(source)
     data = apply_overrides(data, overrides or [])
     return from_dict(data)
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def flatten_keys(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config data as dotted overrides; mapping-valued keys stay whole."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted not in _MAPPING_KEYS:
+            out.update(flatten_keys(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+_MAPPING_KEYS = {"loss.regularizers", "recipe_options", "model.options"}
+
+
+def preset_changes(name: str) -> dict[str, Any]:
+    """What preset ``name`` sets on top of the preset it extends, as dotted overrides.
+
+    ``preset_changes("pacgan-grid25") == {"model.pack": 4}``: the same technique can then
+    be applied to another base preset (``load_config("gan-ring8", preset_changes(...))``).
+    """
+    data = read_yaml(preset_path(name))
+    data.pop("name", None)
+    data.pop("extends", None)
+    return flatten_keys(data)
+
+
+def resolve_extends(data: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``extends: PRESET`` at the top of a config: start from that preset, then apply the rest.
+
+    Sections merge key by key (``train: {steps: 10}`` changes only the steps); a ``name``
+    is not inherited. Chains are followed; a cycle is an error.
+    """
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"config key 'extends' must name a preset, got {parent!r}")
+    if parent in seen:
+        raise ConfigError(f"presets extend each other in a cycle: {' -> '.join((*seen, parent))}")
+    base = resolve_extends(read_yaml(preset_path(parent)), (*seen, parent))
+    base.pop("name", None)
+    child = {k: v for k, v in data.items() if k != "extends"}
+    return _deep_merge(base, child)
 
 
 DEFAULT_PRESET = "dcgan-digits"

@@ -1,5 +1,28 @@
 """Building blocks shared by model families."""
 
+from .attention import SelfAttention
 from .conditioning import LabelProjection, label_maps
+from .equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
+from .minibatch import MinibatchDiscrimination, MinibatchStdDev
+from .normalization import ConditionalBatchNorm2d, spectral_norm
+from .resblocks import DiscriminatorBlock, GeneratorBlock
+from .style import ConstantInput, MappingNetwork, ModulatedConv2d, NoiseInjection
 
-__all__ = ["LabelProjection", "label_maps"]
+__all__ = [
+    "ConditionalBatchNorm2d",
+    "ConstantInput",
+    "DiscriminatorBlock",
+    "EqualizedConv2d",
+    "EqualizedLinear",
+    "GeneratorBlock",
+    "LabelProjection",
+    "MappingNetwork",
+    "MinibatchDiscrimination",
+    "MinibatchStdDev",
+    "ModulatedConv2d",
+    "NoiseInjection",
+    "PixelNorm",
+    "SelfAttention",
+    "label_maps",
+    "spectral_norm",
+]

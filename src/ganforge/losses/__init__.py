@@ -1,4 +1,4 @@
-"""Adversarial losses (a registry of pure-function pairs)."""
+"""Adversarial losses (a registry of pure-function pairs) and regularizers."""
 
 from __future__ import annotations
 
@@ -11,24 +11,38 @@ from ..registry import Registry
 from . import adversarial as adv
 
 DLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-GLoss = Callable[[torch.Tensor], torch.Tensor]
+GLoss = Callable[..., torch.Tensor]
 
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    """A discriminator loss and its matching generator loss."""
+    """A discriminator loss and its matching generator loss.
+
+    ``g_loss(fake_logits)``, or ``g_loss(fake_logits, real_logits)`` when
+    ``relativistic`` (the generator's loss then depends on real scores too).
+    """
 
     name: str
     d_loss: DLoss
     g_loss: GLoss
     description: str
+    relativistic: bool = False
+
+    def generator_loss(self, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+        """``g_loss`` with the real logits passed only to losses that use them."""
+        if self.relativistic:
+            if real is None:
+                raise ValueError(f"loss '{self.name}' needs the real logits for the generator loss")
+            return self.g_loss(fake, real)
+        return self.g_loss(fake)
 
 
 LOSSES: Registry = Registry("loss")
 
 
-def _add(name: str, d_loss: DLoss, g_loss: GLoss, description: str, aliases: tuple[str, ...] = ()) -> None:
-    LOSSES.add(name, AdversarialLoss(name, d_loss, g_loss, description), aliases=aliases, help=description)
+def _add(name: str, d_loss: DLoss, g_loss: GLoss, description: str, aliases: tuple[str, ...] = (),
+         relativistic: bool = False) -> None:
+    LOSSES.add(name, AdversarialLoss(name, d_loss, g_loss, description, relativistic), aliases=aliases, help=description)
 
 
 _add("minimax", adv.bce_d_loss, adv.minimax_g_loss, "original saturating minimax loss", ("saturating",))
@@ -49,10 +63,21 @@ _add(
     ("lsgan", "least_squares"),
 )
 
+_add(
+    "relativistic-average",
+    adv.relativistic_average_d_loss,
+    adv.relativistic_average_g_loss,
+    "relativistic average standard GAN loss (RaSGAN)",
+    ("rasgan", "relativistic"),
+    relativistic=True,
+)
+
 
 def get(name: str) -> AdversarialLoss:
     """The registered loss ``name`` (aliases accepted)."""
     return LOSSES.get(name)
 
 
-__all__ = ["LOSSES", "AdversarialLoss", "get"]
+from .regularizers import REGULARIZERS, Regularizer, check_regularizers  # noqa: E402
+
+__all__ = ["LOSSES", "REGULARIZERS", "AdversarialLoss", "Regularizer", "check_regularizers", "get"]

@@ -52,3 +52,22 @@ def least_squares_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor
 def least_squares_g_loss(fake: torch.Tensor) -> torch.Tensor:
     """LSGAN generator loss with target c=1."""
     return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+def relativistic_average_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Relativistic average GAN (Jolicoeur-Martineau, 2019), standard-loss form (RaSGAN).
+
+    D estimates how much more realistic a real sample is than the *average* fake one:
+    ``D~(x) = sigmoid(C(x) - E[C(G(z))])`` and ``D~(G(z)) = sigmoid(C(G(z)) - E[C(x)])``;
+    the loss is ``-E log D~(x) - E log(1 - D~(G(z)))``.
+    """
+    return F.softplus(-(real - fake.mean())).mean() + F.softplus(fake - real.mean()).mean()
+
+
+def relativistic_average_g_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The generator's side of RaSGAN: the same loss with the roles of real and fake swapped.
+
+    Unlike the other losses it depends on the real logits too: the generator is rewarded
+    for making real data look *less* real, which gives it gradients from both halves.
+    """
+    return F.softplus(-(fake - real.mean())).mean() + F.softplus(real - fake.mean()).mean()

@@ -26,12 +26,34 @@ from .base import (  # noqa: E402
 )
 
 
+#: One module per family; importing it registers the family (and its network classes).
+FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan")
+
+
 def ensure_registered() -> None:
     """Import every family module so that its networks are registered."""
-    from . import dcgan, mlp  # noqa: F401
+    import importlib
+
+    for module in FAMILY_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
 
 
-ensure_registered()
+def smallest(name: str) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
+    """The family's smallest configurations ``[(data shape, options), ...]`` (tests run them).
+
+    A factory declares them as its ``smallest`` attribute; see :func:`smallest_config`.
+    """
+    return list(getattr(MODELS.get(name), "smallest", []))
+
+
+def smallest_config(*configs: tuple[tuple[int, ...], dict[str, Any]]) -> Any:
+    """Decorator for a model factory: its cheapest valid ``(data shape, options)`` pairs."""
+
+    def decorate(factory: Any) -> Any:
+        factory.smallest = list(configs)
+        return factory
+
+    return decorate
 
 
 def accepted_options(name: str) -> dict[str, inspect.Parameter]:
@@ -60,11 +82,27 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def create(name: str, data_shape: tuple[int, ...], num_classes: int = 0, **options: Any) -> tuple[Generator, Discriminator]:
-    """Build the ``(generator, discriminator)`` pair of family ``name``."""
-    check_options(name, options)
-    return MODELS.create(name, tuple(data_shape), num_classes, **options)
+def create(
+    name: str, data_shape: tuple[int, ...], num_classes: int = 0, *, pack: int = 1, **options: Any
+) -> tuple[Generator, Discriminator]:
+    """Build the ``(generator, discriminator)`` pair of family ``name``.
 
+    With ``pack = m > 1`` (PacGAN) the discriminator is built for ``m`` samples stacked
+    along the channel (or feature) axis and wrapped to take ``[N, ...]`` batches, ``N`` a
+    multiple of ``m``, returning ``N / m`` logits.
+    """
+    from .pacgan import PackedDiscriminator, packed_shape
+
+    check_options(name, options)
+    shape = tuple(data_shape)
+    if pack == 1:
+        return MODELS.create(name, shape, num_classes, **options)
+    generator, _ = MODELS.create(name, shape, num_classes, **options)
+    _, discriminator = MODELS.create(name, packed_shape(shape, pack), num_classes, **options)
+    return generator, PackedDiscriminator(discriminator, pack)
+
+
+ensure_registered()
 
 __all__ = [
     "MODELS",
@@ -75,6 +113,8 @@ __all__ = [
     "check_options",
     "configurable",
     "create",
+    "smallest",
+    "smallest_config",
     "load_generator",
     "save_generator",
     "weights_hash",

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import LabelProjection, label_maps
-from . import MODELS
+from . import MODELS, smallest_config
 from .base import Discriminator, Generator, configurable, init_weights
 
 
@@ -77,6 +77,16 @@ class DCGANGenerator(Generator):
         return self.net(z[:, :, None, None])  # [N, C, H, W]
 
 
+#: Normalisation inside the discriminator. Batch norm couples the samples of a batch, which
+#: breaks the per-sample gradient penalty of WGAN-GP; its authors use layer norm instead
+#: (GroupNorm with one group normalises over C, H, W of each sample).
+D_NORMS = {
+    "batch": nn.BatchNorm2d,
+    "layer": lambda channels: nn.GroupNorm(1, channels),
+    "none": lambda channels: nn.Identity(),
+}
+
+
 @configurable
 class DCGANDiscriminator(Discriminator):
     """DCGAN discriminator; channels double at each downsampling from ``base``."""
@@ -88,11 +98,14 @@ class DCGANDiscriminator(Discriminator):
         base_channels: int = 64,
         num_classes: int = 0,
         conditioning: str = "projection",
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         n = _octaves(resolution)
         if conditioning not in ("projection", "concat"):
             raise ConfigError(f"d_conditioning must be 'projection' or 'concat', got '{conditioning}'")
+        if norm not in D_NORMS:
+            raise ConfigError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{norm}'")
         self.num_classes = num_classes
         self.concat = bool(num_classes) and conditioning == "concat"
         in_channels = channels + (num_classes if self.concat else 0)
@@ -100,8 +113,8 @@ class DCGANDiscriminator(Discriminator):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for _ in range(n - 1):
             layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"),
+                D_NORMS[norm](width * 2),
                 nn.LeakyReLU(0.2, True),
             ]
             width *= 2
@@ -121,6 +134,8 @@ class DCGANDiscriminator(Discriminator):
 
 
 @MODELS.register("dcgan", help="DCGAN: transposed-conv generator with batch norm, conv discriminator")
+@smallest_config(((1, 8, 8), {"base_channels": 4, "latent_dim": 8}), ((3, 16, 16), {"base_channels": 4, "latent_dim": 8}),
+                 ((3, 8, 8), {"base_channels": 4, "latent_dim": 8, "d_norm": "layer"}))
 def build_dcgan(
     data_shape: tuple[int, ...],
     num_classes: int = 0,
@@ -130,13 +145,18 @@ def build_dcgan(
     d_base_channels: int | None = None,
     label_dim: int = 0,
     d_conditioning: str = "projection",
+    d_norm: str = "batch",
 ) -> tuple[DCGANGenerator, DCGANDiscriminator]:
-    """DCGAN for square images ``(C, R, R)``; ``d_conditioning`` is projection | concat."""
+    """DCGAN for square images ``(C, R, R)``.
+
+    ``d_conditioning``: projection | concat. ``d_norm``: batch | layer | none (use layer or
+    none with a gradient penalty).
+    """
     if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
         raise ConfigError(f"dcgan needs square images, got data of shape {tuple(data_shape)}")
     channels, resolution = data_shape[0], data_shape[1]
     generator = DCGANGenerator(channels, resolution, latent_dim, base_channels, num_classes, label_dim)
     discriminator = DCGANDiscriminator(
-        channels, resolution, d_base_channels or base_channels, num_classes, d_conditioning
+        channels, resolution, d_base_channels or base_channels, num_classes, d_conditioning, d_norm
     )
     return generator, discriminator

@@ -8,12 +8,14 @@ new registered recipes, not branches in the trainer.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import copy
+import dataclasses
+from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import nn
 
-from .. import losses, models
+from .. import augment, losses, models
 from ..config import Config, OptimConfig
 from ..data import Dataset
 from ..errors import ConfigError
@@ -44,8 +46,20 @@ class Recipe:
     networks: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
 
+    @dataclasses.dataclass
+    class Options:
+        """The recipe's ``recipe_options`` (none for the base recipe)."""
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> Any:
+        """Validate ``recipe_options`` against :attr:`Options` (unknown keys are errors)."""
+        from ..config import _from_dict
+
+        return _from_dict(cls.Options, options or {}, "recipe_options")
+
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         self.config, self.dataset, self.device = config, dataset, device
+        self.options = self.check_options(config.recipe_options)
         self.generators: dict[str, torch.Generator] = {}
         self.amp_dtype = torch.bfloat16 if config.train.precision == "bf16" else None
         channels_last = config.train.channels_last and dataset.is_image
@@ -72,6 +86,7 @@ class Recipe:
         return {
             "networks": {k: m.state_dict() for k, m in self.networks.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "extra": self.extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -79,6 +94,14 @@ class Recipe:
             m.load_state_dict(state["networks"][k])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+        self.load_extra_state(state.get("extra", {}))
+
+    def extra_state(self) -> dict[str, Any]:
+        """Recipe state beyond networks and optimizers (augmentation probability, stage, ...)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
 
 
 @RECIPES.register("gan", help="adversarial training with n_critic D steps per G step")
@@ -90,6 +113,13 @@ class GANRecipe(Recipe):
     and reused for the generator update, so a step with ``n_critic=1`` costs one generator
     forward (the discriminator sees it detached, the generator loss backpropagates through
     it after the discriminator has moved).
+
+    Around that core, from the config: ``loss.regularizers`` (penalties added to D's loss,
+    lazily every k updates), ``loss.weight_clip`` (WGAN's clipping after each D update),
+    ``augment`` (the same differentiable augmentation for real and fake, ADA's ``p``
+    steered by D's real logits) and ``model.pack`` (PacGAN: D judges ``m`` samples at once).
+    Subclasses change one piece by overriding :meth:`d_objective`, :meth:`g_objective` or
+    :meth:`make_fake`.
     """
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
@@ -98,9 +128,7 @@ class GANRecipe(Recipe):
         if self.conditional and dataset.labels is None:
             raise ConfigError(f"model.conditional=true needs a labelled data set; '{dataset.name}' has no labels")
         num_classes = dataset.num_classes if self.conditional else 0
-        generator, discriminator = models.create(
-            config.model.name, dataset.shape, num_classes, **config.model.options
-        )
+        generator, discriminator = self.build_networks(num_classes)
         self.networks = {"generator": self.place(generator), "discriminator": self.place(discriminator)}
         o = config.optim
         self.optimizers = {
@@ -110,45 +138,187 @@ class GANRecipe(Recipe):
         self.loss = losses.get(config.loss.name)
         self.n_critic = config.train.n_critic
         self.generators["noise"] = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+        self.generators["augment"] = torch.Generator(device=device).manual_seed(config.train.seed + 4)
+        self.augment = augment.create(config.augment, self.generators["augment"])
+        if self.augment.enabled and not dataset.is_image:
+            raise ConfigError(f"augment.name={config.augment.name} needs image data; '{dataset.name}' is not")
+        self.regularizers = [
+            (losses.REGULARIZERS.get(name), opts) for name, opts in losses.check_regularizers(config.loss.regularizers).items()
+        ]
+        if any(r.name.startswith("bcr") for r, _ in self.regularizers) and not dataset.is_image:
+            raise ConfigError("consistency regularization (bcr-*) needs image data")
+        self.d_updates = 0
+
+    def build_networks(self, num_classes: int) -> tuple[nn.Module, nn.Module]:
+        """The ``(generator, discriminator)`` of ``model.*``, D packed when ``model.pack > 1``."""
+        m = self.config.model
+        if m.pack > 1 and self.conditional:
+            raise ConfigError("model.pack > 1 (PacGAN) is not supported with model.conditional=true")
+        return models.create(m.name, self.dataset.shape, num_classes, pack=m.pack, **m.options)
 
     @property
     def discriminator(self) -> nn.Module:
         return self.networks["discriminator"]
 
-    def _fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    # ------------------------------------------------------------------ pieces
+
+    def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A generated batch the size of ``batch`` (labels follow the real batch's)."""
         real = batch["image"]
-        labels = batch.get("label") if self.conditional else None  # fake labels follow the real batch
+        labels = batch.get("label") if self.conditional else None
         z = self.generator.sample_latents(len(real), self.generators["noise"])
         with torch.set_grad_enabled(grad), self.autocast():
             return self.generator(z, labels), labels
 
+    def score(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Discriminator logits ``[N]`` (float32) of an already augmented batch."""
+        with self.autocast():
+            return self.discriminator(x.contiguous(memory_format=self.memory_format), labels).float()
+
+    def d_inputs(self, batch: Batch, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What D sees: the augmented real batch and the augmented, detached fake batch."""
+        return self.augment(batch["image"]), self.augment(fake.detach())
+
+    def d_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator's loss (adversarial + due regularizers) and what to log."""
+        real_in, fake_in = self.d_inputs(batch, fake)
+        real_logits, fake_logits = self.score(real_in, labels), self.score(fake_in, labels)
+        self.augment.observe(real_logits)
+        loss = self.loss.d_loss(real_logits, fake_logits)
+        logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+        tensors = {"real": real_in, "fake": fake_in, "real_logits": real_logits, "fake_logits": fake_logits}
+        for reg, opts in self.regularizers:
+            if reg.side != "d" or self.d_updates % opts["every"]:
+                continue
+            penalty = self.regularize(reg, opts, tensors, labels)
+            loss = loss + (opts["weight"] * opts["every"]) * penalty
+            logs[f"reg_{reg.name}"] = penalty.detach()
+        return loss, logs
+
+    def regularize(self, reg: losses.Regularizer, opts: dict[str, Any], tensors: dict[str, torch.Tensor],
+                   labels: torch.Tensor | None) -> torch.Tensor:
+        """Evaluate one registered penalty on this update's tensors."""
+        kwargs = {k: v for k, v in opts.items() if k not in losses.regularizers.GENERIC_OPTIONS}
+        accepted = _signature(reg.fn)
+        if "generator" in accepted:  # random draws (interpolation, noise) from a checkpointed stream
+            kwargs["generator"] = self.generators["augment"]
+        if "augment" in accepted:
+            kwargs["augment"] = self.consistency_augment
+        return reg.fn(lambda x: self.score(x, labels), *(tensors[k] for k in reg.inputs), **kwargs)
+
+    def consistency_augment(self, x: torch.Tensor) -> torch.Tensor:
+        """bCR's transformation: a random translation (DiffAugment's, 1/8 of the size)."""
+        return augment.diffaugment.translation(x, self.generators["augment"])
+
+    def g_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The generator's loss through the current discriminator."""
+        fake_logits = self.score(self.augment(fake), labels)
+        real_logits = None
+        if self.loss.relativistic:
+            with torch.no_grad():  # constants for G: its gradient flows through fake only
+                real_logits = self.score(self.augment(batch["image"]), labels)
+        return self.loss.generator_loss(fake_logits, real_logits), {}
+
+    def after_d_update(self) -> None:
+        """WGAN's weight clipping: keep every discriminator weight in [-c, c]."""
+        c = self.config.loss.weight_clip
+        if c is not None:
+            with torch.no_grad():
+                for p in self.discriminator.parameters():
+                    p.clamp_(-c, c)
+
+    def d_update(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimizer step of the discriminator."""
+        opt = self.optimizers["discriminator"]
+        opt.zero_grad(set_to_none=True)
+        loss, logs = self.d_objective(batch, fake, labels)
+        loss.backward()
+        opt.step()
+        self.after_d_update()
+        self.d_updates += 1
+        return loss, logs
+
+    def g_update(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimizer step of the generator (D's weights need no gradients meanwhile)."""
+        d, opt = self.discriminator, self.optimizers["generator"]
+        d.requires_grad_(False)
+        try:
+            opt.zero_grad(set_to_none=True)
+            loss, logs = self.g_objective(batch, fake, labels)
+            loss.backward()
+            opt.step()
+        finally:
+            d.requires_grad_(True)
+        return loss, logs
+
     def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
-        d, g = self.discriminator, self.generator
-        d_opt, g_opt = self.optimizers["discriminator"], self.optimizers["generator"]
         for i in range(self.n_critic):
             batch = next(batches)
-            last = i == self.n_critic - 1
-            fake, labels = self._fake(batch, grad=last)
-            d_opt.zero_grad(set_to_none=True)
-            with self.autocast():
-                real_logits = d(batch["image"].contiguous(memory_format=self.memory_format), labels).float()
-                fake_logits = d(fake.detach(), labels).float()
-            d_loss = self.loss.d_loss(real_logits, fake_logits)
-            d_loss.backward()
-            d_opt.step()
+            fake, labels = self.make_fake(batch, grad=i == self.n_critic - 1)
+            d_loss, d_logs = self.d_update(batch, fake, labels)
+        g_loss, g_logs = self.g_update(batch, fake, labels)
+        out = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_logs, **g_logs}
+        if self.augment.enabled:
+            out["aug_p"] = torch.tensor(self.augment.p)
+        return out
 
-        # Generator update through the freshly updated discriminator; D's weights need no grads.
-        d.requires_grad_(False)
-        g_opt.zero_grad(set_to_none=True)
-        with self.autocast():
-            fake_logits_g = d(fake, labels).float()
-        g_loss = self.loss.g_loss(fake_logits_g)
-        g_loss.backward()
-        g_opt.step()
-        d.requires_grad_(True)
-        return {
-            "d_loss": d_loss.detach(),
-            "g_loss": g_loss.detach(),
-            "d_real": real_logits.detach().mean(),
-            "d_fake": fake_logits.detach().mean(),
-        }
+    def extra_state(self) -> dict[str, Any]:
+        return {"augment": self.augment.state_dict(), "d_updates": self.d_updates}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.augment.load_state_dict(state.get("augment", {}))
+        self.d_updates = int(state.get("d_updates", 0))
+
+
+def _signature(fn: Any) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(fn).parameters)
+
+
+@RECIPES.register("unrolled", help="unrolled GAN: G steps against D unrolled k updates ahead (Metz et al.)")
+class UnrolledRecipe(GANRecipe):
+    """Unrolled GAN (Metz et al., 2017).
+
+    Before each generator update the discriminator is trained ``unroll_steps`` more times
+    on fresh batches; the generator's loss is taken against that look-ahead critic, which
+    anticipates how D would punish a collapsed G; then D is restored to its state before the
+    unrolling (weights and optimizer). As in most implementations, the gradient does not
+    flow back through the unrolled updates (no second-order terms).
+    """
+
+    @dataclasses.dataclass
+    class Options:
+        unroll_steps: int = 5  # k: discriminator updates looked ahead
+
+    def g_update(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        d, d_opt = self.discriminator, self.optimizers["discriminator"]
+        saved = ({k: v.clone() for k, v in d.state_dict().items()}, copy.deepcopy(d_opt.state_dict()), self.d_updates)
+        for _ in range(self.options.unroll_steps):
+            extra = next(self._batches)
+            extra_fake, extra_labels = self.make_fake(extra, grad=False)
+            self.d_update(extra, extra_fake, extra_labels)
+        try:
+            return super().g_update(batch, fake, labels)
+        finally:
+            d.load_state_dict(saved[0])
+            d_opt.load_state_dict(saved[1])
+            self.d_updates = saved[2]
+
+    def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
+        self._batches = batches
+        return super().train_step(batches, step)
+
+
+#: Modules holding the recipes of particular families (registered on import).
+RECIPE_MODULES = ("auxiliary", "progressive", "style")
+
+
+def _import_family_recipes() -> None:
+    import importlib
+
+    for module in RECIPE_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
+_import_family_recipes()

@@ -318,9 +318,14 @@ class Trainer:
     # ------------------------------------------------------------------ guard + logging
 
     def _pending_losses(self) -> tuple[list[str], torch.Tensor]:
-        """Names and values ``[steps, names]`` of the losses logged since the last log line."""
-        names = list(self._pending[0])
-        return names, torch.stack([torch.stack([p[k].float() for k in names]) for p in self._pending])
+        """Names and mean values ``[names]`` of the losses logged since the last log line.
+
+        A name may be missing from some steps (a lazy regularizer runs every k-th update):
+        it is averaged over the steps that have it. A non-finite value makes its mean
+        non-finite, which is what the divergence guard checks.
+        """
+        names = list(dict.fromkeys(k for p in self._pending for k in p))
+        return names, torch.stack([torch.stack([p[k].float() for p in self._pending if k in p]).mean() for k in names])
 
     def _check_finite(self, pending: tuple[list[str], torch.Tensor] | None = None) -> None:
         """Raise :class:`DivergenceError` if a pending loss or a weight is NaN/inf.
@@ -333,7 +338,7 @@ class Trainer:
             pending = self._pending_losses()
         if pending is not None:
             names, values = pending
-            bad = [k for k, ok in zip(names, torch.isfinite(values).all(dim=0).tolist()) if not ok]
+            bad = [k for k, ok in zip(names, torch.isfinite(values).tolist()) if not ok]
         if not bad:
             for name, net in self.recipe.networks.items():
                 if not all(torch.isfinite(p).all() for p in net.parameters()):
@@ -352,7 +357,7 @@ class Trainer:
     def _log(self, elapsed: float, steps: int) -> dict[str, Any]:
         names, values = self._pending_losses()
         self._check_finite((names, values))
-        means = dict(zip(names, values.mean(dim=0).tolist()))  # one host sync per log line
+        means = dict(zip(names, values.tolist()))  # one host sync per log line
         self._pending.clear()
         record = {
             "step": self.step,

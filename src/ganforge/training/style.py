@@ -1,0 +1,110 @@
+"""StyleGAN2 training (Karras et al., 2020): the ``stylegan`` recipe.
+
+On top of the ordinary adversarial step (use the non-saturating loss and R1 through the
+config, ``loss.regularizers: {r1: {weight: gamma, every: 16}}``) it adds:
+
+* **Style mixing regularization**: with probability ``style_mixing`` a generated sample
+  takes its styles from two latents, the first for layers ``< cutoff`` and the second
+  from ``cutoff`` on (``cutoff`` uniform in ``1..num_ws - 1``), so that the network cannot
+  assume adjacent styles are correlated.
+* **Path-length regularization** (``pl_weight > 0``, lazily every ``pl_every`` generator
+  steps): for ``y ~ N(0, I) / sqrt(H W)`` the length ``||J_w^T y||`` of the gradient of
+  ``<G(w), y>`` with respect to ``w`` should be the same for every ``w``: the penalty is
+  ``(||J_w^T y|| - a)^2`` with ``a`` the running mean of the lengths (decay ``pl_decay``),
+  which makes a fixed-size step in ``w`` change the image by a fixed amount.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Iterator
+
+import torch
+
+from ..config import Config
+from ..data import Dataset
+from ..errors import ConfigError
+from ..models.stylegan import StyleGANGenerator
+from .recipes import RECIPES, Batch, GANRecipe
+
+
+@RECIPES.register("stylegan", help="StyleGAN2 training: style mixing and lazy path-length regularization")
+class StyleGANRecipe(GANRecipe):
+    """StyleGAN2's generator-side regularizers around the adversarial step (needs ``model.name=stylegan``)."""
+
+    @dataclasses.dataclass
+    class Options:
+        style_mixing: float = 0.9  # probability that a generated sample mixes two latents
+        pl_weight: float = 0.0  # path-length regularization weight (0 = off; StyleGAN2 used 2)
+        pl_every: int = 4  # lazy regularization: every k-th generator step, weighted by k
+        pl_decay: float = 0.01  # decay of the running mean path length a
+        pl_batch_shrink: int = 2  # the path-length batch is batch_size / this
+
+    def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(config, dataset, device)
+        o = self.options
+        if not isinstance(self.generator, StyleGANGenerator):
+            raise ConfigError(f"recipe 'stylegan' needs model.name=stylegan, got '{config.model.name}'")
+        if not 0.0 <= o.style_mixing <= 1.0:
+            raise ConfigError(f"recipe_options.style_mixing must be in [0, 1], got {o.style_mixing}")
+        if o.pl_weight < 0 or o.pl_every < 1 or o.pl_batch_shrink < 1 or not 0.0 < o.pl_decay <= 1.0:
+            raise ConfigError(
+                "recipe_options need pl_weight >= 0, pl_every >= 1, pl_batch_shrink >= 1 and 0 < pl_decay <= 1"
+            )
+        self.pl_mean = torch.zeros((), device=device)  # a, the running mean of ||J_w^T y||
+        self.g_steps = 0  # generator steps done before the current one (for pl_every)
+
+    def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A generated batch; with probability ``style_mixing`` per sample, two latents mixed."""
+        g, rng = self.generator, self.generators["noise"]
+        n = len(batch["image"])
+        labels = batch.get("label") if self.conditional else None
+        z = g.sample_latents(n, rng)
+        mix_latents = mix_cutoff = None
+        if self.options.style_mixing > 0:
+            mix_latents = g.sample_latents(n, rng)
+            cutoff = torch.randint(1, g.num_ws, (n,), generator=rng, device=rng.device)
+            mixing = torch.rand(n, generator=rng, device=rng.device) < self.options.style_mixing
+            # A cutoff of num_ws means "no layer takes the second latent".
+            mix_cutoff = torch.where(mixing, cutoff, torch.full_like(cutoff, g.num_ws)).to(self.device)
+        with torch.set_grad_enabled(grad), self.autocast():
+            return g(z, labels, mix_latents=mix_latents, mix_cutoff=mix_cutoff), labels
+
+    def path_length_penalty(self, labels: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """``E[(||J_w^T y|| - a)^2]`` on a fresh batch; updates the running mean ``a``."""
+        g, rng = self.generator, self.generators["noise"]
+        n = max(1, batch_size // self.options.pl_batch_shrink)
+        z = g.sample_latents(n, rng)
+        labels = labels[:n] if labels is not None else None
+        with self.autocast():
+            ws = g.styles(z, labels)
+            images = g.synthesize(ws)
+        height, width = images.shape[2:]
+        # y ~ N(0, I) / sqrt(HW): E||J^T y||^2 then does not depend on the resolution.
+        y = torch.randn(images.shape, generator=rng, device=rng.device).to(self.device) / math.sqrt(height * width)
+        (grad,) = torch.autograd.grad((images.float() * y).sum(), ws, create_graph=True)
+        lengths = grad.float().pow(2).sum(dim=2).mean(dim=1).sqrt()  # [n]: mean over layers of ||.||^2, rooted
+        self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), self.options.pl_decay)
+        return (lengths - self.pl_mean).pow(2).mean()
+
+    def g_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, logs = super().g_objective(batch, fake, labels)
+        o = self.options
+        if o.pl_weight > 0:
+            if self.g_steps % o.pl_every == 0:
+                penalty = self.path_length_penalty(labels, len(fake))
+                loss = loss + (o.pl_weight * o.pl_every) * penalty
+            logs = {**logs, "pl_mean": self.pl_mean.detach().clone()}
+        return loss, logs
+
+    def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
+        self.g_steps = step
+        return super().train_step(batches, step)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {**super().extra_state(), "pl_mean": self.pl_mean.detach().cpu()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        self.pl_mean = torch.as_tensor(state.get("pl_mean", 0.0), dtype=torch.float32).to(self.device)
