@@ -258,13 +258,15 @@ def test_augmentation_needs_images():
 # ----------------------------------------------------------------------------- mode collapse
 
 #: The gan-ring8 schedule (5,000 steps) for each anti-collapse technique. PacGAN needs it:
-#: at 1,500 steps it covered 8/8 modes with only 18% of samples within 3 std.
+#: at 1,500 steps it covered 8/8 modes with only 18% of samples within 3 std. Minibatch
+#: discrimination and WGAN-GP are left out: the study (benchmarks/README.md) saw each lose
+#: a whole seed on ring8, so no single seed can vouch for them.
 RING8 = {"train.progress": False, "train.threads": 2, "eval.every": 0,
          "train.checkpoint_every": 5000, "train.sample_every": 5000}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset", ["unrolled-grid25", "pacgan-grid25", "mbd-grid25", "wgangp-grid25", "relativistic"])
+@pytest.mark.parametrize("preset", ["unrolled-grid25", "pacgan-grid25", "bigbatch-grid25", "relativistic"])
 def test_anti_collapse_techniques_cover_the_ring(tmp_path, preset):
     """Each technique's preset changes (and the RaSGAN loss), applied to the gan-ring8 preset,
     cover >= 7 of 8 modes with most samples on a mode (an untrained generator: < 20%)."""
