@@ -29,6 +29,7 @@ import torch
 
 import ganforge
 from ganforge.config import load_config, parse_override
+from ganforge.runtime import tune_allocator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="keep the run directories here")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    tune_allocator()  # as the CLI does: Inception on the CPU is ~1.3x faster
     results = []
     with tempfile.TemporaryDirectory() as tmp_name:
         root = args.keep or Path(tmp_name)
