@@ -34,8 +34,9 @@ from ganforge.runtime import tune_allocator
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def steps_for(preset: str, kimg: float) -> int:
-    t = load_config(preset).train
+def steps_for(preset: str, kimg: float, changes: dict[str, Any] | None = None) -> int:
+    """Generator steps that show ``kimg`` thousand real images to D (after the ``--set`` changes)."""
+    t = load_config(preset, overrides=changes or {}).train
     return max(1, round(kimg * 1000 / (t.batch_size * t.n_critic)))
 
 
@@ -53,7 +54,7 @@ def preset_overrides(preset: str, settings: list[str]) -> dict[str, Any]:
 
 
 def run_one(preset: str, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    steps = steps_for(preset, args.kimg)
+    steps = steps_for(preset, args.kimg, preset_overrides(preset, args.set))
     run_dir = root / preset
     if (run_dir / "fid.json").exists():
         return json.loads((run_dir / "fid.json").read_text())

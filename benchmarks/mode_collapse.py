@@ -73,7 +73,7 @@ def summarise(results: list[dict[str, Any]]) -> str:
     lines = ["| data | method | modes (mean) | modes per seed | high quality (mean) | s/run |", "|---|---|---:|---|---:|---:|"]
     keys = sorted({(r["data"], r["method"]) for r in results}, key=lambda k: (k[0], list(METHODS).index(k[1])))
     for data, method in keys:
-        rs = [r for r in results if r["data"] == data and r["method"] == method]
+        rs = sorted([r for r in results if r["data"] == data and r["method"] == method], key=lambda r: r["seed"])  # finished in any order
         modes = [r["modes"] for r in rs]
         hq = [r["high_quality"] for r in rs]
         lines.append(

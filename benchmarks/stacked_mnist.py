@@ -52,7 +52,7 @@ def summarise(results: list[dict[str, Any]]) -> str:
     lines = ["| preset | steps | modes (mean) | modes per seed | KL (mean) | KL per seed | s/run |",
              "|---|---:|---:|---|---:|---|---:|"]
     for preset in dict.fromkeys(r["preset"] for r in results):
-        rs = [r for r in results if r["preset"] == preset]
+        rs = sorted([r for r in results if r["preset"] == preset], key=lambda r: r["seed"])  # finished in any order
         lines.append(
             f"| {preset} | {rs[0]['steps']} | {statistics.mean(r['modes'] for r in rs):.1f} | "
             f"{', '.join(str(r['modes']) for r in rs)} | {statistics.mean(r['kl'] for r in rs):.3f} | "

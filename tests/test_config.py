@@ -100,3 +100,15 @@ def test_cli_unknown_key_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1 and "stepz" in lines[0] and "did you mean 'steps'" in lines[0]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_preset_changes_are_what_a_preset_adds_to_its_base():
+    from ganforge.config import preset_changes
+
+    assert preset_changes("pacgan-grid25") == {"model.pack": 4}
+    assert preset_changes("unrolled-grid25") == {"recipe": "unrolled", "recipe_options": {"unroll_steps": 5}}
+    # applied to another base, they change only that: the ring stays a ring
+    cfg = load_config("gan-ring8", preset_changes("pacgan-grid25"))
+    assert cfg.data.name == "ring8" and cfg.model.pack == 4
+    with pytest.raises(ConfigError, match="extends no other preset"):
+        preset_changes("gan-grid25")  # a base preset: its "changes" would replace the whole base

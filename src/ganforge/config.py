@@ -301,7 +301,6 @@ def validate(config: Config) -> None:
 def validate_augment(a: AugmentConfig) -> None:
     from .augment import AUGMENTS, parse_policy
 
-    AUGMENTS.canonical(a.name)
     if AUGMENTS.canonical(a.name) == "diffaugment":
         parse_policy(a.policy)
     if not 0.0 <= a.p <= 1.0:
@@ -469,6 +468,8 @@ def preset_changes(name: str) -> dict[str, Any]:
     be applied to another base preset (``load_config("gan-ring8", preset_changes(...))``).
     """
     data = read_yaml(preset_path(name))
+    if "extends" not in data:  # its "changes" would be a whole preset, silently replacing the base
+        raise ConfigError(f"preset '{name}' extends no other preset, so it has no changes to apply elsewhere")
     data.pop("name", None)
     data.pop("extends", None)
     return flatten_keys(data)

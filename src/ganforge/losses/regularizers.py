@@ -17,6 +17,7 @@ saving most of its (double-backward) cost.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -109,10 +110,15 @@ class Regularizer:
     inputs: tuple[str, ...]
     description: str
 
+    @functools.cached_property
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The function's parameters, read once (the trainer asks at every update)."""
+        return dict(inspect.signature(self.fn).parameters)
+
     def options(self) -> dict[str, inspect.Parameter]:
         """The function's keyword-only options (what the config may set besides weight/every)."""
-        return {p.name: p for p in inspect.signature(self.fn).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("generator", "augment")}
+        return {name: p for name, p in self.parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("generator", "augment")}
 
 
 REGULARIZERS: Registry = Registry("regularizer")

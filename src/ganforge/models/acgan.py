@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConfigError
 from . import MODELS, smallest_config
-from .base import configurable, init_weights
+from .base import configurable, init_weights, square_image_shape
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -61,9 +60,7 @@ def build_acgan(
     label_dim: int = 0,
 ) -> tuple[DCGANGenerator, ACGANDiscriminator]:
     """AC-GAN for square images ``(C, R, R)``; train with ``recipe: acgan`` and ``model.conditional: true``."""
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"acgan needs square images, got data of shape {tuple(data_shape)}")
-    channels, resolution = data_shape[0], data_shape[1]
+    channels, resolution = square_image_shape("acgan", data_shape)
     generator = DCGANGenerator(channels, resolution, latent_dim, base_channels, num_classes, label_dim)
     discriminator = ACGANDiscriminator(channels, resolution, d_base_channels or base_channels, num_classes)
     return generator, discriminator

@@ -19,7 +19,7 @@ from typing import Any, Callable, TypeVar
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import ConfigError, UserError
 from ..registry import Registry
 
 M = TypeVar("M", bound=type)
@@ -153,6 +153,13 @@ class Generator(nn.Module):
         finally:
             self.train(was_training)
         return torch.cat(out).float().cpu()
+
+
+def square_image_shape(family: str, data_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(channels, resolution)`` of square image data ``(C, R, R)``; a one-line error otherwise."""
+    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
+        raise ConfigError(f"{family} needs square images, got data of shape {tuple(data_shape)}")
+    return data_shape[0], data_shape[1]
 
 
 class Discriminator(nn.Module):

@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import LabelProjection, label_maps
 from . import MODELS, smallest_config
-from .base import Discriminator, Generator, configurable, init_weights
+from .base import Discriminator, Generator, configurable, init_weights, square_image_shape
 
 
 def _octaves(resolution: int) -> int:
@@ -152,9 +152,7 @@ def build_dcgan(
     ``d_conditioning``: projection | concat. ``d_norm``: batch | layer | none (use layer or
     none with a gradient penalty).
     """
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"dcgan needs square images, got data of shape {tuple(data_shape)}")
-    channels, resolution = data_shape[0], data_shape[1]
+    channels, resolution = square_image_shape("dcgan", data_shape)
     generator = DCGANGenerator(channels, resolution, latent_dim, base_channels, num_classes, label_dim)
     discriminator = DCGANDiscriminator(
         channels, resolution, d_base_channels or base_channels, num_classes, d_conditioning, d_norm

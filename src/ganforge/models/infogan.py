@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError, UserError
 from . import MODELS, smallest_config
-from .base import configurable, init_weights, truncated_normal
+from .base import configurable, init_weights, square_image_shape, truncated_normal
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 #: Bound of the learned log-variance (a soft clamp keeps the Gaussian NLL finite).
@@ -230,9 +230,7 @@ def build_infogan(
 ) -> tuple[InfoGANGenerator, InfoGANDiscriminator]:
     """InfoGAN for square images ``(C, R, R)``; the generator's latent size is
     ``noise_dim + num_categorical + num_continuous``. Train with ``recipe: infogan``."""
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"infogan needs square images, got data of shape {tuple(data_shape)}")
-    channels, resolution = data_shape[0], data_shape[1]
+    channels, resolution = square_image_shape("infogan", data_shape)
     generator = InfoGANGenerator(
         channels, resolution, noise_dim, num_categorical, num_continuous, base_channels, num_classes, label_dim
     )

@@ -34,7 +34,7 @@ from ..layers.conditioning import LabelProjection
 from ..layers.equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from ..layers.minibatch import MinibatchStdDev
 from . import MODELS, smallest_config
-from .base import Discriminator, Generator, configurable
+from .base import Discriminator, Generator, configurable, square_image_shape
 
 
 def growth_levels(resolution: int, family: str = "progan") -> int:
@@ -247,11 +247,9 @@ def build_progan(
     4x4 and capped at ``max_channels``; ``d_*`` size the discriminator separately.
     ``mbstd_group``: group size of the minibatch standard deviation.
     """
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"progan needs square images, got data of shape {tuple(data_shape)}")
+    channels, resolution = square_image_shape("progan", data_shape)
     if min(base_channels, max_channels, latent_dim, mbstd_group) < 1:
         raise ConfigError("progan's latent_dim, base_channels, max_channels and mbstd_group must be >= 1")
-    channels, resolution = data_shape[0], data_shape[1]
     generator = ProGANGenerator(channels, resolution, latent_dim, base_channels, max_channels, num_classes)
     discriminator = ProGANDiscriminator(
         channels, resolution, d_base_channels or base_channels, d_max_channels or max_channels, num_classes, mbstd_group

@@ -29,7 +29,7 @@ from ..layers.conditioning import LabelProjection
 from ..layers.normalization import spectral_norm
 from ..layers.resblocks import DiscriminatorBlock, GeneratorBlock, conv
 from . import MODELS, smallest_config
-from .base import Discriminator, Generator, configurable
+from .base import Discriminator, Generator, configurable, square_image_shape
 
 
 def _up_blocks(resolution: int) -> int:
@@ -175,12 +175,10 @@ def build_resnet_gan(
     attention_resolution: int | None = None,
 ) -> tuple[SNGANGenerator, SNGANDiscriminator]:
     """The ``(generator, discriminator)`` of the ResNet families for square images ``(C, R, R)``."""
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"{family} needs square images, got data of shape {tuple(data_shape)}")
+    channels, resolution = square_image_shape(family, data_shape)
     for name, value in (("latent_dim", latent_dim), ("g_channels", g_channels), ("d_channels", d_channels)):
         if value < 1:
             raise ConfigError(f"model.{name} must be >= 1, got {value}")
-    channels, resolution = data_shape[0], data_shape[1]
     generator = SNGANGenerator(
         channels, resolution, latent_dim, g_channels, num_classes, g_spectral_norm, attention_resolution
     )

@@ -33,7 +33,7 @@ from ..layers.equalized import EqualizedConv2d, EqualizedLinear
 from ..layers.minibatch import MinibatchStdDev
 from ..layers.style import ConstantInput, MappingNetwork, ModulatedConv2d, NoiseInjection
 from . import MODELS, smallest_config
-from .base import Discriminator, Generator, configurable
+from .base import Discriminator, Generator, configurable, square_image_shape
 from .progan import growth_levels, level_channels
 
 
@@ -250,15 +250,13 @@ def build_stylegan(
     network; ``w_avg_beta``: decay of the tracked mean ``w`` (truncation centre);
     ``fused``: grouped-convolution modulated convs (False: modulate activations instead).
     """
-    if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
-        raise ConfigError(f"stylegan needs square images, got data of shape {tuple(data_shape)}")
+    channels, resolution = square_image_shape("stylegan", data_shape)
     if min(latent_dim, w_dim, mapping_layers, base_channels, max_channels, mbstd_group) < 1:
         raise ConfigError(
             "stylegan's latent_dim, w_dim, mapping_layers, base_channels, max_channels and mbstd_group must be >= 1"
         )
     if not 0.0 < mapping_lr_mul <= 1.0 or not 0.0 <= w_avg_beta < 1.0:
         raise ConfigError("stylegan needs 0 < mapping_lr_mul <= 1 and 0 <= w_avg_beta < 1")
-    channels, resolution = data_shape[0], data_shape[1]
     generator = StyleGANGenerator(channels, resolution, latent_dim, w_dim, mapping_layers, base_channels,
                                   max_channels, num_classes, mapping_lr_mul, w_avg_beta, fused)
     discriminator = StyleGANDiscriminator(channels, resolution, d_base_channels or base_channels,

@@ -199,7 +199,7 @@ class GANRecipe(Recipe):
                    labels: torch.Tensor | None) -> torch.Tensor:
         """Evaluate one registered penalty on this update's tensors."""
         kwargs = {k: v for k, v in opts.items() if k not in losses.regularizers.GENERIC_OPTIONS}
-        accepted = _signature(reg.fn)
+        accepted = reg.parameters
         if "generator" in accepted:  # random draws (interpolation, noise) from a checkpointed stream
             kwargs["generator"] = self.generators["augment"]
         if "augment" in accepted:
@@ -268,12 +268,6 @@ class GANRecipe(Recipe):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.augment.load_state_dict(state.get("augment", {}))
         self.d_updates = int(state.get("d_updates", 0))
-
-
-def _signature(fn: Any) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(fn).parameters)
 
 
 @RECIPES.register("unrolled", help="unrolled GAN: G steps against D unrolled k updates ahead (Metz et al.)")
