@@ -1,6 +1,7 @@
 """The trainer: run directory, exact resume, divergence guard, interruption."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -189,3 +190,47 @@ def test_every_loss_and_optimizer_trains(tmp_path, loss, optimizer):
     assert losses and all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in losses)
     after = list(trainer.recipe.generator.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_lr_schedule_decays_to_zero_and_resumes_exactly(tmp_path, monkeypatch, schedule):
+    """A decaying learning rate is a function of the step: an interrupted run resumes onto the same weights."""
+    extra = {"train.steps": 40, "train.checkpoint_every": 1000, "train.sample_every": 1000,
+             "optim.lr_schedule": schedule, "optim.decay_start": 0.25}
+    one_go = _train(tmp_path / "one", **extra)
+    state = load_checkpoint(one_go.dir / "checkpoints" / "latest.pt")
+    for name in ("generator", "discriminator"):
+        group = state["recipe"]["optimizers"][name]["param_groups"][0]
+        # the last update (after 39 steps) ran at 1/30 (linear) or ~0.003 (cosine) of the base rate
+        assert group["initial_lr"] == pytest.approx(2e-4)
+        assert 0 < group["lr"] < 0.04 * group["initial_lr"]
+    original = recipes.GANRecipe.train_step
+
+    def interrupted(self, batches, step):
+        if step == 17:
+            raise KeyboardInterrupt
+        return original(self, batches, step)
+
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", interrupted)
+    with pytest.raises(TrainingError, match="interrupted at step 17"):
+        _train(tmp_path / "split", **extra)
+    monkeypatch.setattr(recipes.GANRecipe, "train_step", original)
+    resumed = ganforge.train(resume=tmp_path / "split")
+    b = load_checkpoint(resumed.dir / "checkpoints" / "latest.pt")
+    for key, tensor in state["recipe"]["networks"]["generator"].items():
+        assert torch.equal(tensor, b["recipe"]["networks"]["generator"][key]), key
+    # and the schedule changed the trajectory: a constant rate ends elsewhere
+    constant = _train(tmp_path / "constant", **{**extra, "optim.lr_schedule": "constant"})
+    c = load_checkpoint(constant.dir / "checkpoints" / "latest.pt")
+    assert not torch.equal(c["ema"]["net.0.weight"], state["ema"]["net.0.weight"])
+
+
+def test_lr_factor_shapes():
+    from ganforge.training.schedule import lr_factor
+
+    assert [lr_factor("linear", s, 100, 0.5) for s in (0, 50, 75, 100)] == [1.0, 1.0, 0.5, 0.0]
+    assert lr_factor("cosine", 75, 100, 0.5) == pytest.approx(0.5)
+    assert lr_factor("cosine", 60, 100, 0.0) == pytest.approx(0.5 * (1 + math.cos(0.6 * math.pi)))
+    assert lr_factor("constant", 99, 100) == 1.0
+    with pytest.raises(UserError, match="did you mean 'linear'"):
+        ganforge.load_config("dcgan-digits", {"optim.lr_schedule": "linera"})

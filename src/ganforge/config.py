@@ -81,6 +81,8 @@ class OptimConfig:
     g_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
     weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | linear | cosine (training/schedule.py)
+    decay_start: float = 0.5  # fraction of train.steps after which the schedule decays to 0
 
 
 @dataclass
@@ -270,6 +272,11 @@ def validate(config: Config) -> None:
             f"unknown optimizer '{config.optim.name}'{did_you_mean(config.optim.name, ['adam', 'rmsprop'])}"
             " (available: adam, rmsprop)"
         )
+    from .training.schedule import LR_SCHEDULES
+
+    LR_SCHEDULES.canonical(config.optim.lr_schedule)
+    if not 0.0 <= config.optim.decay_start <= 1.0:
+        raise ConfigError(f"config key 'optim.decay_start' must be in [0, 1], got {config.optim.decay_start}")
     for key in ("g_betas", "d_betas"):
         if len(getattr(config.optim, key)) != 2:
             raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")

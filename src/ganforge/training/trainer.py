@@ -37,6 +37,7 @@ from ..viz import render_samples, save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
 from .recipes import RECIPES, Recipe
+from .schedule import apply_lr_factor, lr_factor
 
 CHECKPOINT_FORMAT = 1
 
@@ -411,7 +412,10 @@ class Trainer:
         self._bar = bar
         window_start, window_steps = time.perf_counter(), 0
         try:
+            o = self.config.optim
             while self.step < t.steps:
+                if o.lr_schedule != "constant":
+                    apply_lr_factor(self.recipe.optimizers.values(), lr_factor(o.lr_schedule, self.step, t.steps, o.decay_start))
                 losses = self.recipe.train_step(self.loader, self.step)
                 self.step += 1
                 self.ema.update(self.recipe.generator, self.step)
