@@ -7,6 +7,7 @@ a run that fails (divergence, interruption) exits 1; no traceback either way.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -32,11 +33,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     preset, sets = _split_set_args(args.config, args.set or [])
     if args.resume and (preset or args.out):
         raise UserError("--resume RUN_DIR continues that run: give no preset and no --out with it")
+    if args.nproc is not None and args.nproc < 1:
+        raise UserError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args)
     run = train(preset, out=args.out, overrides=sets, resume=args.resume)
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # rank 0 reports
     print(f"run saved to {run.dir} (step {run.step})")
     if run.latest_samples is not None:
         print(f"samples: {run.latest_samples}")
     return 0
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """``ganforge train --nproc N ...`` = ``torchrun --standalone --nproc_per_node=N -m ganforge train ...``."""
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+               "-m", "ganforge", "train"]
+    if args.config:
+        command.append(args.config)
+    if args.out:
+        command += ["--out", args.out]
+    if args.resume:
+        command += ["--resume", args.resume]
+    if args.set:
+        command += ["--set", *args.set]
+    return subprocess.run(command).returncode
 
 
 def _parse_label(text: str | None, class_names: list[str] | None) -> int | None:
@@ -189,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run directory (default: runs/<name>)")
     p.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", help="override config keys, e.g. train.steps=500")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--nproc", type=int, metavar="N",
+                   help="train on N processes (torchrun + gloo on CPU, NCCL with one GPU each); the global batch stays train.batch_size")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained generator")

@@ -98,7 +98,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes)
     channels_last: bool = True  # NHWC memory format for conv nets (see benchmarks/step_options.py)
-    threads: int | None = None  # torch intra-op threads; None = torch's default
+    threads: int | None = None  # torch intra-op threads; None = torch's default (cores / processes under torchrun)
+    sync_batchnorm: bool = False  # multi-process runs: BatchNorm statistics over the global batch
     log_every: int = 50
     sample_every: int = 500
     sample_count: int = 64  # size of the fixed latent batch rendered to samples/

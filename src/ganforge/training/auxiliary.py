@@ -129,7 +129,9 @@ class ACGANRecipe(AuxiliaryRecipe):
         if self.options.fake_labels == "real":
             return super().make_fake(batch, grad)
         n = len(batch["image"])
-        labels = torch.randint(self.num_classes, (n,), generator=self.generators["labels"], device=self.device)
+        labels = self.draw(
+            lambda m: torch.randint(self.num_classes, (m,), generator=self.generators["labels"], device=self.device), n
+        )
         return super().make_fake({**batch, "label": labels}, grad)
 
     def d_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -186,7 +188,7 @@ class InfoGANRecipe(AuxiliaryRecipe):
 
     def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         labels = batch.get("label") if self.conditional else None
-        z = self.generator.sample_latents(len(batch["image"]), self.generators["noise"])
+        z = self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), len(batch["image"]))
         _, category, continuous = self.generator.codes(z)
         self.codes = (category, continuous)
         with torch.set_grad_enabled(grad), self.autocast():

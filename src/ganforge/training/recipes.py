@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, ClassVar, Iterator
+import zlib
+from typing import Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
 
-from .. import augment, losses, models
+from .. import augment, distributed, losses, models
 from ..config import Config, OptimConfig
 from ..data import Dataset
+from ..distributed import DistInfo
 from ..errors import ConfigError
+from ..layers.sync_batchnorm import convert_sync_batchnorm
 from ..registry import Registry
 
 RECIPES: Registry = Registry("recipe")
@@ -45,6 +48,10 @@ class Recipe:
 
     networks: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
+    dist: DistInfo = DistInfo()  # set by distribute() in a multi-process run
+    #: Random streams every process draws identically (for the whole global batch, see draw());
+    #: the others (augmentations, penalties) are split per process by split_streams().
+    SHARED_STREAMS: ClassVar[tuple[str, ...]] = ("noise", "labels")
 
     @dataclasses.dataclass
     class Options:
@@ -64,6 +71,39 @@ class Recipe:
         self.amp_dtype = torch.bfloat16 if config.train.precision == "bf16" else None
         channels_last = config.train.channels_last and dataset.is_image
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    # ------------------------------------------------------------------ multi-process
+
+    def distribute(self, info: DistInfo, *, sync_batchnorm: bool = False) -> None:
+        """Join a multi-process run: optional global-batch BatchNorm, rank 0's weights everywhere."""
+        self.dist = info
+        for net in self.networks.values():
+            if sync_batchnorm:
+                convert_sync_batchnorm(net)
+            distributed.broadcast_state(net)
+
+    def split_streams(self, step: int) -> None:
+        """Give each process its own augmentation/penalty stream, derived from (seed, rank, step)."""
+        for name, g in self.generators.items():
+            if name not in self.SHARED_STREAMS:
+                mixed = self.config.train.seed * 1_000_003 + zlib.crc32(name.encode()) * 7919 + self.dist.rank * 104_729 + step
+                g.manual_seed(mixed % 2**63)
+
+    def draw(self, fn: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
+        """``fn(n)`` for this process: ``fn`` draws for the global batch, this process keeps its slice.
+
+        In a single process this is just ``fn(n)``; with ``W`` processes each calls
+        ``fn(n * W)`` on the same shared stream and keeps rows ``rank * n ... (rank + 1) * n``,
+        so the global batch holds the latents a single process would have drawn.
+        """
+        if not self.dist.enabled:
+            return fn(n)
+        return fn(n * self.dist.world_size)[self.dist.rank * n : (self.dist.rank + 1) * n]
+
+    def average_gradients(self, module: nn.Module) -> None:
+        """Average ``module``'s gradients over the processes (before the optimizer step)."""
+        if self.dist.enabled:
+            distributed.average_gradients(module, self.dist.world_size)
 
     def autocast(self) -> torch.autocast:
         """Mixed precision for forward passes (backward runs outside, as autocast advises)."""
@@ -166,7 +206,7 @@ class GANRecipe(Recipe):
         """A generated batch the size of ``batch`` (labels follow the real batch's)."""
         real = batch["image"]
         labels = batch.get("label") if self.conditional else None
-        z = self.generator.sample_latents(len(real), self.generators["noise"])
+        z = self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), len(real))
         with torch.set_grad_enabled(grad), self.autocast():
             return self.generator(z, labels), labels
 
@@ -233,6 +273,7 @@ class GANRecipe(Recipe):
         opt.zero_grad(set_to_none=True)
         loss, logs = self.d_objective(batch, fake, labels)
         loss.backward()
+        self.average_gradients(self.discriminator)
         opt.step()
         self.after_d_update()
         self.d_updates += 1
@@ -246,6 +287,7 @@ class GANRecipe(Recipe):
             opt.zero_grad(set_to_none=True)
             loss, logs = self.g_objective(batch, fake, labels)
             loss.backward()
+            self.average_gradients(self.generator)
             opt.step()
         finally:
             d.requires_grad_(True)

@@ -60,12 +60,12 @@ class StyleGANRecipe(GANRecipe):
         g, rng = self.generator, self.generators["noise"]
         n = len(batch["image"])
         labels = batch.get("label") if self.conditional else None
-        z = g.sample_latents(n, rng)
+        z = self.draw(lambda m: g.sample_latents(m, rng), n)
         mix_latents = mix_cutoff = None
         if self.options.style_mixing > 0:
-            mix_latents = g.sample_latents(n, rng)
-            cutoff = torch.randint(1, g.num_ws, (n,), generator=rng, device=rng.device)
-            mixing = torch.rand(n, generator=rng, device=rng.device) < self.options.style_mixing
+            mix_latents = self.draw(lambda m: g.sample_latents(m, rng), n)
+            cutoff = self.draw(lambda m: torch.randint(1, g.num_ws, (m,), generator=rng, device=rng.device), n)
+            mixing = self.draw(lambda m: torch.rand(m, generator=rng, device=rng.device), n) < self.options.style_mixing
             # A cutoff of num_ws means "no layer takes the second latent".
             mix_cutoff = torch.where(mixing, cutoff, torch.full_like(cutoff, g.num_ws)).to(self.device)
         with torch.set_grad_enabled(grad), self.autocast():
@@ -75,14 +75,16 @@ class StyleGANRecipe(GANRecipe):
         """``E[(||J_w^T y|| - a)^2]`` on a fresh batch; updates the running mean ``a``."""
         g, rng = self.generator, self.generators["noise"]
         n = max(1, batch_size // self.options.pl_batch_shrink)
-        z = g.sample_latents(n, rng)
+        z = self.draw(lambda m: g.sample_latents(m, rng), n)
         labels = labels[:n] if labels is not None else None
         with self.autocast():
             ws = g.styles(z, labels)
             images = g.synthesize(ws)
         height, width = images.shape[2:]
         # y ~ N(0, I) / sqrt(HW): E||J^T y||^2 then does not depend on the resolution.
-        y = torch.randn(images.shape, generator=rng, device=rng.device).to(self.device) / math.sqrt(height * width)
+        shape = images.shape[1:]
+        y = self.draw(lambda m: torch.randn((m, *shape), generator=rng, device=rng.device), n).to(self.device)
+        y = y / math.sqrt(height * width)
         (grad,) = torch.autograd.grad((images.float() * y).sum(), ws, create_graph=True)
         lengths = grad.float().pow(2).sum(dim=2).mean(dim=1).sqrt()  # [n]: mean over layers of ||.||^2, rooted
         self.pl_mean = self.pl_mean.lerp(lengths.mean().detach(), self.options.pl_decay)

@@ -30,8 +30,10 @@ import numpy as np
 import torch
 
 from .. import data as data_module
+from .. import distributed
 from ..config import Config, from_dict, read_yaml
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
+from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, load_generator, save_generator
 from ..viz import render_samples, save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -52,6 +54,7 @@ RESUMABLE_KEYS = {
     "train.progress",
     "train.device",
     "train.threads",
+    "train.sync_batchnorm",
     "eval.every",
     "eval.batch_size",
 }
@@ -149,9 +152,12 @@ class Trainer:
         self.dir = Path(run_dir)
         self.resume = resume
         t = config.train
-        if t.threads:
-            torch.set_num_threads(t.threads)
         self.device = resolve_device(t.device)
+        self.dist = distributed.setup(self.device)  # a single process unless launched by torchrun
+        self.device = distributed.local_device(self.device, self.dist)
+        threads = t.threads or distributed.default_threads(self.dist)
+        if threads:
+            torch.set_num_threads(threads)
 
         if resume:
             self.checkpoint_path = self.dir / "checkpoints" / "latest.pt"
@@ -159,13 +165,24 @@ class Trainer:
                 raise UserError(f"cannot resume: '{self.checkpoint_path}' does not exist")
         elif self.dir.exists() and any(self.dir.iterdir()):
             raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
+        if self.dist.enabled:
+            distributed.barrier()  # every process has checked the directory before rank 0 writes to it
+            if t.batch_size % self.dist.world_size:
+                raise ConfigError(
+                    f"train.batch_size ({t.batch_size}) is the global batch and must be divisible by the "
+                    f"{self.dist.world_size} processes"
+                )
 
         seed_everything(t.seed)
         self.dataset = data_module.create(config.data)
         self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
+        if self.dist.enabled:
+            self.recipe.distribute(self.dist, sync_batchnorm=t.sync_batchnorm)
         self.ema = EMA(self.recipe.generator, t.ema_decay, t.ema_start)
+        set_sync(self.ema.model, False)  # the EMA copy only runs on rank 0 (samples, exports)
         self.loader = data_module.BatchLoader(
-            self.dataset, t.batch_size, seed=t.seed, hflip=config.data.hflip, device=self.device
+            self.dataset, t.batch_size, seed=t.seed, hflip=config.data.hflip, device=self.device,
+            rank=self.dist.rank, world_size=self.dist.world_size,
         )
         self.step = 0
         self.images_per_step = t.batch_size * t.n_critic
@@ -179,6 +196,8 @@ class Trainer:
 
         if resume:
             self._load(self.checkpoint_path)
+        if self.dist.enabled:
+            self.recipe.split_streams(self.step)
 
     # ------------------------------------------------------------------ state
 
@@ -214,7 +233,8 @@ class Trainer:
         self.step = int(state["step"])
         self.best = state.get("eval_best")
         self._last_good = (self.step, path)
-        self._truncate_metrics(self.step)
+        if self.dist.is_main:
+            self._truncate_metrics(self.step)
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
@@ -357,6 +377,8 @@ class Trainer:
 
     def _log(self, elapsed: float, steps: int) -> dict[str, Any]:
         names, values = self._pending_losses()
+        if self.dist.enabled:  # every process logs the same means, so all stop together on divergence
+            values = distributed.all_mean(values, self.dist.world_size)
         self._check_finite((names, values))
         means = dict(zip(names, values.tolist()))  # one host sync per log line
         self._pending.clear()
@@ -374,7 +396,9 @@ class Trainer:
         return round(self.step * self.images_per_step / 1000, 3)
 
     def _write_record(self, record: dict[str, Any], scalars: dict[str, float]) -> None:
-        """Append ``record`` to metrics.jsonl and ``scalars`` (tag -> value) to TensorBoard."""
+        """Append ``record`` to metrics.jsonl and ``scalars`` (tag -> value) to TensorBoard (rank 0)."""
+        if not self.dist.is_main:
+            return
         with open(self.dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if self._writer is not None:
@@ -382,7 +406,7 @@ class Trainer:
                 self._writer.add_scalar(tag, value, self.step)
 
     def _open_writer(self) -> None:
-        if not self.config.train.tensorboard:
+        if not self.config.train.tensorboard or not self.dist.is_main:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -396,11 +420,13 @@ class Trainer:
     def fit(self) -> Run:
         """Train until ``train.steps``; returns the :class:`Run`."""
         t = self.config.train
-        self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "config.yaml").write_text(self.config.to_yaml())
+        main = self.dist.is_main
+        if main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "config.yaml").write_text(self.config.to_yaml())
         self._open_writer()
         bar = None
-        if t.progress:
+        if t.progress and main:
             from tqdm.auto import tqdm
 
             # Redraw at most twice a second on a terminal, every 30 s into a log file.
@@ -434,7 +460,7 @@ class Trainer:
                 samples = self.step % t.sample_every == 0 or done
                 every = self.config.eval.every
                 evaluating = every > 0 and (self.step % every == 0 or done)
-                if checkpoint or samples or evaluating:
+                if (checkpoint or samples or evaluating) and main:  # the other processes hold the same state
                     exported = self.export_generator()  # shared by all outputs
                     if evaluating:  # before the checkpoint, which then holds this step's best
                         self.evaluate(exported)
@@ -443,7 +469,9 @@ class Trainer:
                     if samples:
                         self.save_samples(exported)
         except KeyboardInterrupt:
-            self._on_interrupt()
+            if main:
+                self._on_interrupt()
+            raise TrainingError(f"process {self.dist.rank} interrupted at step {self.step}") from None
         finally:
             if bar is not None:
                 bar.close()
