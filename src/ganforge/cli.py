@@ -149,6 +149,26 @@ def _list(title: str, rows: list[tuple[str, str]]) -> int:
     return 0
 
 
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    import json
+
+    from .bench import bench_train, format_report
+    from .config import parse_override
+
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 0:
+        raise UserError("--steps and --repeats must be >= 1 and --warmup >= 0")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    overrides = dict(parse_override(item) for item in args.set or [])
+    result = bench_train(args.config, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
+                         batch_size=args.batch_size, overrides=overrides)
+    print(format_report(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_dir, preset_names
 
@@ -246,6 +266,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the generator's latents (default 0)")
     p.add_argument("--resolution", type=int, help="square size for data sets and folders (default: native, or the generator's)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="measure speed and memory")
+    bench = p.add_subparsers(dest="what", metavar="WHAT", required=True)
+    b = bench.add_parser(
+        "train", help="time the training step of a preset: images/s, ms/step, GFLOP/s, peak memory",
+        description="Times the trainer's real step (the preset's networks, loss, precision and data loader); "
+        "run it on an otherwise idle machine.",
+    )
+    b.add_argument("config", help="preset name or YAML file, e.g. dcgan64-celeba")
+    b.add_argument("--steps", type=int, default=20, help="timed steps per repeat (default 20)")
+    b.add_argument("--repeats", type=int, default=3, help="timed blocks; the median is reported (default 3)")
+    b.add_argument("--warmup", type=int, default=3, help="untimed steps first (default 3)")
+    b.add_argument("--batch-size", type=int, help="override train.batch_size")
+    b.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", help="override config keys, e.g. train.precision=bf16")
+    b.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
+    b.set_defaults(func=cmd_bench_train)
 
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),

@@ -98,6 +98,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes)
     channels_last: bool = True  # NHWC memory format for conv nets (see benchmarks/step_options.py)
+    compile: bool = False  # torch.compile the networks (falls back to eager if compilation fails)
     threads: int | None = None  # torch intra-op threads; None = torch's default (cores / processes under torchrun)
     sync_batchnorm: bool = False  # multi-process runs: BatchNorm statistics over the global batch
     log_every: int = 50

@@ -55,6 +55,7 @@ RESUMABLE_KEYS = {
     "train.device",
     "train.threads",
     "train.sync_batchnorm",
+    "train.compile",
     "eval.every",
     "eval.batch_size",
 }
@@ -97,6 +98,20 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
     return device
+
+
+def compile_networks(networks: Any) -> None:
+    """``torch.compile`` each network in place (same parameters and state-dict keys).
+
+    Compilation happens at the first call; where it cannot (no C++ compiler for the CPU
+    backend, an unsupported op), dynamo falls back to eager execution with a warning
+    instead of stopping the run.
+    """
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True
+    for net in networks:
+        net.compile()
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +195,8 @@ class Trainer:
             self.recipe.distribute(self.dist, sync_batchnorm=t.sync_batchnorm)
         self.ema = EMA(self.recipe.generator, t.ema_decay, t.ema_start)
         set_sync(self.ema.model, False)  # the EMA copy only runs on rank 0 (samples, exports)
+        if t.compile:  # after the EMA copy, which stays eager (it runs a few times per checkpoint)
+            compile_networks(self.recipe.networks.values())
         self.loader = data_module.BatchLoader(
             self.dataset, t.batch_size, seed=t.seed, hflip=config.data.hflip, device=self.device,
             rank=self.dist.rank, world_size=self.dist.world_size,

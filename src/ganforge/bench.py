@@ -1,0 +1,128 @@
+"""``ganforge bench train PRESET``: the trainer's real step, timed, with FLOPs and peak memory.
+
+The step measured is the recipe's ``train_step`` as ``ganforge train`` runs it (the
+preset's networks, loss, regularizers, precision, memory format and compile settings),
+fed by the real data loader. Reported:
+
+* ``img_per_s``: real images shown to the discriminator per second (``batch * n_critic``
+  per step), and ``ms_per_step``, medians over ``repeats`` timed blocks of ``steps``;
+* ``gflop_per_step``, counted once by :class:`torch.utils.flop_counter.FlopCounterMode`
+  (matrix products and convolutions, forward and backward: the work that dominates), and
+  ``gflop_per_s`` = that over the median step time;
+* ``peak_mem_mib``: on CUDA the peak of memory allocated by tensors during the timed steps;
+  on the CPU the peak resident size of the process (everything: interpreter, data set,
+  networks, activations), from ``getrusage``.
+
+Timings are wall-clock: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+import torch
+
+from .config import load_config
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+def count_step_flops(recipe: Any, loader: Any, step: int) -> float:
+    """FLOPs of one ``recipe.train_step`` (matmuls and convolutions, forward + backward)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        recipe.train_step(loader, step)
+    return float(counter.get_total_flops())
+
+
+def bench_train(
+    preset: str,
+    *,
+    steps: int = 20,
+    repeats: int = 3,
+    warmup: int = 3,
+    batch_size: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Time ``preset``'s training step; returns the figures listed in the module docstring."""
+    from .training.trainer import Trainer
+
+    if steps < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("bench needs steps >= 1, repeats >= 1 and warmup >= 0")
+    changes = {**(overrides or {}), "train.progress": False}
+    if batch_size is not None:
+        changes["train.batch_size"] = batch_size
+    config = load_config(preset, changes)
+    t = config.train
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(config, f"{tmp}/run")
+        recipe, loader, device = trainer.recipe, trainer.loader, trainer.device
+        step = 0
+        for _ in range(warmup):  # allocator, oneDNN primitive caches, compilation, CUDA graphs
+            recipe.train_step(loader, step)
+            step += 1
+        if t.compile:  # count on an eager twin: the FLOPs are those of the maths, and the counter needs eager ops
+            eager = Trainer(load_config(preset, {**changes, "train.compile": False}), f"{tmp}/eager")
+            flops = count_step_flops(eager.recipe, eager.loader, 0)
+            del eager
+        else:
+            flops = count_step_flops(recipe, loader, step)
+            step += 1
+        _sync(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(steps):
+                recipe.train_step(loader, step)
+                step += 1
+            _sync(device)
+            times.append((time.perf_counter() - start) / steps)
+        peak = torch.cuda.max_memory_allocated(device) / (1 << 20) if device.type == "cuda" else _peak_rss_mib()
+    per_step = statistics.median(times)
+    images = t.batch_size * t.n_critic
+    return {
+        "preset": preset,
+        "device": str(device),
+        "batch_size": t.batch_size,
+        "n_critic": t.n_critic,
+        "precision": t.precision,
+        "channels_last": t.channels_last,
+        "compile": t.compile,
+        "threads": torch.get_num_threads(),
+        "ms_per_step": per_step * 1000,
+        "img_per_s": images / per_step,
+        "gflop_per_step": flops / 1e9,
+        "gflop_per_s": flops / 1e9 / per_step,
+        "peak_mem_mib": peak,
+        "peak_mem_kind": "cuda allocated" if device.type == "cuda" else "process RSS",
+        "step_ms_all": [x * 1000 for x in times],
+    }
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """A short human-readable summary of :func:`bench_train`'s result."""
+    return (
+        f"{r['preset']} on {r['device']} ({r['threads']} threads), batch {r['batch_size']}"
+        f"{' x ' + str(r['n_critic']) + ' D steps' if r['n_critic'] > 1 else ''}, {r['precision']}"
+        f"{', channels-last' if r['channels_last'] else ''}{', compiled' if r['compile'] else ''}\n"
+        f"  {r['img_per_s']:.1f} images/s   {r['ms_per_step']:.1f} ms/step   "
+        f"{r['gflop_per_step']:.2f} GFLOP/step   {r['gflop_per_s']:.1f} GFLOP/s   "
+        f"peak memory {r['peak_mem_mib']:.0f} MiB ({r['peak_mem_kind']})"
+    )
