@@ -234,3 +234,8 @@ def test_lr_factor_shapes():
     assert lr_factor("constant", 99, 100) == 1.0
     with pytest.raises(UserError, match="did you mean 'linear'"):
         ganforge.load_config("dcgan-digits", {"optim.lr_schedule": "linera"})
+
+
+def test_fp16_needs_a_gpu(tmp_path):
+    with pytest.raises(UserError, match="fp16 needs a CUDA device"):
+        _train(tmp_path / "r", **{"train.steps": 2, "train.precision": "fp16", "train.device": "cpu"})

@@ -96,7 +96,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA of generator weights; 0 disables
     ema_start: int = 0  # step from which the EMA starts averaging (a copy before that)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward passes)
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast of the forward passes; fp16 with a GradScaler, CUDA only)
     channels_last: bool = True  # NHWC memory format for conv nets (see benchmarks/step_options.py)
     compile: bool = False  # torch.compile the networks (falls back to eager if compilation fails)
     threads: int | None = None  # torch intra-op threads; None = torch's default (cores / processes under torchrun)
@@ -282,10 +282,10 @@ def validate(config: Config) -> None:
     for key in ("g_betas", "d_betas"):
         if len(getattr(config.optim, key)) != 2:
             raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")
-    if t.precision not in ("fp32", "bf16"):
+    if t.precision not in ("fp32", "bf16", "fp16"):
         raise ConfigError(
-            f"config key 'train.precision' must be fp32 or bf16, got '{t.precision}'"
-            f"{did_you_mean(t.precision, ['fp32', 'bf16'])}"
+            f"config key 'train.precision' must be fp32, bf16 or fp16, got '{t.precision}'"
+            f"{did_you_mean(t.precision, ['fp32', 'bf16', 'fp16'])}"
         )
     if config.data.channels not in (None, 1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")

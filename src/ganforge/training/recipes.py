@@ -26,6 +26,9 @@ from ..registry import Registry
 
 RECIPES: Registry = Registry("recipe")
 
+#: train.precision -> the autocast dtype of the forward passes (None: float32 throughout).
+AMP_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 Batch = dict[str, torch.Tensor]
 
 
@@ -68,7 +71,11 @@ class Recipe:
         self.config, self.dataset, self.device = config, dataset, device
         self.options = self.check_options(config.recipe_options)
         self.generators: dict[str, torch.Generator] = {}
-        self.amp_dtype = torch.bfloat16 if config.train.precision == "bf16" else None
+        self.amp_dtype = AMP_DTYPES[config.train.precision]
+        if self.amp_dtype is torch.float16 and device.type != "cuda":
+            raise ConfigError("train.precision=fp16 needs a CUDA device (CPUs have no fast fp16); use bf16 or fp32")
+        # fp16 gradients underflow without loss scaling: one GradScaler per optimizer.
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
         channels_last = config.train.channels_last and dataset.is_image
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -100,6 +107,24 @@ class Recipe:
             return fn(n)
         return fn(n * self.dist.world_size)[self.dist.rank * n : (self.dist.rank + 1) * n]
 
+    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
+        """Backward ``loss``, average ``module``'s gradients over processes, step optimizer ``name``.
+
+        With fp16 the loss is scaled before the backward pass and the step is skipped when
+        the unscaled gradients are not finite (the scale then shrinks), as GradScaler does.
+        """
+        opt = self.optimizers[name]
+        if self.amp_dtype is not torch.float16:
+            loss.backward()
+            self.average_gradients(module)
+            opt.step()
+            return
+        scaler = self.scalers.setdefault(name, torch.amp.GradScaler(self.device.type))
+        scaler.scale(loss).backward()
+        self.average_gradients(module)
+        scaler.step(opt)
+        scaler.update()
+
     def average_gradients(self, module: nn.Module) -> None:
         """Average ``module``'s gradients over the processes (before the optimizer step)."""
         if self.dist.enabled:
@@ -126,6 +151,7 @@ class Recipe:
         return {
             "networks": {k: m.state_dict() for k, m in self.networks.items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "scalers": {k: s.state_dict() for k, s in self.scalers.items()},
             "extra": self.extra_state(),
         }
 
@@ -134,6 +160,8 @@ class Recipe:
             m.load_state_dict(state["networks"][k])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+        for k, scaler_state in state.get("scalers", {}).items():
+            self.scalers.setdefault(k, torch.amp.GradScaler(self.device.type)).load_state_dict(scaler_state)
         self.load_extra_state(state.get("extra", {}))
 
     def extra_state(self) -> dict[str, Any]:
@@ -272,9 +300,7 @@ class GANRecipe(Recipe):
         opt = self.optimizers["discriminator"]
         opt.zero_grad(set_to_none=True)
         loss, logs = self.d_objective(batch, fake, labels)
-        loss.backward()
-        self.average_gradients(self.discriminator)
-        opt.step()
+        self.optimize("discriminator", loss, self.discriminator)
         self.after_d_update()
         self.d_updates += 1
         return loss, logs
@@ -286,9 +312,7 @@ class GANRecipe(Recipe):
         try:
             opt.zero_grad(set_to_none=True)
             loss, logs = self.g_objective(batch, fake, labels)
-            loss.backward()
-            self.average_gradients(self.generator)
-            opt.step()
+            self.optimize("generator", loss, self.generator)
         finally:
             d.requires_grad_(True)
         return loss, logs
