@@ -36,7 +36,9 @@ from ganforge import models
 from ganforge.bench import count_step_flops
 from ganforge.config import load_config, parse_override
 from ganforge.data import Dataset
+from ganforge.training.ema import EMA
 from ganforge.training.recipes import RECIPES
+from ganforge.training.trainer import compile_networks
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, reps: int = 10) -> float:
@@ -111,15 +113,20 @@ class RandomBatches:
         return {"image": self.pool[self.i % len(self.pool)]}
 
 
-def ganforge_step(config: Any, shape: tuple[int, ...], device: torch.device) -> Any:
-    """ganforge's recipe for ``config``, built on a stand-in data set of the right shape."""
-    dataset = Dataset(name="random", data=torch.zeros(config.train.batch_size, *shape, dtype=torch.uint8))
-    recipe = RECIPES.get(config.recipe)(config, dataset, device)
-    if config.train.compile:
-        from ganforge.training.trainer import compile_networks
+class GanforgeStep:
+    """ganforge's recipe for ``config`` plus the trainer's EMA update: the work of one trainer step."""
 
-        compile_networks(recipe.networks.values())
-    return recipe
+    def __init__(self, config: Any, shape: tuple[int, ...], device: torch.device) -> None:
+        dataset = Dataset(name="random", data=torch.zeros(config.train.batch_size, *shape, dtype=torch.uint8))
+        self.recipe = RECIPES.get(config.recipe)(config, dataset, device)
+        self.ema = EMA(self.recipe.generator, config.train.ema_decay)
+        self.memory_format = self.recipe.memory_format
+        if config.train.compile:
+            compile_networks(self.recipe.networks.values())
+
+    def train_step(self, batches: Any, step: int) -> None:
+        self.recipe.train_step(batches, step)
+        self.ema.update(self.recipe.generator, step + 1)
 
 
 def measure(preset: str, args: argparse.Namespace, peaks: dict[str, float]) -> dict[str, Any]:
@@ -132,7 +139,7 @@ def measure(preset: str, args: argparse.Namespace, peaks: dict[str, float]) -> d
     device = torch.device(args.device)
     torch.manual_seed(0)
     canonical = CanonicalLoop(base, shape, device)
-    ours = ganforge_step(config, shape, device)
+    ours = GanforgeStep(config, shape, device)
     fmt = ours.memory_format
     runners = {
         "canonical": (canonical, RandomBatches(shape, args.batch_size, device)),

@@ -59,7 +59,7 @@ def test_model_name_override_drops_inherited_family_options():
         ("model.name=dcgam", r"unknown model 'dcgam'; did you mean 'dcgan'\?"),
         ("loss.name=hinj", r"unknown loss 'hinj'; did you mean 'hinge'\?"),
         ("data.name=digit", r"unknown data set 'digit'; did you mean 'digits'\?"),
-        ("train.precision=fp8", r"must be fp32 or bf16"),
+        ("train.precision=fp8", r"must be fp32, bf16 or fp16"),
         ("train", r"must look like key=value"),
     ],
 )

@@ -37,7 +37,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
-    run = train(preset, out=args.out, overrides=sets, resume=args.resume)
+    try:
+        run = train(preset, out=args.out, overrides=sets, resume=args.resume)
+    finally:
+        from .distributed import cleanup
+
+        cleanup()  # leave the process group (torchrun runs); nothing to do for one process
     if os.environ.get("RANK", "0") != "0":
         return 0  # rank 0 reports
     print(f"run saved to {run.dir} (step {run.step})")
