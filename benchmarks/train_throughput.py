@@ -24,7 +24,6 @@ import argparse
 import json
 import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -33,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge import models
-from ganforge.bench import count_step_flops
+from ganforge.bench import count_step_flops, sync_device as sync
 from ganforge.config import load_config, parse_override
 from ganforge.data import Dataset
 from ganforge.training.ema import EMA
@@ -53,11 +52,6 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, reps: i
         a @ b
     sync(device)
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def d_losses(name: str) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
@@ -209,20 +203,19 @@ def main() -> None:
           f"({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or 'CPU'}, "
           f"{args.threads} threads)")
     results = []
-    with tempfile.TemporaryDirectory():
-        for preset in args.presets.split(","):
-            r = measure(preset, args, peaks)
-            results.append(r)
-            c, g = r["canonical"], r["ganforge"]
-            print(f"{preset} (batch {r['batch_size']}, {r['settings']}): canonical {c['img_per_s']:.1f} img/s "
-                  f"({c['gflop_per_step']:.1f} GFLOP/step, {c['fraction_of_fp32_peak']:.0%} of fp32 peak), "
-                  f"ganforge {g['img_per_s']:.1f} img/s ({g['gflop_per_step']:.1f} GFLOP/step, "
-                  f"{g['fraction_of_peak']:.0%} of peak): {r['ratio']:.2f}x; limit ~{r['limit_img_per_s']:.0f} img/s",
-                  flush=True)
-            if args.json:
-                args.json.parent.mkdir(parents=True, exist_ok=True)
-                args.json.write_text(json.dumps({"peaks": peaks, "threads": args.threads, "device": str(device),
-                                                 "results": results}, indent=1))
+    for preset in args.presets.split(","):
+        r = measure(preset, args, peaks)
+        results.append(r)
+        c, g = r["canonical"], r["ganforge"]
+        print(f"{preset} (batch {r['batch_size']}, {r['settings']}): canonical {c['img_per_s']:.1f} img/s "
+              f"({c['gflop_per_step']:.1f} GFLOP/step, {c['fraction_of_fp32_peak']:.0%} of fp32 peak), "
+              f"ganforge {g['img_per_s']:.1f} img/s ({g['gflop_per_step']:.1f} GFLOP/step, "
+              f"{g['fraction_of_peak']:.0%} of peak): {r['ratio']:.2f}x; limit ~{r['limit_img_per_s']:.0f} img/s",
+              flush=True)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"peaks": peaks, "threads": args.threads, "device": str(device),
+                                             "results": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -121,19 +121,25 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, monkeypatch):
     assert not (tmp_path / "r" / "checkpoints" / "latest.pt").exists()
 
 
-def test_interrupt_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
+def _interrupt_at(monkeypatch, at):
+    """Make training raise KeyboardInterrupt (Ctrl-C) before step ``at``; returns the undo."""
     original = recipes.GANRecipe.train_step
 
     def interrupted(self, batches, step):
-        if step == 13:
+        if step == at:
             raise KeyboardInterrupt
         return original(self, batches, step)
 
     monkeypatch.setattr(recipes.GANRecipe, "train_step", interrupted)
+    return lambda: monkeypatch.setattr(recipes.GANRecipe, "train_step", original)
+
+
+def test_interrupt_saves_a_resumable_checkpoint(tmp_path, monkeypatch):
+    undo = _interrupt_at(monkeypatch, 13)
     with pytest.raises(TrainingError, match=r"interrupted at step 13; .*--resume"):
         _train(tmp_path / "r", **{"train.steps": 30})
     assert load_checkpoint(tmp_path / "r" / "checkpoints" / "latest.pt")["step"] == 13
-    monkeypatch.setattr(recipes.GANRecipe, "train_step", original)
+    undo()
     run = ganforge.train(resume=tmp_path / "r")
     assert run.step == 30
 
@@ -204,17 +210,10 @@ def test_lr_schedule_decays_to_zero_and_resumes_exactly(tmp_path, monkeypatch, s
         # the last update (after 39 steps) ran at 1/30 (linear) or ~0.003 (cosine) of the base rate
         assert group["initial_lr"] == pytest.approx(2e-4)
         assert 0 < group["lr"] < 0.04 * group["initial_lr"]
-    original = recipes.GANRecipe.train_step
-
-    def interrupted(self, batches, step):
-        if step == 17:
-            raise KeyboardInterrupt
-        return original(self, batches, step)
-
-    monkeypatch.setattr(recipes.GANRecipe, "train_step", interrupted)
+    undo = _interrupt_at(monkeypatch, 17)
     with pytest.raises(TrainingError, match="interrupted at step 17"):
         _train(tmp_path / "split", **extra)
-    monkeypatch.setattr(recipes.GANRecipe, "train_step", original)
+    undo()
     resumed = ganforge.train(resume=tmp_path / "split")
     b = load_checkpoint(resumed.dir / "checkpoints" / "latest.pt")
     for key, tensor in state["recipe"]["networks"]["generator"].items():

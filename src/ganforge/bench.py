@@ -27,9 +27,11 @@ from typing import Any
 import torch
 
 from .config import load_config
+from .errors import UserError
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for queued GPU work (timings must include it); nothing to wait for on a CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -64,7 +66,7 @@ def bench_train(
     from .training.trainer import Trainer
 
     if steps < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("bench needs steps >= 1, repeats >= 1 and warmup >= 0")
+        raise UserError(f"bench needs steps >= 1, repeats >= 1 and warmup >= 0, got {steps}, {repeats}, {warmup}")
     changes = {**(overrides or {}), "train.progress": False}
     if batch_size is not None:
         changes["train.batch_size"] = batch_size
@@ -79,7 +81,7 @@ def bench_train(
             step += 1
         flops = count_step_flops(recipe, loader, step)
         step += 1
-        _sync(device)
+        sync_device(device)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         times = []
@@ -88,7 +90,7 @@ def bench_train(
             for _ in range(steps):
                 recipe.train_step(loader, step)
                 step += 1
-            _sync(device)
+            sync_device(device)
             times.append((time.perf_counter() - start) / steps)
         peak = torch.cuda.max_memory_allocated(device) / (1 << 20) if device.type == "cuda" else _peak_rss_mib()
     per_step = statistics.median(times)

@@ -160,10 +160,6 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     from .bench import bench_train, format_report
     from .config import parse_override
 
-    if args.steps < 1 or args.repeats < 1 or args.warmup < 0:
-        raise UserError("--steps and --repeats must be >= 1 and --warmup >= 0")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
     overrides = dict(parse_override(item) for item in args.set or [])
     result = bench_train(args.config, steps=args.steps, repeats=args.repeats, warmup=args.warmup,
                          batch_size=args.batch_size, overrides=overrides)

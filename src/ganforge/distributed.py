@@ -131,15 +131,14 @@ def average_gradients(module: nn.Module, world_size: int) -> None:
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
     dist.all_reduce(flat)
     flat /= world_size
-    offset = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[offset : offset + n].view_as(p).clone() if p.grad is None else p.grad.copy_(flat[offset : offset + n].view_as(g))
-        offset += n
+    for p, mean in zip(params, flat.split([p.numel() for p in params])):
+        if p.grad is None:
+            p.grad = mean.view_as(p).clone()
+        else:
+            p.grad.copy_(mean.view_as(p))
 
 
 def all_mean(values: torch.Tensor, world_size: int) -> torch.Tensor:

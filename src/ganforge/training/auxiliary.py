@@ -188,7 +188,7 @@ class InfoGANRecipe(AuxiliaryRecipe):
 
     def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         labels = batch.get("label") if self.conditional else None
-        z = self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), len(batch["image"]))
+        z = self.latents(len(batch["image"]))
         _, category, continuous = self.generator.codes(z)
         self.codes = (category, continuous)
         with torch.set_grad_enabled(grad), self.autocast():

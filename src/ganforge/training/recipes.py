@@ -107,6 +107,10 @@ class Recipe:
             return fn(n)
         return fn(n * self.dist.world_size)[self.dist.rank * n : (self.dist.rank + 1) * n]
 
+    def latents(self, n: int) -> torch.Tensor:
+        """``n`` latents for this process from the shared ``noise`` stream (see :meth:`draw`)."""
+        return self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), n)
+
     def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
         """Backward ``loss``, average ``module``'s gradients over processes, step optimizer ``name``.
 
@@ -234,7 +238,7 @@ class GANRecipe(Recipe):
         """A generated batch the size of ``batch`` (labels follow the real batch's)."""
         real = batch["image"]
         labels = batch.get("label") if self.conditional else None
-        z = self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), len(real))
+        z = self.latents(len(real))
         with torch.set_grad_enabled(grad), self.autocast():
             return self.generator(z, labels), labels
 

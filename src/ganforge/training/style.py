@@ -60,10 +60,10 @@ class StyleGANRecipe(GANRecipe):
         g, rng = self.generator, self.generators["noise"]
         n = len(batch["image"])
         labels = batch.get("label") if self.conditional else None
-        z = self.draw(lambda m: g.sample_latents(m, rng), n)
+        z = self.latents(n)
         mix_latents = mix_cutoff = None
         if self.options.style_mixing > 0:
-            mix_latents = self.draw(lambda m: g.sample_latents(m, rng), n)
+            mix_latents = self.latents(n)
             cutoff = self.draw(lambda m: torch.randint(1, g.num_ws, (m,), generator=rng, device=rng.device), n)
             mixing = self.draw(lambda m: torch.rand(m, generator=rng, device=rng.device), n) < self.options.style_mixing
             # A cutoff of num_ws means "no layer takes the second latent".
@@ -75,7 +75,7 @@ class StyleGANRecipe(GANRecipe):
         """``E[(||J_w^T y|| - a)^2]`` on a fresh batch; updates the running mean ``a``."""
         g, rng = self.generator, self.generators["noise"]
         n = max(1, batch_size // self.options.pl_batch_shrink)
-        z = self.draw(lambda m: g.sample_latents(m, rng), n)
+        z = self.latents(n)
         labels = labels[:n] if labels is not None else None
         with self.autocast():
             ws = g.styles(z, labels)
