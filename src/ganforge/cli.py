@@ -83,6 +83,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import load
+    from .sampling import provenance
     from .viz import render_samples, save_png
 
     if args.n < 1:
@@ -97,14 +98,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         np.save(out, samples.numpy())
     elif out.suffix == ".png":
         nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
-        metadata = {
-            "generator": meta.get("weights_id", ""),
-            "run": meta.get("run", ""),
-            "seed": args.seed,
-            "label": "" if label is None else label,
-            "truncation": "" if args.truncation is None else args.truncation,
-            "synthetic": "true",
-        }
+        metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation)
         save_png(render_samples(samples, nrow=nrow), out, metadata)
     else:
         raise UserError(f"--out must end in .png or .npy, got '{out.name}'")

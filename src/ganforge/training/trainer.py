@@ -34,7 +34,8 @@ from .. import distributed
 from ..config import Config, from_dict, read_yaml
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
-from ..models import Generator, load_generator, save_generator
+from ..models import Generator, load_generator, save_generator, weights_hash
+from ..sampling import provenance
 from ..viz import render_samples, save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
@@ -293,7 +294,9 @@ class Trainer:
         nrow = generator.num_classes or None
         reference = None if self.dataset.is_image else self.dataset.data[:2000]
         image = render_samples(samples, nrow=nrow, reference=reference)
-        path = save_png(image, self.dir / "samples" / f"step-{self.step:06d}.png", {"run": self.config.name, "step": self.step})
+        metadata = provenance(seed=f"fixed:{self.config.train.seed}", generator=weights_hash(generator),
+                              run=self.config.name, step=self.step)
+        path = save_png(image, self.dir / "samples" / f"step-{self.step:06d}.png", metadata)
         if self._writer is not None and samples.dim() == 4:
             self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
         return path
