@@ -164,6 +164,13 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     from .config import preset_dir, preset_names
 
@@ -277,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", help="override config keys, e.g. train.precision=bf16")
     b.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
     b.set_defaults(func=cmd_bench_train)
+
+    p = sub.add_parser("report", help="rebuild a run's report.html (curves, sample grids, config)")
+    p.add_argument("run", help="run directory")
+    p.set_defaults(func=cmd_report)
 
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),

@@ -35,6 +35,7 @@ from ..config import Config, from_dict, read_yaml
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, load_generator, save_generator, weights_hash
+from ..report import write_report
 from ..sampling import provenance
 from ..viz import render_samples, save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -488,6 +489,7 @@ class Trainer:
                         self.save_checkpoint(exported)
                     if samples:
                         self.save_samples(exported)
+                        write_report(self.dir)
         except KeyboardInterrupt:
             if main:
                 self._on_interrupt()

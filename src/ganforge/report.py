@@ -1,0 +1,190 @@
+"""``report.html``: a run's curves, sample grids over time and config in one self-contained page.
+
+The page has no external references (charts are inline SVG, images are data URLs), so it
+can be mailed, archived or opened offline. The trainer rewrites it whenever it saves a
+sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UserError
+
+REPORT = "report.html"
+#: Sample grids embedded at most (evenly spaced over the run, always the first and the last).
+MAX_GRIDS = 12
+#: Logged keys that are bookkeeping, not curves.
+_NOT_CURVES = {"step", "kimg"}
+#: Curves drawn together on one chart (when present); every other key gets its own chart.
+_GROUPS = {
+    "losses": ("d_loss", "g_loss"),
+    "discriminator outputs": ("d_real", "d_fake"),
+}
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
+    path = run_dir / "metrics.jsonl"
+    records = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def series(records: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    """``(step, value)`` points of one logged key, finite values only."""
+    points = []
+    for r in records:
+        value = r.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and "step" in r:
+            points.append((float(r["step"]), float(value)))
+    return points
+
+
+def _tick(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def svg_chart(title: str, curves: dict[str, list[tuple[float, float]]], width: int = 460, height: int = 220) -> str:
+    """An inline SVG line chart of ``curves`` (name -> points) sharing the axes."""
+    points = [p for pts in curves.values() for p in pts]
+    left, right, top, bottom = 58, 12, 26, 30
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 == y0:
+        y0, y1 = y0 - abs(y0) * 0.1 - 1e-3, y1 + abs(y1) * 0.1 + 1e-3
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    def sy(y: float) -> float:
+        return top + (y1 - y) / (y1 - y0) * (height - top - bottom)
+
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" class="frame"/>',
+        f'<text x="{left - 4}" y="{top + 4}" class="ylab">{_tick(y1)}</text>',
+        f'<text x="{left - 4}" y="{height - bottom}" class="ylab">{_tick(y0)}</text>',
+        f'<text x="{left}" y="{height - 10}" class="xlab">step {_tick(x0)}</text>',
+        f'<text x="{width - right}" y="{height - 10}" class="xlab end">{_tick(x1)}</text>',
+    ]
+    for i, (name, pts) in enumerate(curves.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        if len(pts) == 1:
+            x, y = pts[0]
+            parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>')
+        else:
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        parts.append(
+            f'<text x="{width - right - 4}" y="{top + 14 + 14 * i}" class="legend" fill="{colour}">{html.escape(name)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def charts(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Evaluation metrics first, then the grouped curves, then every other logged number."""
+    keys = list(dict.fromkeys(k for r in records for k in r if k not in _NOT_CURVES))
+    out = []
+    for key in [k for k in keys if k.startswith("eval/")]:
+        if pts := series(records, key):
+            out.append(svg_chart(key, {key: pts}))
+    grouped = set()
+    for title, members in _GROUPS.items():
+        curves = {k: pts for k in members if (pts := series(records, k))}
+        grouped.update(members)
+        if curves:
+            out.append(svg_chart(title, curves))
+    for key in keys:
+        if key not in grouped and not key.startswith("eval/") and (pts := series(records, key)):
+            out.append(svg_chart(key, {key: pts}))
+    return out
+
+
+def pick_grids(paths: Sequence[Path], limit: int = MAX_GRIDS) -> list[Path]:
+    """At most ``limit`` paths, evenly spaced, always keeping the first and the last."""
+    if len(paths) <= limit:
+        return list(paths)
+    return [paths[round(i * (len(paths) - 1) / (limit - 1))] for i in range(limit)]
+
+
+def _data_url(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_STYLE = """
+body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
+h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
+.charts, .grids { display: flex; flex-wrap: wrap; gap: 12px; }
+.chart .title { font-weight: 600; font-size: 13px; } .chart .frame { fill: none; stroke: #bbb; }
+.chart text { font-size: 11px; fill: #555; } .chart .ylab { text-anchor: end; } .chart .end { text-anchor: end; }
+.chart .legend { text-anchor: end; font-size: 12px; }
+figure { margin: 0; } figure img { image-rendering: pixelated; width: 256px; border: 1px solid #ddd; }
+figcaption { font-size: 12px; color: #555; text-align: center; }
+pre { background: #f6f6f6; padding: 12px; overflow-x: auto; }
+table { border-collapse: collapse; } td { padding: 2px 12px 2px 0; }
+"""
+
+
+def build_report(run_dir: str | Path) -> str:
+    """The HTML text of a run's report."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"no run directory at '{run_dir}'")
+    records = read_metrics(run_dir)
+    config_path = run_dir / "config.yaml"
+    config_text = config_path.read_text() if config_path.is_file() else "(no config.yaml)"
+    name = run_dir.name
+    last = records[-1] if records else {}
+    summary = [("run", name), ("last logged step", last.get("step", "-")), ("kimg", last.get("kimg", "-"))]
+    summary += [(k, _tick(v)) for k, v in last.items() if k.startswith("eval/") and isinstance(v, (int, float))]
+    grids = pick_grids(sorted((run_dir / "samples").glob("step-*.png")))
+    body = [
+        f"<h1>ganforge run: {html.escape(name)}</h1>",
+        "<table>" + "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary)
+        + "</table>",
+        "<h2>Curves</h2>",
+        '<div class="charts">' + ("".join(charts(records)) or "<p>nothing logged yet</p>") + "</div>",
+        "<h2>Samples over time</h2><p>The same fixed latents at every step, so the grids are comparable.</p>",
+        '<div class="grids">'
+        + (
+            "".join(
+                f'<figure><img src="{_data_url(p)}" alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
+                for p in grids
+            )
+            or "<p>no sample grids yet</p>"
+        )
+        + "</div>",
+        "<h2>Config</h2>",
+        f"<pre>{html.escape(config_text)}</pre>",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(name)}: ganforge report</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``RUN_DIR/report.html`` atomically and return its path."""
+    from .training.checkpoint import atomic_write_bytes
+
+    path = Path(run_dir) / REPORT
+    atomic_write_bytes(path, build_report(run_dir).encode("utf-8"))
+    return path
