@@ -1,0 +1,390 @@
+"""The HTTP API and web page of ``ganforge serve``: a FastAPI app around one generator.
+
+Endpoints (all documented in ``/openapi.json``, browsable at ``/docs``):
+
+* ``POST /api/generate``: ``n`` samples, image ``i`` from seed ``seed + i``; one grid PNG or
+  a JSON list of base64 PNGs.
+* ``POST /api/interpolate``: frames walking from seed ``seed_a``'s latent to ``seed_b``'s.
+* ``GET /api/info``: what the model is, its labels, and the request limits.
+* ``GET /health``, and the web page at ``/``.
+
+Every PNG carries provenance text chunks (:func:`ganforge.sampling.provenance`). Bad input is
+a 4xx with a message: 422 for a malformed request (wrong type, out-of-range field, unknown
+field), 400 for a request the model cannot honour (``{"detail": "..."}``, any
+:class:`~ganforge.errors.UserError`).
+"""
+
+import asyncio
+import base64
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image, PngImagePlugin
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..data.base import to_uint8
+from ..errors import UserError
+from ..models.base import Generator, load_generator, truncated_normal
+from ..sampling import latent_walk, provenance
+from ..viz import image_grid
+from .batcher import MicroBatcher, padded_forward
+
+STATIC = Path(__file__).parent / "static"
+MAX_SEED = 2**32 - 1
+MIN_TRUNCATION, MAX_TRUNCATION = 0.05, 10.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for, and how requests are batched."""
+
+    max_n: int = 64  # samples per /api/generate request
+    max_steps: int = 32  # frames per /api/interpolate request
+    max_scale: int = 8  # nearest-neighbour upscaling factor of returned PNGs
+    max_batch: int = 64  # samples per generator call (requests are merged up to this)
+    batch_wait_ms: float = 5.0  # how long the batcher waits for more requests
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            least = 0 if name == "batch_wait_ms" else 1
+            if value < least:
+                raise UserError(f"serve limit {name} must be >= {least}, got {value}")
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="what was wrong with the request")
+
+
+class ImagesResponse(BaseModel):
+    """Base64-encoded PNGs (each with provenance metadata) and how each was made."""
+
+    images: list[str] = Field(description="base64 PNGs (prefix with 'data:image/png;base64,' to display)")
+    seeds: list[int] = Field(description="the seed of each image (generate) or [seed_a, seed_b] (interpolate)")
+    labels: list[int] | None = Field(description="the class index of each image; null for unconditional models")
+    truncation: float | None
+    generator: str = Field(description="the generator's weights id")
+
+
+class InfoResponse(BaseModel):
+    model: str = Field(description="generator class")
+    run: str
+    step: int | None
+    data: str
+    generator: str = Field(description="weights id (also in every PNG's 'generator' field)")
+    conditional: bool
+    num_classes: int
+    class_names: list[str] = Field(description="label names, index = class; empty for unconditional models")
+    missing_label: str = Field(description="what /api/generate does without a label on a conditional model")
+    output_shape: list[int]
+    channels: int
+    resolution: int
+    latent_dim: int
+    limits: dict[str, int | float]
+    batching: dict[str, int] = Field(description="micro-batcher counters since start")
+
+
+def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The request bodies, with this app's limits in their field constraints (and so in the schema)."""
+    strict = ConfigDict(extra="forbid", strict=True)
+    label_doc = "class index or class name (conditional models only)"
+    truncation_doc = f"redraw latent entries with |z| above this ({MIN_TRUNCATION}..{MAX_TRUNCATION}); null: none"
+    scale_doc = "nearest-neighbour upscaling of the returned PNGs"
+
+    class GenerateRequest(BaseModel):
+        """``n`` samples; image ``i`` uses seed ``seed + i``."""
+
+        model_config = strict
+        n: int = Field(16, ge=1, le=limits.max_n, description="number of samples")
+        seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the first image; image i uses seed + i")
+        label: int | str | None = Field(
+            None, description=f"{label_doc}; default on a conditional model: cycle through the classes"
+        )
+        truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
+        format: Literal["grid", "images"] = Field("grid", description="one PNG grid, or JSON with one PNG per image")
+        nrow: int | None = Field(None, ge=1, le=limits.max_n, description="images per grid row")
+        scale: int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
+
+    class InterpolateRequest(BaseModel):
+        """``steps`` frames from seed ``seed_a``'s latent (first frame) to ``seed_b``'s (last frame)."""
+
+        model_config = strict
+        seed_a: int = Field(0, ge=0, le=MAX_SEED)
+        seed_b: int = Field(1, ge=0, le=MAX_SEED)
+        steps: int = Field(8, ge=2, le=limits.max_steps, description="number of frames, both ends included")
+        mode: Literal["slerp", "linear"] = Field("slerp", description="great-circle or straight-line path")
+        label: int | str | None = Field(None, description=f"{label_doc}; required for conditional models")
+        truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
+        format: Literal["grid", "images"] = Field("grid", description="one PNG strip, or JSON with one PNG per frame")
+        scale: int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
+
+    return GenerateRequest, InterpolateRequest
+
+
+# --------------------------------------------------------------------------- the service
+
+
+def png_bytes(image: Image.Image, metadata: dict[str, str], scale: int = 1) -> bytes:
+    """PNG bytes of ``image`` (upscaled ``scale`` times, nearest neighbour) with text metadata."""
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    info = PngImagePlugin.PngInfo()
+    for key, value in metadata.items():
+        info.add_text(key, value)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def seed_latents(latent_dim: int, seeds: list[int], truncation: float | None) -> torch.Tensor:
+    """Latents ``[len(seeds), D]``: each the first one ``Generator.sample(1, seed)`` would draw."""
+    return torch.cat([truncated_normal((1, latent_dim), truncation, torch.Generator().manual_seed(s)) for s in seeds])
+
+
+class GeneratorService:
+    """One generator behind a micro-batcher, with label checking and PNG encoding."""
+
+    def __init__(self, generator: Generator, limits: Limits) -> None:
+        if not isinstance(generator, Generator):  # e.g. an image-to-image translator (pix2pix, CycleGAN)
+            raise UserError(
+                f"ganforge serve samples generators of latents; {type(generator).__name__} maps images to images "
+                "and cannot be served yet"
+            )
+        if not generator.is_image:
+            raise UserError(
+                f"ganforge serve shows images; this generator makes vectors of shape {tuple(generator.output_shape)} "
+                "(plot them with: ganforge sample RUN_DIR --out plot.png)"
+            )
+        self.generator = generator.eval()
+        self.limits = limits
+        self.meta: dict[str, Any] = dict(getattr(generator, "meta", None) or {})
+        k = generator.num_classes
+        self.class_names = [str(c) for c in (self.meta.get("class_names") or range(k))][:k] if k else []
+        self.batcher = MicroBatcher(self._forward, max_batch=limits.max_batch, wait_ms=limits.batch_wait_ms)
+
+    def _forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return padded_forward(self.generator, z, labels, self.limits.max_batch)
+
+    def resolve_label(self, label: int | str | None) -> int | None:
+        """A request's label as a class index (None stays None); a UserError if the model cannot take it."""
+        if label is None:
+            return None
+        k = self.generator.num_classes
+        if k == 0:
+            raise UserError(f"this generator is unconditional: it takes no label (got {label!r})")
+        if isinstance(label, str):
+            if label in self.class_names:
+                return self.class_names.index(label)
+            digits = label.strip().lstrip("-")
+            if not digits.isdigit():
+                raise UserError(f"unknown label '{label}' (classes: {', '.join(self.class_names)})")
+            if len(digits) > 18:
+                raise self._out_of_range(label)
+            label = int(label)
+        if not 0 <= label < k:
+            raise self._out_of_range(label)
+        return label
+
+    def _out_of_range(self, label: int | str) -> UserError:
+        text = str(label).strip()
+        text = text if len(text) <= 24 else f"{text[:20]}..."
+        return UserError(f"label {text} is out of range: this generator has classes 0..{self.generator.num_classes - 1}")
+
+    def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
+        """Per-sample labels: ``label`` for all, or cycling ``0..K-1`` when none was given."""
+        if not self.generator.num_classes:
+            return None
+        return torch.full((n,), label) if label is not None else torch.arange(n) % self.generator.num_classes
+
+    async def images(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """uint8 images ``[N, C, H, W]`` for latents and labels, through the micro-batcher."""
+        return to_uint8(await self.batcher.submit(z, labels))
+
+    def body(self, seeds: list[int], labels: list[int] | None, truncation: float | None) -> dict[str, Any]:
+        """The fields of an :class:`ImagesResponse` besides the images."""
+        return {"seeds": seeds, "labels": labels, "truncation": truncation,
+                "generator": str(self.meta.get("weights_id", ""))}
+
+    def info(self) -> dict[str, Any]:
+        """The fields of an :class:`InfoResponse`."""
+        g = self.generator
+        shape = [int(s) for s in g.output_shape]
+        return {
+            "model": type(g).__name__,
+            "run": str(self.meta.get("run", "")),
+            "step": self.meta.get("step"),
+            "data": str(self.meta.get("data") or ""),
+            "generator": str(self.meta.get("weights_id", "")),
+            "conditional": bool(g.num_classes),
+            "num_classes": int(g.num_classes),
+            "class_names": self.class_names,
+            "missing_label": "cycle through the classes (image i gets class i mod K)" if g.num_classes else "",
+            "output_shape": shape,
+            "channels": shape[0],
+            "resolution": shape[1],
+            "latent_dim": int(g.latent_dim),
+            "limits": asdict(self.limits),
+            "batching": self.batcher.stats.as_dict(),
+        }
+
+
+@dataclass
+class Rendered:
+    """Generated images, their provenance, and what JSON responses say about them."""
+
+    images: torch.Tensor  # uint8 [N, C, H, W]
+    metadata: list[dict[str, str]]  # provenance of each image
+    grid_metadata: dict[str, str]  # provenance of the grid
+    nrow: int | None  # images per grid row (None: square)
+    body: dict[str, Any]  # seeds, labels, truncation, generator
+    filename: str  # suggested name of the grid PNG
+
+    def response(self, fmt: str, scale: int) -> Response:
+        """One grid PNG (``fmt="grid"``) or JSON with one base64 PNG per image (CPU work: run it in a thread)."""
+        if fmt == "grid":
+            content = png_bytes(image_grid(self.images, self.nrow), self.grid_metadata, scale)
+            headers = {"Content-Disposition": f'inline; filename="{self.filename}"'}
+            return Response(content, media_type="image/png", headers=headers)
+        encoded = [
+            base64.b64encode(png_bytes(image_grid(image[None], 1, padding=0), meta, scale)).decode()
+            for image, meta in zip(self.images, self.metadata)
+        ]
+        return JSONResponse({"images": encoded, **self.body})
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(
+    run_dir_or_generator: str | Path | Generator,
+    *,
+    device: str | torch.device = "cpu",
+    max_n: int = 64,
+    max_steps: int = 32,
+    max_scale: int = 8,
+    max_batch: int = 64,
+    batch_wait_ms: float = 5.0,
+) -> FastAPI:
+    """A FastAPI app serving one generator (a run directory, a ``generator/`` folder, or a loaded one).
+
+    Args:
+        run_dir_or_generator: what to serve; a path is loaded with :func:`load_generator`, a
+            generator is used as it is (and put in eval mode).
+        device: where a loaded generator runs.
+        max_n: most samples per ``/api/generate`` request.
+        max_steps: most frames per ``/api/interpolate`` request.
+        max_scale: largest upscaling factor of returned PNGs.
+        max_batch: samples per generator call; concurrent requests are merged up to this, and
+            every call runs exactly this many (zero-padded) so results never depend on batching.
+        batch_wait_ms: how long the batcher waits for more requests before running.
+    """
+    if isinstance(run_dir_or_generator, torch.nn.Module):
+        generator = run_dir_or_generator
+    else:
+        generator = load_generator(run_dir_or_generator, device)
+    limits = Limits(max_n, max_steps, max_scale, max_batch, batch_wait_ms)
+    service = GeneratorService(generator, limits)
+    GenerateRequest, InterpolateRequest = _request_models(limits)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.batcher.close()
+
+    title = f"ganforge: {service.meta.get('run') or type(generator).__name__}"
+    app = FastAPI(title=title, version=_version(), lifespan=lifespan, description=__doc__.split("\n\n")[0])
+    app.state.service = service
+    app.state.batcher = service.batcher
+
+    @app.exception_handler(UserError)
+    async def user_error(request: Request, err: UserError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input back, which cannot be JSON when it is NaN or inf
+        fields = ("loc", "msg", "type")
+        return JSONResponse({"detail": [{k: e[k] for k in fields if k in e} for e in err.errors()]}, status_code=422)
+
+    png_or_json: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"image/png": {}}, "description": "one PNG for format=grid, JSON for format=images"},
+        400: {"model": ErrorResponse, "description": "a request the model cannot honour"},
+    }
+
+    @app.post("/api/generate", response_model=ImagesResponse, responses=png_or_json)
+    async def generate(request: GenerateRequest) -> Response:
+        """``n`` samples, image ``i`` from seed ``seed + i``: a PNG grid or base64 PNGs."""
+        r: Any = request  # its class is made per app, from the limits
+        label = service.resolve_label(r.label)
+        seeds = list(range(r.seed, r.seed + r.n))
+        labels = service.labels_for(r.n, label)
+        images = await service.images(seed_latents(generator.latent_dim, seeds, r.truncation), labels)
+        per_image = [None] * r.n if labels is None else labels.tolist()
+        cycling = labels is not None and label is None
+        rendered = Rendered(
+            images,
+            [provenance(generator, seed=s, label=c, truncation=r.truncation) for s, c in zip(seeds, per_image)],
+            provenance(generator, seed=r.seed, label=",".join(map(str, per_image)) if cycling else label,
+                       truncation=r.truncation, n=r.n),
+            r.nrow or (generator.num_classes if cycling else None),
+            service.body(seeds, None if labels is None else per_image, r.truncation),
+            f"ganforge-seed{r.seed}-n{r.n}.png",
+        )
+        return await asyncio.to_thread(rendered.response, r.format, r.scale)
+
+    @app.post("/api/interpolate", response_model=ImagesResponse, responses=png_or_json)
+    async def interpolate(request: InterpolateRequest) -> Response:
+        """``steps`` frames from seed ``seed_a``'s sample to seed ``seed_b``'s: a PNG strip or base64 PNGs."""
+        r: Any = request  # its class is made per app, from the limits
+        label = service.resolve_label(r.label)
+        if generator.num_classes and label is None:
+            raise UserError(
+                f"this generator is conditional: give a label (0..{generator.num_classes - 1} or a class name) "
+                "to interpolate within"
+            )
+        z = latent_walk(generator.latent_dim, [r.seed_a, r.seed_b], r.steps - 1, r.mode, r.truncation)
+        images = await service.images(z, service.labels_for(len(z), label))
+        common = dict(seed=f"{r.seed_a},{r.seed_b}", label=label, truncation=r.truncation, interpolation=r.mode)
+        rendered = Rendered(
+            images,
+            [provenance(generator, frame=f"{i}/{r.steps - 1}", **common) for i in range(r.steps)],
+            provenance(generator, frames=r.steps, **common),
+            r.steps,
+            service.body([r.seed_a, r.seed_b], None if label is None else [label] * r.steps, r.truncation),
+            f"ganforge-{r.mode}-{r.seed_a}-{r.seed_b}.png",
+        )
+        return await asyncio.to_thread(rendered.response, r.format, r.scale)
+
+    @app.get("/api/info", response_model=InfoResponse)
+    async def info() -> dict[str, Any]:
+        """The model (class, data set, labels, output shape, latent size) and the request limits."""
+        return service.info()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """``{"status": "ok"}`` while the server runs."""
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

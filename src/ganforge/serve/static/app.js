@@ -1,0 +1,214 @@
+// The ganforge web page: samples, labels, truncation, enlarge, interpolation, download.
+// Plain JavaScript over the JSON API (/api/info, /api/generate, /api/interpolate).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const TRUNCATION_OFF = 2.1; // the slider's last stop means "no truncation"
+const state = { info: null, picked: { a: null, b: null }, shown: null };
+
+/** A readable message from a FastAPI error body (a string, or a list of field errors). */
+function errorMessage(detail, status) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((e) => `${(e.loc || []).filter((p) => p !== "body").join(".")}: ${e.msg}`).join("; ");
+  }
+  return `request failed (HTTP ${status})`;
+}
+
+/** POST JSON to the API; returns parsed JSON, or a Blob for PNG responses. Throws with the server's message. */
+async function post(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    let detail = null;
+    try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+    throw new Error(errorMessage(detail, response.status));
+  }
+  const type = response.headers.get("content-type") || "";
+  return type.startsWith("image/") ? response.blob() : response.json();
+}
+
+function showError(err) {
+  const box = $("error");
+  box.textContent = err ? `error: ${err.message || err}` : "";
+  box.hidden = !err;
+}
+
+/** Run an action with the buttons disabled, showing any error. */
+async function busy(action) {
+  const buttons = ["generate", "interpolate", "download"].map($);
+  buttons.forEach((b) => { b.disabled = true; });
+  document.body.dataset.busy = "1";
+  try {
+    showError(null);
+    await action();
+  } catch (err) {
+    showError(err);
+  } finally {
+    buttons.forEach((b) => { b.disabled = b.id === "download" && !$("grid").children.length; });
+    delete document.body.dataset.busy;
+  }
+}
+
+function intValue(id) {
+  const value = $(id).value.trim();
+  return /^-?\d+$/.test(value) ? Number(value) : value; // non-integers go to the server, which explains
+}
+
+function truncation() {
+  const value = Number($("truncation").value);
+  return value >= TRUNCATION_OFF ? null : value;
+}
+
+function selectedLabel() {
+  const value = $("label").value;
+  return value === "" ? null : Number(value);
+}
+
+function dataUrl(base64) {
+  return `data:image/png;base64,${base64}`;
+}
+
+function describe(seed, label) {
+  const names = state.info ? state.info.class_names : [];
+  return label === null || label === undefined ? `seed ${seed}` : `seed ${seed}, label ${names[label] ?? label}`;
+}
+
+/** Fill a container with <img> elements (click to enlarge). */
+function showImages(container, images, captions, extra = () => ({})) {
+  container.replaceChildren(...images.map((b64, i) => {
+    const img = document.createElement("img");
+    img.src = dataUrl(b64);
+    img.alt = img.title = captions[i];
+    Object.assign(img.dataset, extra(i));
+    img.addEventListener("click", () => openLightbox(img));
+    return img;
+  }));
+}
+
+function samplesRequest(format) {
+  return { n: intValue("n"), seed: intValue("seed"), label: selectedLabel(), truncation: truncation(), format };
+}
+
+async function generate() {
+  const result = await post("/api/generate", samplesRequest("images"));
+  const labels = result.labels || result.seeds.map(() => null);
+  const grid = $("grid");
+  showImages(grid, result.images, result.seeds.map((s, i) => describe(s, labels[i])),
+    (i) => ({ seed: result.seeds[i], label: labels[i] ?? "" }));
+  // the same layout as the grid PNG: one row per class cycle, else a square
+  const cycling = result.labels && selectedLabel() === null;
+  const columns = cycling ? state.info.num_classes : Math.ceil(Math.sqrt(result.images.length));
+  grid.style.gridTemplateColumns = `repeat(${Math.min(columns, result.images.length)}, 84px)`;
+  state.picked = { a: null, b: null };
+}
+
+async function interpolate() {
+  const conditional = state.info && state.info.conditional;
+  let label = selectedLabel();
+  if (label === null && conditional) label = state.picked.a ?? state.picked.b ?? 0; // a label from a picked sample
+  const body = {
+    seed_a: intValue("seed-a"), seed_b: intValue("seed-b"), steps: intValue("steps"), mode: $("mode").value,
+    label: conditional ? label : null, truncation: truncation(), format: "images",
+  };
+  const result = await post("/api/interpolate", body);
+  const last = result.images.length - 1;
+  showImages($("frames"), result.images,
+    result.images.map((_, i) => `${body.mode} ${body.seed_a} → ${body.seed_b}, frame ${i}/${last}`));
+}
+
+function saveBlob(blob, filename) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = filename;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
+async function download() {
+  const body = samplesRequest("grid");
+  const resolution = state.info ? state.info.resolution : 32;
+  const maxScale = state.info ? state.info.limits.max_scale : 1;
+  body.scale = Math.max(1, Math.min(maxScale, Math.ceil(64 / resolution))); // cells of at least 64 px
+  saveBlob(await post("/api/generate", body), `ganforge-seed${body.seed}-n${body.n}.png`);
+}
+
+function openLightbox(img) {
+  state.shown = img;
+  $("lightbox-img").src = img.src;
+  $("lightbox-caption").textContent = img.title;
+  $("lightbox-download").href = img.src;
+  $("lightbox-download").download = `${img.title.replace(/[^\w.-]+/g, "-")}.png`;
+  const isSample = img.parentElement === $("grid");
+  $("pick-a").hidden = $("pick-b").hidden = !isSample;
+  $("lightbox").hidden = false;
+}
+
+function closeLightbox() {
+  $("lightbox").hidden = true;
+  state.shown = null;
+}
+
+/** Use the enlarged sample as end A or B of the interpolation. */
+function pick(end) {
+  const img = state.shown;
+  if (!img) return;
+  $(end === "a" ? "seed-a" : "seed-b").value = img.dataset.seed;
+  state.picked[end] = img.dataset.label === "" ? null : Number(img.dataset.label);
+  document.querySelectorAll(`#grid img[data-end="${end}"]`).forEach((other) => {
+    delete other.dataset.end;
+    other.classList.remove("picked");
+  });
+  img.dataset.end = end;
+  img.classList.add("picked");
+  closeLightbox();
+}
+
+async function loadInfo() {
+  const response = await fetch("/api/info");
+  const info = await response.json();
+  state.info = info;
+  const shape = info.output_shape.join("×");
+  $("info").textContent = [
+    `${info.model}${info.run ? ` (run ${info.run}${info.step != null ? `, step ${info.step}` : ""})` : ""}`,
+    info.data && `data: ${info.data}`, `output ${shape}`, `latent ${info.latent_dim}`,
+    info.conditional ? `${info.num_classes} classes` : "unconditional",
+  ].filter(Boolean).join(" · ");
+  $("n").max = info.limits.max_n;
+  $("steps").max = info.limits.max_steps;
+  $("label-field").hidden = !info.conditional;
+  $("label").append(...info.class_names.map((name, i) => new Option(name === String(i) ? name : `${i}: ${name}`, i)));
+}
+
+function wire() {
+  $("generate").addEventListener("click", () => busy(generate));
+  $("interpolate").addEventListener("click", () => busy(interpolate));
+  $("download").addEventListener("click", () => busy(download));
+  $("random-seed").addEventListener("click", () => {
+    $("seed").value = Math.floor(Math.random() * 100000);
+    busy(generate);
+  });
+  $("truncation").addEventListener("input", () => {
+    const value = truncation();
+    $("truncation-value").textContent = value === null ? "off" : value.toFixed(2);
+  });
+  for (const id of ["seed", "n"]) {
+    $(id).addEventListener("keydown", (event) => { if (event.key === "Enter") busy(generate); });
+  }
+  $("pick-a").addEventListener("click", () => pick("a"));
+  $("pick-b").addEventListener("click", () => pick("b"));
+  $("lightbox-close").addEventListener("click", closeLightbox);
+  $("lightbox").addEventListener("click", (event) => { if (event.target === $("lightbox")) closeLightbox(); });
+  document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeLightbox(); });
+}
+
+wire();
+busy(async () => {
+  await loadInfo();
+  await generate();
+});

@@ -1,0 +1,349 @@
+"""``ganforge serve``: the HTTP API, its limits and errors, the micro-batcher, and the CLI."""
+
+import asyncio
+import base64
+import io
+import socket
+import subprocess
+import sys
+import time
+import warnings
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from utils import TINY_DIGITS
+
+import ganforge
+from ganforge import cli
+from ganforge.errors import UserError
+from ganforge.serve import create_app
+from ganforge.serve.batcher import MicroBatcher
+from ganforge.viz import image_grid
+
+with warnings.catch_warnings():  # starlette prefers httpx2 but works with httpx
+    warnings.filterwarnings("ignore", message=".*httpx2")
+    from fastapi.testclient import TestClient
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny unconditional and a tiny conditional digits DCGAN (20 steps: these tests are about the API)."""
+    root = tmp_path_factory.mktemp("serve")
+    overrides = {**TINY_DIGITS, "train.steps": 20}
+    return {
+        name: ganforge.train(preset, out=root / name, overrides=overrides).dir
+        for name, preset in (("unconditional", "dcgan-digits"), ("conditional", "cdcgan-digits"))
+    }
+
+
+@pytest.fixture(scope="module")
+def conditional(runs):
+    with TestClient(create_app(runs["conditional"])) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def unconditional(runs):
+    with TestClient(create_app(runs["unconditional"])) as client:
+        yield client
+
+
+def decode(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64)))
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def message(response: httpx.Response) -> str:
+    """The error text of a 4xx: a string detail, or the messages of FastAPI's field errors."""
+    detail = response.json()["detail"]
+    if isinstance(detail, str):
+        return detail
+    return "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in detail)  # loc[0] is "body"
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def test_info_and_health(conditional, unconditional):
+    assert conditional.get("/health").json() == {"status": "ok"}
+    info = conditional.get("/api/info").json()
+    assert info["model"] == "DCGANGenerator" and info["run"] == "cdcgan-digits" and info["data"] == "digits"
+    assert info["conditional"] and info["num_classes"] == 10 and info["class_names"][3] == "3"
+    assert info["output_shape"] == [1, 16, 16] and info["resolution"] == 16 and info["latent_dim"] == 16
+    assert info["limits"]["max_n"] == 64 and info["limits"]["max_steps"] == 32
+    assert len(info["generator"]) == 16
+    info = unconditional.get("/api/info").json()
+    assert not info["conditional"] and info["class_names"] == [] and info["run"] == "dcgan-digits"
+
+
+def test_web_page_and_static_files(conditional):
+    page = conditional.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for element in ('id="generate"', 'id="seed"', 'id="label"', 'id="truncation"', 'id="grid"', 'id="interpolate"'):
+        assert element in page.text
+    for asset in ("/static/app.js", "/static/style.css"):
+        assert conditional.get(asset).status_code == 200
+    assert "http" not in conditional.get("/static/app.js").text.replace("HTTP ", "")  # no CDN, nothing remote
+
+
+def test_generate_grid_is_deterministic_with_provenance(conditional):
+    body = {"n": 16, "seed": 7, "truncation": 0.8}
+    a, b = (conditional.post("/api/generate", json=body) for _ in range(2))
+    c = conditional.post("/api/generate", json={**body, "seed": 8})
+    assert a.status_code == 200 and a.headers["content-type"] == "image/png"
+    assert a.content == b.content != c.content
+    grid = Image.open(io.BytesIO(a.content))
+    assert grid.size == (10 * 18 + 2, 2 * 18 + 2)  # classes cycle: one row per 10, 16 px cells + 2 px padding
+    text = grid.text
+    assert text["synthetic"] == "true" and text["seed"] == "7" and text["truncation"] == "0.8"
+    assert text["generator"] == conditional.get("/api/info").json()["generator"] and text["run"] == "cdcgan-digits"
+    assert text["label"] == ",".join(str(i % 10) for i in range(16))
+
+
+def test_generate_images_match_the_library(runs, conditional):
+    response = conditional.post("/api/generate", json={"n": 4, "seed": 5, "label": "3", "format": "images"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["seeds"] == [5, 6, 7, 8] and body["labels"] == [3, 3, 3, 3] and body["truncation"] is None
+    generator = ganforge.load(runs["conditional"])
+    for b64, seed in zip(body["images"], body["seeds"]):
+        image = decode(b64)
+        assert image.size == (16, 16) and image.text["seed"] == str(seed) and image.text["label"] == "3"
+        assert image.text["synthetic"] == "true"
+        # image i is Generator.sample(1, seed + i) (up to float rounding of a different batch size)
+        expected = image_grid(generator.sample(1, seed=seed, labels=3), padding=0)
+        assert np.abs(pixels(image) - pixels(expected)).max() <= 1
+    by_index = conditional.post("/api/generate", json={"n": 4, "seed": 5, "label": 3, "format": "images"}).json()
+    assert by_index["images"] == body["images"]
+
+
+def test_generate_unconditional_grid_images_and_scale(unconditional):
+    body = unconditional.post("/api/generate", json={"n": 3, "seed": 1, "format": "images", "scale": 4}).json()
+    assert body["labels"] is None and body["seeds"] == [1, 2, 3]
+    image = decode(body["images"][0])
+    assert image.size == (64, 64) and image.text["label"] == ""
+    grid = Image.open(io.BytesIO(unconditional.post("/api/generate", json={"n": 6, "nrow": 3}).content))
+    assert grid.size == (3 * 18 + 2, 2 * 18 + 2)
+
+
+def test_interpolate_ends_at_the_seeds_samples(conditional):
+    body = {"seed_a": 3, "seed_b": 9, "steps": 6, "label": 2, "format": "images"}
+    frames = conditional.post("/api/interpolate", json=body).json()["images"]
+    assert len(frames) == 6
+    ends = conditional.post("/api/generate", json={"n": 1, "seed": 3, "label": 2, "format": "images"}).json()["images"]
+    end_b = conditional.post("/api/generate", json={"n": 1, "seed": 9, "label": 2, "format": "images"}).json()["images"]
+    assert np.abs(pixels(decode(frames[0])) - pixels(decode(ends[0]))).max() <= 1  # slerp at t=0, to rounding
+    assert np.array_equal(pixels(decode(frames[-1])), pixels(decode(end_b[0])))  # the walk's last latent is seed_b's
+    first = decode(frames[1]).text
+    assert first["seed"] == "3,9" and first["interpolation"] == "slerp" and first["frame"] == "1/5"
+    assert first["label"] == "2" and first["synthetic"] == "true"
+    linear = conditional.post("/api/interpolate", json={**body, "mode": "linear"}).json()["images"]
+    assert np.array_equal(pixels(decode(linear[-1])), pixels(decode(frames[-1])))
+    assert not np.array_equal(pixels(decode(linear[2])), pixels(decode(frames[2])))
+    strip = conditional.post("/api/interpolate", json={**body, "format": "grid"})
+    assert strip.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(strip.content)).size == (6 * 18 + 2, 18 + 2)
+
+
+# --------------------------------------------------------------------------- bad input: 4xx, never 5xx
+
+
+@pytest.mark.parametrize(
+    "path, body, status, text",
+    [
+        ("/api/generate", {"n": 10_000}, 422, "n: Input should be less than or equal to 64"),
+        ("/api/generate", {"n": -1}, 422, "n: Input should be greater than or equal to 1"),
+        ("/api/generate", {"n": 0}, 422, "greater than or equal to 1"),
+        ("/api/generate", {"n": "many"}, 422, "n: Input should be a valid integer"),
+        ("/api/generate", {"n": 2.5}, 422, "valid integer"),
+        ("/api/generate", {"seed": -3}, 422, "seed: Input should be greater than or equal to 0"),
+        ("/api/generate", {"seed": "7"}, 422, "seed: Input should be a valid integer"),
+        ("/api/generate", {"label": "cat"}, 400, "unknown label 'cat' (classes: 0, 1, 2"),
+        ("/api/generate", {"label": 10}, 400, "label 10 is out of range: this generator has classes 0..9"),
+        ("/api/generate", {"label": -1}, 400, "out of range"),
+        ("/api/generate", {"label": [1, 2]}, 422, "label"),
+        ("/api/generate", {"truncation": 0}, 422, "truncation: Input should be greater than or equal to 0.05"),
+        ("/api/generate", {"truncation": "high"}, 422, "truncation"),
+        ("/api/generate", {"format": "gif"}, 422, "format: Input should be 'grid' or 'images'"),
+        ("/api/generate", {"scale": 100}, 422, "scale: Input should be less than or equal to 8"),
+        ("/api/generate", {"nums": 4}, 422, "nums: Extra inputs are not permitted"),
+        ("/api/generate", [1, 2], 422, "valid dictionary"),
+        ("/api/interpolate", {"label": 1, "steps": 33}, 422, "steps: Input should be less than or equal to 32"),
+        ("/api/interpolate", {"label": 1, "steps": 1}, 422, "steps: Input should be greater than or equal to 2"),
+        ("/api/interpolate", {"label": 1, "mode": "cubic"}, 422, "mode: Input should be 'slerp' or 'linear'"),
+        ("/api/interpolate", {"steps": 4}, 400, "this generator is conditional: give a label"),
+        ("/api/interpolate", {"label": "dog"}, 400, "unknown label 'dog'"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_message(conditional, path, body, status, text):
+    response = conditional.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert text in message(response)
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/api/interpolate"])
+def test_label_on_an_unconditional_model_is_refused(unconditional, path):
+    response = unconditional.post(path, json={"label": 3})
+    assert response.status_code == 400
+    assert message(response) == "this generator is unconditional: it takes no label (got 3)"
+
+
+@pytest.mark.parametrize(
+    "raw, status, text",
+    [
+        (b"{not json", 422, "JSON decode error"),
+        (b"", 422, "Field required"),
+        # Python's JSON parser takes NaN and Infinity; a NaN must not reach the generator (nor the error body)
+        (b'{"truncation": NaN}', 422, "truncation: Input should be less than or equal to 10"),
+        (b'{"n": Infinity}', 422, "n: Input should be a valid integer"),
+        (b'{"n": 1e400}', 422, "n: Input should be a valid integer"),
+        (b'{"label": "' + b"9" * 5000 + b'"}', 400, "label 99999999999999999999... is out of range"),
+        # an integer too long for Python's JSON parser: FastAPI's own 400
+        (b'{"label": ' + b"9" * 5000 + b"}", 400, "There was an error parsing the body"),
+    ],
+)
+def test_malformed_requests(conditional, raw, status, text):
+    response = conditional.post("/api/generate", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == status and text in message(response)
+
+
+def test_wrong_methods_and_paths(conditional):
+    assert conditional.get("/api/generate").status_code == 405
+    assert conditional.get("/api/nothing").status_code == 404
+
+
+def test_openapi_documents_the_endpoints_and_limits(runs):
+    with TestClient(create_app(runs["conditional"], max_n=8, max_steps=5)) as client:
+        schema = client.get("/openapi.json").json()
+        assert {"/api/generate", "/api/interpolate", "/api/info", "/health"} <= set(schema["paths"])
+        parts = schema["components"]["schemas"]
+        assert parts["GenerateRequest"]["properties"]["n"]["maximum"] == 8
+        assert parts["InterpolateRequest"]["properties"]["steps"]["maximum"] == 5
+        assert set(parts["InterpolateRequest"]["properties"]["mode"]["enum"]) == {"slerp", "linear"}
+        assert "image/png" in schema["paths"]["/api/generate"]["post"]["responses"]["200"]["content"]
+        assert client.post("/api/generate", json={"n": 9}).status_code == 422
+        assert client.post("/api/generate", json={"n": 8}).status_code == 200
+        assert client.get("/api/info").json()["limits"]["max_n"] == 8
+
+
+def test_create_app_refuses_what_it_cannot_serve(tmp_path):
+    with pytest.raises(UserError, match="no generator found"):
+        create_app(tmp_path)
+    vectors, _ = ganforge.create_model("mlp", data_shape=(2,))
+    with pytest.raises(UserError, match="serve shows images"):
+        create_app(vectors)
+    with pytest.raises(UserError, match="samples generators of latents; Linear maps images to images"):
+        create_app(torch.nn.Linear(2, 2))
+    with pytest.raises(UserError, match="max_n must be >= 1"):
+        create_app(ganforge.create_model("dcgan", data_shape=(1, 16, 16))[0], max_n=0)
+
+
+# --------------------------------------------------------------------------- micro-batching
+
+
+def test_concurrent_requests_share_batches_and_match_unbatched(runs):
+    app = create_app(runs["conditional"], batch_wait_ms=20)
+    bodies = [
+        {"n": 1 + i % 3, "seed": 100 + 7 * i, "format": "images",
+         **({"label": i % 10} if i % 2 else {}), **({"truncation": 0.5 + 0.1 * (i % 5)} if i % 3 == 0 else {})}
+        for i in range(50)
+    ]
+
+    async def post_all(parallel: bool) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+            if parallel:
+                return await asyncio.gather(*(client.post("/api/generate", json=b) for b in bodies))
+            return [await client.post("/api/generate", json=b) for b in bodies]
+
+    async def run() -> tuple[list[httpx.Response], int, list[httpx.Response]]:
+        batched = await post_all(parallel=True)
+        calls = app.state.batcher.stats.batches
+        alone = await post_all(parallel=False)  # one request at a time: one generator call each
+        await app.state.batcher.close()
+        return batched, calls, alone
+
+    batched, calls, alone = asyncio.run(run())
+    assert all(r.status_code == 200 for r in batched), [r.text for r in batched if r.status_code != 200]
+    assert calls < 50, f"the micro-batcher merged nothing: {calls} generator calls for 50 requests"
+    assert calls <= 10
+    stats = app.state.batcher.stats
+    assert stats.requests == 100 and stats.batches == calls + 50 and stats.largest_batch <= 64
+    for together, single, body in zip(batched, alone, bodies):
+        assert together.json() == single.json(), f"batched result differs for {body}"  # same PNG bytes
+        assert together.json()["seeds"] == list(range(body["seed"], body["seed"] + body["n"]))
+
+
+def test_micro_batcher_splits_at_max_batch_and_survives_errors():
+    calls: list[int] = []
+
+    def run(z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        calls.append(len(z))
+        if (z < 0).any():
+            raise RuntimeError("boom")
+        return z * 2
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(run, max_batch=8, wait_ms=10)
+        jobs = [torch.full((3, 2), float(i)) for i in range(6)]
+        results = await asyncio.gather(*(batcher.submit(z) for z in jobs))
+        for z, out in zip(jobs, results):
+            assert torch.equal(out, z * 2)
+        assert calls == [6, 6, 6]  # two 3-sample jobs per batch of at most 8
+        with pytest.raises(RuntimeError, match="boom"):
+            await batcher.submit(-torch.ones(1, 2))
+        assert torch.equal(await batcher.submit(torch.ones(1, 2)), 2 * torch.ones(1, 2))  # still serving
+        await batcher.close()
+
+    asyncio.run(scenario())
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_cli_serve_errors(runs, tmp_path, monkeypatch, capsys):
+    assert cli.main(["serve", str(tmp_path / "nope")]) == 2
+    assert "no run directory at" in capsys.readouterr().err
+    assert cli.main(["serve", str(tmp_path)]) == 2
+    assert "no generator found" in capsys.readouterr().err
+    assert cli.main(["serve", str(runs["conditional"]), "--port", "70000"]) == 2
+    assert "--port must be in 0..65535" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert cli.main(["serve", str(runs["conditional"]), "--port", str(busy.getsockname()[1])]) == 2
+        assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if the extra were not installed
+    assert cli.main(["serve", str(runs["conditional"])]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: ganforge serve needs fastapi: pip install 'ganforge[serve]'"
+
+
+def test_cli_serve_end_to_end(runs, tmp_path):
+    run, log_path = runs["unconditional"], tmp_path / "server.log"
+    command = [sys.executable, "-m", "ganforge", "serve", str(run), "--port", "0", "--log-level", "warning"]
+    with open(log_path, "w") as log, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith(f"serving {run} at http://127.0.0.1:"), log_path.read_text()
+            url = line.split(" at ")[1].split()[0]
+            for _ in range(100):  # the socket is bound before the line is printed; the app starts right after
+                try:
+                    health = httpx.get(url + "health", timeout=5)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert health.json() == {"status": "ok"}
+            response = httpx.post(url + "api/generate", json={"n": 4, "seed": 0}, timeout=30)
+            assert response.status_code == 200
+            assert Image.open(io.BytesIO(response.content)).text["synthetic"] == "true"
+            assert httpx.post(url + "api/generate", json={"n": 65}, timeout=30).status_code == 422
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
