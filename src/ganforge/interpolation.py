@@ -1,0 +1,182 @@
+"""Latent-walk videos: frames between seeds as a GIF, an MP4 or numbered PNGs.
+
+The latents come from :func:`ganforge.sampling.latent_walk`, so the frame at a seed is
+exactly ``generator.sample(1, seed)`` (for StyleGAN generators the truncation is psi in
+``w`` space, as in ``sample``). Small images are enlarged with nearest-neighbour
+resampling so that a 16 or 32 px generator gives a viewable video.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data.base import to_uint8
+from .errors import UserError
+from .models.base import Generator
+from .sampling import generate_from_latents, latent_walk, provenance
+from .viz import save_png
+
+#: Frames of small images are enlarged (by a whole factor) to at least this side by default.
+DEFAULT_MIN_SIZE = 256
+VIDEO_SUFFIXES = (".gif", ".mp4")
+
+
+@dataclass
+class Walk:
+    """A rendered latent walk: frames ``[T, C, H, W]`` in [-1, 1] and each frame's provenance."""
+
+    images: torch.Tensor
+    provenance: list[dict[str, str]]
+    summary: dict[str, str]  # provenance of the whole walk (seeds "A->B->C")
+
+
+def _w_space_psi(generator: Generator) -> bool:
+    """StyleGAN generators (and their exports) truncate with psi in ``w`` space, not by clipping ``z``."""
+    return getattr(generator, "truncation_psi", None) is not None
+
+
+def frame_seed(seeds: Sequence[int], frames: int, index: int) -> str:
+    """``"A->B@t"``: the segment of frame ``index`` and its fraction ``t`` in [0, 1]."""
+    segment = min(index // frames, len(seeds) - 2)
+    t = (index - segment * frames) / frames
+    return f"{seeds[segment]}->{seeds[segment + 1]}@{t:.4g}"
+
+
+def render_walk(
+    generator: Generator,
+    seeds: Sequence[int],
+    frames: int,
+    mode: str = "slerp",
+    label: int | None = None,
+    truncation: float | None = None,
+) -> Walk:
+    """Frames through the seeds' latents: ``frames`` per segment, ``(len(seeds)-1) * frames + 1`` in all."""
+    if not generator.is_image:
+        raise UserError(f"interpolate renders images; this generator outputs vectors of shape {tuple(generator.output_shape)}")
+    if generator.num_classes and label is None:
+        label = 0  # what sample(1, seed) uses, so the seed frames match it
+    psi = _w_space_psi(generator)
+    if psi and truncation is not None and truncation < 0:
+        raise UserError(f"truncation psi must be >= 0 (1 = none), got {truncation}")
+    z = latent_walk(generator.latent_dim, seeds, frames, mode, None if psi else truncation)
+    previous = generator.truncation_psi if psi else None
+    if psi:
+        generator.truncation_psi = 1.0 if truncation is None else float(truncation)
+    try:
+        images = generate_from_latents(generator, z, label)
+    finally:
+        if psi:
+            generator.truncation_psi = previous
+    last = len(images) - 1
+    common = {"label": label, "truncation": truncation, "interpolation": mode}  # frame "i/last" as in ganforge serve
+    per_frame = [
+        provenance(generator, seed=frame_seed(seeds, frames, i), frame=f"{i}/{last}", **common) for i in range(last + 1)
+    ]
+    summary = provenance(generator, seed="->".join(map(str, seeds)), frames=last + 1, **common)
+    return Walk(images, per_frame, summary)
+
+
+def display_size(side: int, size: int | None = None) -> int:
+    """``size``, or else ``side`` times the smallest whole factor reaching :data:`DEFAULT_MIN_SIZE`."""
+    if size is not None:
+        if size < 1:
+            raise UserError(f"--size must be >= 1, got {size}")
+        return size
+    return side * max(1, math.ceil(DEFAULT_MIN_SIZE / side))
+
+
+def to_pil_frames(images: torch.Tensor, size: int | None = None) -> list[Image.Image]:
+    """Images ``[T, C, H, W]`` in [-1, 1] as PIL frames (L or RGB), enlarged with nearest neighbour."""
+    pixels = to_uint8(images).permute(0, 2, 3, 1).numpy()  # [T, H, W, C]
+    side = display_size(images.shape[-1], size)
+    frames = []
+    for array in pixels:
+        frame = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array, mode="L" if array.shape[2] == 1 else "RGB")
+        frames.append(frame if frame.size == (side, side) else frame.resize((side, side), Image.NEAREST))
+    return frames
+
+
+def write_gif(frames: list[Image.Image], path: Path, fps: float, comment: str) -> Path:
+    """An endlessly looping GIF (256 colours per frame; grey images stay exact) with a comment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(
+        path, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0,
+        comment=comment.encode(), optimize=False,
+    )
+    return path
+
+
+def write_mp4(frames: list[Image.Image], path: Path, fps: float, comment: str) -> Path:
+    """An H.264 MP4 (yuv420p) through imageio-ffmpeg; the provenance goes to the ``comment`` tag."""
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
+    except ImportError:
+        raise UserError("MP4 output needs imageio and imageio-ffmpeg: pip install 'ganforge[video]' (or write a .gif)") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = imageio.get_writer(
+        str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
+        output_params=["-metadata", f"comment={comment}"], ffmpeg_log_level="error",
+    )
+    try:
+        for frame in frames:
+            writer.append_data(np.asarray(frame.convert("RGB")))
+    finally:
+        writer.close()
+    return path
+
+
+def write_png_frames(frames: list[Image.Image], out: Path, metadata: list[dict[str, str]]) -> list[Path]:
+    """One PNG per frame with its provenance: ``DIR/frame-0000.png`` or ``STEM-0000.png`` beside ``out.png``."""
+    folder, stem = (out.parent, out.stem) if out.suffix.lower() == ".png" else (out, "frame")
+    digits = max(4, len(str(len(frames) - 1)))
+    return [save_png(frame, folder / f"{stem}-{i:0{digits}d}.png", meta) for i, (frame, meta) in enumerate(zip(frames, metadata))]
+
+
+def output_kind(out: str | Path) -> str:
+    """``gif``, ``mp4``, ``png`` (numbered frames beside it) or ``dir`` (frames inside)."""
+    text = str(out)
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix in (*VIDEO_SUFFIXES, ".png"):
+        return suffix[1:]
+    if text.endswith(("/", "\\")) or path.is_dir() or not suffix:
+        return "dir"
+    raise UserError(f"--out must end in .gif, .mp4 or .png, or name a folder (frames as PNGs), got '{path.name}'")
+
+
+def save_walk(walk: Walk, out: str | Path, fps: float = 12.0, size: int | None = None) -> list[Path]:
+    """Write ``walk`` to ``out`` (kind from :func:`output_kind`); returns the files written."""
+    if not fps > 0:
+        raise UserError(f"--fps must be > 0, got {fps}")
+    kind = output_kind(out)
+    frames = to_pil_frames(walk.images, size)
+    path = Path(out)
+    if kind in ("png", "dir"):
+        return write_png_frames(frames, path, walk.provenance)
+    comment = json.dumps(walk.summary, separators=(",", ":"))
+    writer = write_gif if kind == "gif" else write_mp4
+    return [writer(frames, path, fps, comment)]
+
+
+__all__ = [
+    "DEFAULT_MIN_SIZE",
+    "Walk",
+    "display_size",
+    "frame_seed",
+    "output_kind",
+    "render_walk",
+    "save_walk",
+    "to_pil_frames",
+    "write_gif",
+    "write_mp4",
+    "write_png_frames",
+]
