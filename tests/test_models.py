@@ -7,6 +7,8 @@ from ganforge.models import MODELS, load_generator, save_generator
 
 def _cases():
     for name in MODELS.names():
+        if models.is_translator_family(name):
+            continue  # image-to-image families: test_every_translator_runs_forward_and_backward
         configs = models.smallest(name)
         assert configs, f"model '{name}' declares no smallest configuration (@smallest_config on its factory)"
         for shape, options in configs:
@@ -34,6 +36,35 @@ def test_every_model_runs_forward_and_backward(name, shape, options, num_classes
         assert torch.allclose(aux_logits, logits)
         total = aux_logits.sum() + sum(h.float().sum() for h in heads.values())
     total.backward()
+    for net in (generator, discriminator):
+        grads = [p.grad for p in net.parameters() if p.requires_grad]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads)
+
+
+def _translator_cases():
+    for name in MODELS.names():
+        if models.is_translator_family(name):
+            configs = models.smallest(name)
+            assert configs, f"model '{name}' declares no smallest configuration (@smallest_config on its factory)"
+            for shape, options in configs:
+                yield pytest.param(name, shape, options, id=f"{name}-{'x'.join(map(str, shape))}")
+
+
+@pytest.mark.parametrize("name, shape, options", list(_translator_cases()))
+def test_every_translator_runs_forward_and_backward(name, shape, options):
+    """Image-to-image families: [N, C_in, H, W] -> [N, 3, sH, sW] in [-1, 1], D on the output."""
+    torch.manual_seed(0)
+    generator, discriminator = models.create_translator(name, shape[0], 3, **options)
+    assert models.is_translator(generator)
+    x = torch.rand(4, *shape) * 2 - 1
+    out = generator(x)
+    s = generator.scale
+    assert out.shape == (4, 3, shape[1] * s, shape[2] * s) and out.min() >= -1 and out.max() <= 1
+    condition = x if getattr(discriminator, "condition_channels", 0) else None
+    logits = discriminator(out, condition) if condition is not None else discriminator(out)
+    assert logits.shape[0] == 4
+    logits.float().mean().backward()
     for net in (generator, discriminator):
         grads = [p.grad for p in net.parameters() if p.requires_grad]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)

@@ -11,10 +11,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import GanforgeError, UserError
 from .runtime import tune_allocator
+
+if TYPE_CHECKING:
+    from .models import Generator
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -82,13 +85,12 @@ def _parse_label(text: str | None, class_names: list[str] | None) -> int | None:
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import load
     from .sampling import provenance
     from .viz import render_samples, save_png
 
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
-    generator = load(args.run)
+    generator = _load_generator(args.run)
     meta = getattr(generator, "meta", {})
     label = _parse_label(args.label, meta.get("class_names"))
     samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
@@ -103,6 +105,64 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         raise UserError(f"--out must end in .png or .npy, got '{out.name}'")
     print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _load_generator(path: str) -> Generator:
+    """A run directory, its generator/ folder, or a file from ``ganforge export`` (by suffix)."""
+    from .export import is_exported_path, load_exported
+
+    if is_exported_path(path):
+        return load_exported(path)
+    from . import load
+
+    return load(path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import load
+    from .export import TOLERANCE, export_generator
+
+    result = export_generator(load(args.run), args.out, args.format, opset=args.opset)
+    print(f"wrote {result.path} ({result.format}, inputs: {', '.join(result.metadata['inputs'])})")
+    print(f"verified with {'onnxruntime' if result.format == 'onnx' else 'torch.jit.load'}: max abs difference "
+          f"from the PyTorch generator {result.max_abs_diff:.2e} (tolerance {TOLERANCE:.0e})")
+    return 0
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .interpolation import output_kind, render_walk, save_walk
+
+    output_kind(args.out)  # a bad --out fails before any work
+    generator = _load_generator(args.run)
+    label = _parse_label(args.label, getattr(generator, "meta", {}).get("class_names"))
+    walk = render_walk(generator, args.seeds, args.frames, args.mode, label, args.truncation)
+    written = save_walk(walk, args.out, fps=args.fps, size=args.size)
+    where = args.out if len(written) == 1 else f"{written[0].parent} ({written[0].name} ... {written[-1].name})"
+    print(f"wrote {len(walk.images)} frames ({args.mode}, seeds {' -> '.join(map(str, args.seeds))}) to {where}")
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from . import load
+    from .synthesize import plan_balance, plan_per_class, plan_total, synthesize
+
+    generator = load(args.run)
+    if args.per_class is not None:
+        plan = plan_per_class(generator, args.per_class)
+    elif args.balance is not None:
+        plan = plan_balance(generator, args.balance)
+    else:
+        plan = plan_total(generator, args.n)
+    print(plan.describe())
+    if plan.total == 0:
+        print("nothing to generate: every class already has the largest count")
+        return 0
+    synthesize(
+        generator, plan, args.out, seed=args.seed, truncation=args.truncation, batch_size=args.batch_size,
+        overwrite=args.overwrite, progress=sys.stderr.isatty(), source=str(args.run),
+    )
+    print(f"wrote {plan.total:,} images to {args.out} (manifest: {Path(args.out) / 'manifest.json'})")
     return 0
 
 
@@ -121,7 +181,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.fake is not None or args.resolution is not None:
             raise UserError("RUN_DIR is evaluated at its own resolution against --real or its data set: give no --fake or --resolution with it")
         result = evaluate_run(args.run, metrics=args.metrics, real=args.real, seed=args.seed, **common)
-        print(f"fake: {args.run}\nreal: {args.real or 'its data set'}")
+        reference = f"its {result['split']} split" if "split" in result else "its data set"  # image-to-image: test pairs
+        reference = result.get("sets", reference)  # super-resolution: HR benchmark folders (Set5, Set14)
+        print(f"fake: {args.run}\nreal: {args.real or reference}")
     else:
         if args.fake is None:
             raise UserError("give a RUN_DIR, or --fake SAMPLES (and --real REFERENCE)")
@@ -137,6 +199,74 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {out}")
+    return 0
+
+
+def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
+    """``ganforge upscale`` / ``translate``: one code path (:func:`ganforge.inference.process_files`)."""
+    from .evaluation import resolve_device
+    from .inference import process_files
+    from .models import is_translator, load_generator
+
+    if args.tile is not None and args.tile < 1 or args.margin < 0:
+        raise UserError(f"--tile must be >= 1 and --margin >= 0, got {args.tile}, {args.margin}")
+    generator = load_generator(args.run, resolve_device(args.device))
+    scale = int(getattr(generator, "scale", 1))
+    if not is_translator(generator):
+        raise UserError(f"'{args.run}' holds a latent-variable generator: sample it with 'ganforge sample'")
+    if upscale and scale < 2:
+        raise UserError(f"'{args.run}' is not a super-resolution run (its generator has scale 1): use 'ganforge translate'")
+
+    def report(source: Path, target: Path, before: tuple[int, ...], after: tuple[int, ...]) -> None:
+        print(f"{source} ({before[1]}x{before[0]}) -> {target} ({after[1]}x{after[0]})")
+
+    written = process_files(generator, args.inputs, args.out, tile=args.tile, margin=args.margin,
+                            keep_grey=upscale, run=str(args.run), on_written=report)
+    print(f"wrote {len(written)} image(s) to {args.out}")
+    return 0
+
+
+def cmd_upscale(args: argparse.Namespace) -> int:
+    return _apply_images(args, upscale=True)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    return _apply_images(args, upscale=False)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import importlib.util
+    import socket
+
+    if not Path(args.run).is_dir():
+        raise UserError(f"no run directory at '{args.run}' (give a run directory or its generator/ folder)")
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"ganforge serve needs {' and '.join(missing)}: pip install 'ganforge[serve]'")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
+    import uvicorn
+
+    from .evaluation import resolve_device
+    from .serve import create_app
+
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as err:  # torch.device("bogus")
+        raise UserError(f"unknown --device '{args.device}' ({err})") from None
+    app = create_app(args.run, device=device)  # a missing or broken run is a UserError here
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+    except OSError as err:
+        sock.close()
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}); try another --port") from None
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving {args.run} at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops)", flush=True)
+    config = uvicorn.Config(app, log_level=args.log_level)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
@@ -240,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="draw samples from a trained generator")
-    p.add_argument("run", help="run directory or generator/ folder")
+    p.add_argument("run", help="run directory, generator/ folder or exported file (.onnx, .pt, .torchscript)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="FILE.png (grid or scatter plot) or FILE.npy (raw array)")
@@ -248,6 +378,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "export", help="export a generator to ONNX or TorchScript (verified against PyTorch)",
+        description="Write RUN_DIR's generator as one file mapping latents z (and labels) to samples, "
+        "check it with onnxruntime / torch.jit.load against PyTorch (max abs difference <= 1e-4), "
+        "and embed its metadata. 'ganforge sample FILE' samples from it.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+    p.add_argument("--out", required=True, help="FILE.onnx, or FILE.pt / FILE.torchscript")
+    p.add_argument("--format", help="onnx or torchscript (default: from the --out suffix)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "interpolate", help="render a latent walk between seeds as a GIF, MP4 or PNG frames",
+        description="Frames through the latents of --seeds in order (the frame at a seed is that seed's sample).",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory, generator/ folder or exported file")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, metavar="SEED", help="two or more seeds to pass through")
+    p.add_argument("--frames", type=int, default=24, help="frames per segment between two seeds (default 24)")
+    p.add_argument("--out", required=True,
+                   help="walk.gif, walk.mp4 (pip install 'ganforge[video]'), walk.png (walk-0000.png, ...) or DIR/")
+    p.add_argument("--mode", default="slerp", help="slerp (default) or linear")
+    p.add_argument("--label", help="class index or name (conditional generators; default 0)")
+    p.add_argument("--truncation", type=float, help="truncation threshold (psi for StyleGAN)")
+    p.add_argument("--fps", type=float, default=12.0, help="frames per second of a GIF or MP4 (default 12)")
+    p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "synthesize",
+        help="write a labelled synthetic image folder (class sub-folders) for data augmentation",
+        description="Generate an image-folder data set: one sub-folder per class for conditional generators "
+        "(a flat folder for unconditional ones), every PNG with provenance metadata, plus manifest.json.",
+    )
+    p.add_argument("run", help="run directory or generator/ folder")
+    amount = p.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--per-class", type=int, metavar="N", help="N images of every class (conditional generators)")
+    amount.add_argument("--balance", metavar="REAL_DIR",
+                        help="top up every class of this labelled folder (class sub-folders) to its largest class")
+    amount.add_argument("--n", type=int, metavar="N", help="N images in all (classes cycle for conditional generators)")
+    p.add_argument("--out", required=True, help="output folder (must be new or empty)")
+    p.add_argument("--seed", type=int, default=0, help="image i gets seed SEED * 2**32 + i (default 0)")
+    p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
+    p.add_argument("--format", choices=["png"], default="png", help="image format (png, lossless, with metadata)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per generator batch (default 256)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier synthesize output in --out")
+    p.set_defaults(func=cmd_synthesize)
 
     p = sub.add_parser(
         "eval",
@@ -258,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", metavar="RUN_DIR", help="evaluate this run with its data set and eval config")
     p.add_argument("--real", help="reference samples (default with RUN_DIR: the run's data set)")
     p.add_argument("--fake", help="samples to score")
-    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,modes (default: fid, or the run's eval.metrics)")
+    p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,modes,cas (default: fid, or the run's eval.metrics)")
     p.add_argument("--n", type=int, help="samples per set (default: all real, 5000 generated, or the run's eval.n)")
     p.add_argument("--extractor", help="feature extractor (default: inception, or the run's eval.extractor)")
     p.add_argument("--extractor-weights", metavar="PATH", help="weights file for the extractor")
@@ -268,6 +446,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the generator's latents (default 0)")
     p.add_argument("--resolution", type=int, help="square size for data sets and folders (default: native, or the generator's)")
     p.set_defaults(func=cmd_eval)
+
+    for name, func, text, tile in (
+        ("upscale", cmd_upscale, "super-resolve images of any size with an SR run (tiled, bounded memory)", 128),
+        ("translate", cmd_translate, "translate images with an image-to-image run (pix2pix, CycleGAN)", None),
+    ):
+        p = sub.add_parser(name, help=text, description=text + "; writes OUT/<name>.png with provenance metadata.")
+        p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+        p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files (grey, RGB or RGBA)")
+        p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+        p.add_argument("--tile", type=int, default=tile,
+                       help=f"tile side in input pixels (default {tile or 'none: whole images'}); memory grows with it, not with the image")
+        p.add_argument("--margin", type=int, default=16, help="context pixels around each tile (default 16)")
+        p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("bench", help="measure speed and memory")
     bench = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -288,6 +480,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild a run's report.html (curves, sample grids, config)")
     p.add_argument("run", help="run directory")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "serve", help="serve a generator: HTTP API + web page (needs: pip install 'ganforge[serve]')",
+        description="Serve RUN_DIR's generator: a web page at / and a JSON/PNG API under /api (docs at /docs).",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                   help="server log level (default info: one line per request)")
+    p.set_defaults(func=cmd_serve)
 
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),

@@ -33,7 +33,10 @@ class DataConfig:
     split: str = "train"
     resolution: int | None = None  # square side in pixels; None = the data set's native size
     channels: int | None = None  # 1 (grey) or 3 (RGB); None = the data set's native channels
-    hflip: bool = False  # random horizontal flips of real images
+    hflip: bool = False  # random horizontal flips of real images (joint for image-to-image pairs)
+    crop: int | None = None  # random crop x crop windows at batch time (pix2pix jitter; joint for pairs); None = off
+    direction: str = "AtoB"  # image-to-image data: AtoB (source A, target B) or BtoA
+    unpaired: bool = False  # paired image-to-image data: draw sources and targets independently (CycleGAN)
     max_samples: int | None = None  # keep only the first N samples (low-data studies, quick tests)
     download: bool = True  # allow downloading when no local copy exists
 
@@ -289,6 +292,13 @@ def validate(config: Config) -> None:
         )
     if config.data.channels not in (None, 1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
+    if config.data.crop is not None and config.data.crop < 1:
+        raise ConfigError(f"config key 'data.crop' must be >= 1 or null, got {config.data.crop}")
+    if config.data.direction not in ("AtoB", "BtoA"):
+        raise ConfigError(
+            f"config key 'data.direction' must be AtoB or BtoA, got '{config.data.direction}'"
+            f"{did_you_mean(config.data.direction, ['AtoB', 'BtoA'])}"
+        )
     data_module.DATASETS.canonical(config.data.name)
     LOSSES.canonical(config.loss.name)
     RECIPES.canonical(config.recipe)

@@ -119,6 +119,10 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
     data = take(dataset.data, n)
     info: dict[str, Any] = {"data": dataset.name}
     info.update({k: dataset.info[k] for k in ("centers", "std") if k in dataset.info})
+    if dataset.labels is not None:
+        info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas)
+    if cfg is not None:
+        info["data_config"] = cfg  # where its other splits live (cas tests on the test split)
     key = None
     if cfg is not None and data.dim() == 4:
         key = {
@@ -164,6 +168,8 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
     info: dict[str, Any] = {"generated": True, "data": meta.get("data")}
     if "centers" in meta:
         info.update(centers=torch.tensor(meta["centers"]), std=float(meta["std"]))
+    if generator.num_classes:
+        info["labels"] = torch.arange(n) % generator.num_classes  # the labels generate() draws (cas)
     samples = generate(generator, n, seed=opts.seed, batch_size=opts.batch_size)
     return Source(samples, f"{description} ({n} samples, seed {opts.seed})", info)
 
@@ -231,7 +237,12 @@ def _is_run(path: Path) -> bool:
 
 
 def _run_source(path: Path, opts: SourceOptions) -> Source:
-    return generated_source(load_generator(path, opts.device), opts, str(path))
+    generator = load_generator(path, opts.device)
+    if not isinstance(generator, Generator):  # a Translator needs inputs, not latents
+        raise UserError(
+            f"'{path}' holds an image-to-image generator: score it on its test pairs with `ganforge eval RUN_DIR`"
+        )
+    return generated_source(generator, opts, str(path))
 
 
 def _array_source(path: Path, opts: SourceOptions) -> Source:
@@ -294,7 +305,8 @@ def load_source(source: SourceLike, opts: SourceOptions = SourceOptions()) -> So
     if isinstance(source, Source):
         if opts.n is None or opts.n >= len(source):
             return source
-        return Source(take(source.data, opts.n), source.description, source.info)  # another subset: new cache key
+        info = {**source.info, **({"labels": take(source.info["labels"], opts.n)} if "labels" in source.info else {})}
+        return Source(take(source.data, opts.n), source.description, info)  # another subset: new cache key
     if isinstance(source, Generator):
         return generated_source(source, opts)
     if isinstance(source, Dataset):
@@ -546,6 +558,32 @@ def _modes(inputs: EvalInputs) -> dict[str, Any]:
     return MODE_COUNTERS[name](inputs)
 
 
+@register_metric("cas", primary="cas", higher_is_better=True, uses_features=False,
+                 aliases=("classification-accuracy-score",))
+def _cas(inputs: EvalInputs) -> dict[str, Any]:
+    """Classification Accuracy Score: a small CNN trained on the labelled fakes, tested on the real test split."""
+    from .metrics.cas import cas_scores
+
+    fake, real = inputs.fake, inputs.real
+    assert real is not None, "check_real_given runs first"
+    if not fake.is_image or fake.info.get("labels") is None:
+        raise UserError("cas trains a classifier on labelled images: give a conditional generator (a run directory)")
+    cfg = real.info.get("data_config")
+    if cfg is None or real.info.get("labels") is None:
+        raise UserError(
+            "cas tests on the real test split of a labelled data set: evaluate a run on its own data set "
+            "(no --real), or give --real NAME (e.g. mnist, digits)"
+        )
+    try:
+        test = data_module.create(replace(cfg, split="test", max_samples=None))
+    except UserError as err:
+        raise UserError(f"cas needs the test split of '{cfg.name}': {err}") from None
+    if test.labels is None:
+        raise UserError(f"cas needs class labels, and '{cfg.name}' has none")
+    return cas_scores(fake.data, fake.info["labels"], real.data, real.info["labels"], test.data, test.labels,
+                      test.num_classes)
+
+
 # --------------------------------------------------------------------------- evaluator
 
 
@@ -742,8 +780,17 @@ def evaluate_run(
     Arguments left as None come from the run's ``eval`` section (``metrics``, ``n``,
     ``extractor`` and its weights, ``batch_size``); ``real`` defaults to the run's data set
     (its features are cached). Returns what :func:`evaluate` returns.
+
+    Runs of recipes with their own scoring (image-to-image: L1 and FID on the test split,
+    see :meth:`~ganforge.training.recipes.Recipe.run_evaluator`) are handed to it.
     """
+    from .training.recipes import RECIPES
+
     cfg = run_config(run_dir)
+    custom = RECIPES.get(cfg.recipe).run_evaluator()
+    if custom is not None:
+        return custom(run_dir, metrics, n, extractor, extractor_weights, device, batch_size, progress,
+                      real=real, seed=seed, kid_subset_size=kid_subset_size)
     e = cfg.eval
     if extractor is None:
         extractor, extractor_weights = e.extractor, extractor_weights or e.extractor_weights

@@ -74,3 +74,33 @@ def render_samples(samples: torch.Tensor, nrow: int | None = None, reference: to
     if samples.dim() == 2 and samples.shape[1] == 2:
         return scatter_plot(samples, reference)
     raise ValueError(f"cannot draw samples of shape {tuple(samples.shape)}")
+
+
+def comparison_grid(columns: list[torch.Tensor], max_rows: int = 8, padding: int = 2) -> Image.Image:
+    """Examples side by side: row ``i`` shows ``columns[0][i], columns[1][i], ...`` (e.g. input | output | target).
+
+    Columns are images ``[N, C, H, W]`` (float in [-1, 1] or uint8) of possibly different
+    sizes (a super-resolution input is smaller) and channels: each is brought to the
+    largest size (nearest-neighbour, so input pixels stay visible) and to RGB when any
+    column is RGB. More than ``max_rows`` examples wrap into several groups per grid row.
+    """
+    columns = [c if c.dtype == torch.uint8 else to_uint8(c) for c in columns]
+    n = len(columns[0])
+    if any(len(c) != n for c in columns):
+        raise ValueError(f"columns hold different numbers of images: {[len(c) for c in columns]}")
+    height = max(c.shape[-2] for c in columns)
+    width = max(c.shape[-1] for c in columns)
+    channels = max(c.shape[1] for c in columns)
+    fitted = []
+    for c in columns:
+        if c.shape[-2:] != (height, width):
+            c = torch.nn.functional.interpolate(c.float(), size=(height, width), mode="nearest").to(torch.uint8)
+        fitted.append(c.expand(-1, channels, -1, -1) if c.shape[1] != channels else c)
+    groups = max(1, math.ceil(n / max_rows))
+    rows = math.ceil(n / groups)
+    tiles = torch.zeros((rows * groups, len(columns), channels, height, width), dtype=torch.uint8)
+    # example i goes to grid row i % rows, group i // rows: reading down the first group first
+    order = torch.arange(n)
+    slot = (order % rows) * groups + order // rows
+    tiles[slot] = torch.stack(fitted, dim=1).cpu()
+    return image_grid(tiles.reshape(-1, channels, height, width), nrow=groups * len(columns), padding=padding)

@@ -12,7 +12,7 @@ from .base import BatchLoader, Dataset, to_uint8
 DATASETS: Registry = Registry("data set")
 
 # Importing the modules registers their data sets.
-from . import digits, folder, mnist, cifar10, toy, stacked_mnist  # noqa: E402,F401
+from . import digits, folder, mnist, cifar10, toy, stacked_mnist, paired  # noqa: E402,F401
 
 from .factory import create  # noqa: E402
 

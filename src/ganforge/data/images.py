@@ -194,14 +194,22 @@ def decode_image(path: str | Path, resolution: int | None, channels: int | None)
                 # mean error 6/255 vs 0.3/255 against a full decode).
                 need = 2 * resolution
                 im.draft(im.mode, (-(-width * need // side), -(-height * need // side)))
-            im = _to_pil_mode(im, channels)
-            box = center_crop_box(*im.size)
-            if im.size != (resolution, resolution):
-                im = im.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box)
+            im = fit_square(_to_pil_mode(im, channels), resolution)
         else:
             im = _to_pil_mode(im, channels)
-        array = np.asarray(im)
-    tensor = torch.from_numpy(array.copy())
+        return pil_to_tensor(im)
+
+
+def fit_square(im: Image.Image, resolution: int | None) -> Image.Image:
+    """The largest centred square of ``im`` resized to ``resolution`` (bicubic); None: ``im``."""
+    if resolution is None or im.size == (resolution, resolution):
+        return im
+    return im.resize((resolution, resolution), Image.Resampling.BICUBIC, box=center_crop_box(*im.size))
+
+
+def pil_to_tensor(im: Image.Image) -> torch.Tensor:
+    """An ``L`` or ``RGB`` PIL image as a uint8 tensor ``[C, H, W]``."""
+    tensor = torch.from_numpy(np.asarray(im).copy())
     return tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
 
 
@@ -264,13 +272,18 @@ def _progress(total: int, desc: str) -> Any:
 
 
 def _decode_files(
-    files: list[str], resolution: int | None, channels: int | None, desc: str
+    files: list[str],
+    resolution: int | None,
+    channels: int | None,
+    desc: str,
+    decode: Callable[[str, int | None, int | None], torch.Tensor] = decode_image,
 ) -> tuple[list[torch.Tensor | None], list[tuple[str, str]]]:
-    """Decode ``files`` in threads; ``None`` marks a failure, listed with its reason."""
+    """Decode ``files`` in threads with ``decode(path, resolution, channels)``; ``None`` marks
+    a failure, listed with its reason."""
 
     def work(path: str) -> torch.Tensor | tuple[str, str]:
         try:
-            return decode_image(path, resolution, channels)
+            return decode(path, resolution, channels)
         except Exception as err:  # PIL raises many types (OSError, SyntaxError, ...) for bad files
             return path, _reason(err, path)
 
@@ -366,15 +379,19 @@ def load_folder(
         result = cached(key, build)
     else:
         result = build()
-    skipped: list[list[str]] = result["skipped"]
+    # Warn on every load (also from the cache): the data set is smaller than the folder.
+    warn_skipped(folder, result["skipped"], stacklevel=3)
+    return result["data"], result["labels"], result["class_names"]
+
+
+def warn_skipped(folder: Path, skipped: list[list[str]], stacklevel: int = 2) -> None:
+    """One warning for the unreadable files ``[[path, reason], ...]`` left out of ``folder``'s data."""
     if skipped:
-        # Warn on every load (also from the cache): the data set is smaller than the folder.
         first_path, first_reason = skipped[0]
         warnings.warn(
             f"skipped {len(skipped)} unreadable image(s) in '{folder}': {first_path} ({first_reason})",
-            stacklevel=2,
+            stacklevel=stacklevel,
         )
-    return result["data"], result["labels"], result["class_names"]
 
 
 def _load_files(

@@ -1,6 +1,6 @@
 """Feature extractors for the metrics (Inception-v3 for FID/KID/IS, small domain classifiers)."""
 
-from . import classifier, inception  # noqa: F401  (register "digits", "mnist", "cifar10", "inception")
+from . import classifier, inception, vgg  # noqa: F401  (register "digits", "mnist", "cifar10", "inception", "vgg19")
 from .base import EXTRACTORS, FeatureExtractor, Features, create, extract_features
 from .classifier import stacked_mnist_labels
 

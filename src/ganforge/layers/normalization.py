@@ -1,8 +1,8 @@
-"""Normalization layers: spectral normalization and class-conditional batch norm."""
+"""Normalization layers: spectral normalization, class-conditional batch norm, image-to-image norms."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Callable, TypeVar
 
 import torch
 from torch import nn
@@ -46,3 +46,23 @@ class ConditionalBatchNorm2d(nn.Module):
         gamma = self.gain(labels)[:, :, None, None]  # [N, C, 1, 1]
         beta = self.bias(labels)[:, :, None, None]
         return gamma * self.bn(x) + beta
+
+
+#: Per-layer normalisation of image-to-image networks by name (``norm``/``d_norm`` options).
+#: ``instance`` normalises each sample's channels over its own pixels (no running statistics,
+#: no learned affine, as in the pix2pix/CycleGAN code): a network then behaves the same in
+#: training and at test time, whatever the batch; ``batch`` keeps running statistics.
+IMAGE_NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "instance": lambda channels: nn.InstanceNorm2d(channels, affine=False, track_running_stats=False),
+    "batch": nn.BatchNorm2d,
+    "none": lambda channels: nn.Identity(),
+}
+
+
+def image_norm(name: str, channels: int) -> nn.Module:
+    """The :data:`IMAGE_NORMS` layer ``name`` for ``channels`` channels."""
+    from ..errors import ConfigError
+
+    if name not in IMAGE_NORMS:
+        raise ConfigError(f"unknown normalisation '{name}' (available: {', '.join(IMAGE_NORMS)})")
+    return IMAGE_NORMS[name](channels)

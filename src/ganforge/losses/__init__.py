@@ -1,4 +1,8 @@
-"""Adversarial losses (a registry of pure-function pairs) and regularizers."""
+"""Adversarial losses (a registry of pure-function pairs), regularizers and paired losses.
+
+Adversarial losses reduce their logits with ``mean()``, so patch discriminators'
+``[N, 1, h, w]`` logits are averaged over every patch.
+"""
 
 from __future__ import annotations
 
@@ -78,6 +82,7 @@ def get(name: str) -> AdversarialLoss:
     return LOSSES.get(name)
 
 
+from . import paired  # noqa: E402
 from .regularizers import REGULARIZERS, Regularizer, check_regularizers  # noqa: E402
 
-__all__ = ["LOSSES", "REGULARIZERS", "AdversarialLoss", "Regularizer", "check_regularizers", "get"]
+__all__ = ["LOSSES", "REGULARIZERS", "AdversarialLoss", "Regularizer", "check_regularizers", "get", "paired"]

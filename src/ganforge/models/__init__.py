@@ -1,7 +1,9 @@
 """Model families (a registry): each factory builds a ``(generator, discriminator)`` pair.
 
 A factory has the signature ``build(data_shape, num_classes=0, *, **options)``; its
-keyword-only options are exactly what ``model.*`` accepts in a config.
+keyword-only options are exactly what ``model.*`` accepts in a config. Image-to-image
+families (marked with :func:`translator_family`) have ``build(in_channels, out_channels,
+*, **options)`` instead and return a :class:`Translator`; :func:`create_translator` builds them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from .base import (  # noqa: E402
     NETWORKS,
     Discriminator,
     Generator,
+    Translator,
     configurable,
+    is_translator,
     load_generator,
     save_generator,
     weights_hash,
@@ -27,7 +31,7 @@ from .base import (  # noqa: E402
 
 
 #: One module per family; importing it registers the family (and its network classes).
-FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan")
+FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan")
 
 
 def ensure_registered() -> None:
@@ -54,6 +58,36 @@ def smallest_config(*configs: tuple[tuple[int, ...], dict[str, Any]]) -> Any:
         return factory
 
     return decorate
+
+
+def translator_family(factory: Any) -> Any:
+    """Decorator for a factory of image-to-image networks (see :func:`create_translator`).
+
+    Its ``smallest`` configurations name the *input* shape ``(in_channels, H, W)``.
+    """
+    factory.translator = True
+    return factory
+
+
+def is_translator_family(name: str) -> bool:
+    """Whether model family ``name`` builds image-to-image networks."""
+    return bool(getattr(MODELS.get(name), "translator", False))
+
+
+def create_translator(name: str, in_channels: int, out_channels: int, **options: Any) -> tuple[Translator, Any]:
+    """Build the ``(translator, discriminator)`` pair of image-to-image family ``name``.
+
+    Raises:
+        ConfigError: ``name`` is a latent-variable family, or an option is wrong.
+    """
+    if not is_translator_family(name):
+        names = [n for n in MODELS.names() if is_translator_family(n)]
+        raise ConfigError(
+            f"model '{name}' generates from latents; image-to-image recipes need an image-to-image model "
+            f"(available: {', '.join(names)})"
+        )
+    check_options(name, options)
+    return MODELS.create(name, in_channels, out_channels, **options)
 
 
 def accepted_options(name: str) -> dict[str, inspect.Parameter]:
@@ -93,6 +127,8 @@ def create(
     """
     from .pacgan import PackedDiscriminator, packed_shape
 
+    if is_translator_family(name):
+        raise ConfigError(f"model '{name}' translates images: train it with an image-to-image recipe (e.g. recipe=pix2pix)")
     check_options(name, options)
     shape = tuple(data_shape)
     if pack == 1:
@@ -109,10 +145,15 @@ __all__ = [
     "NETWORKS",
     "Discriminator",
     "Generator",
+    "Translator",
     "accepted_options",
     "check_options",
     "configurable",
     "create",
+    "create_translator",
+    "is_translator",
+    "is_translator_family",
+    "translator_family",
     "smallest",
     "smallest_config",
     "load_generator",

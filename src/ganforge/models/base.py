@@ -4,7 +4,9 @@
   its weights (``config.json`` + ``model.safetensors``) and rebuild it on load: the
   constructor signature *is* the config, and nothing is ever unpickled.
 * :class:`Generator` knows its latent size, classes and output shape, and can sample.
-* :class:`Discriminator` returns raw logits ``[N]``; sigmoids live inside the losses.
+* :class:`Translator` maps images to images (pix2pix, CycleGAN, super-resolution).
+* :class:`Discriminator` returns raw logits ``[N]`` (patch discriminators ``[N, 1, h, w]``);
+  sigmoids live inside the losses.
 """
 
 from __future__ import annotations
@@ -162,6 +164,55 @@ def square_image_shape(family: str, data_shape: tuple[int, ...]) -> tuple[int, i
     return data_shape[0], data_shape[1]
 
 
+class Translator(nn.Module):
+    """An image-to-image generator: ``x [N, in_channels, H, W] -> [N, out_channels, sH, sW]``.
+
+    Inputs and outputs are images in [-1, 1]; ``scale`` (``s``) is 1 for translation
+    (pix2pix, CycleGAN) and 2 or 4 for super-resolution. ``H`` and ``W`` must be multiples
+    of ``size_multiple`` (a U-Net of depth ``d`` halves the size ``d`` times). Saved and
+    loaded like a :class:`Generator` (:func:`save_generator`, :func:`load_generator`).
+    """
+
+    in_channels: int
+    out_channels: int
+    scale: int = 1
+    size_multiple: int = 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`UserError` unless ``x`` is ``[N, in_channels, H, W]`` with sizes it accepts."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise UserError(f"this translator takes images [N, {self.in_channels}, H, W], got shape {tuple(x.shape)}")
+        m = self.size_multiple
+        if x.shape[-2] % m or x.shape[-1] % m:
+            raise UserError(f"this translator needs image sides that are multiples of {m}, got {x.shape[-1]}x{x.shape[-2]}")
+
+    @torch.no_grad()
+    def translate(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+        """Translate images ``x`` (float in [-1, 1]) in eval mode, batch by batch; float32 on the CPU."""
+        self.check_input(x)
+        was_training = self.training
+        self.eval()
+        try:
+            out = [self(x[i : i + batch_size].to(self.device)).float().cpu() for i in range(0, len(x), batch_size)]
+        finally:
+            self.train(was_training)
+        return torch.cat(out)
+
+
+    def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Translators have no latent space: sampling is a user error (translate inputs instead)."""
+        raise UserError("this is an image-to-image generator: it translates input images and has no latents to sample")
+
+
+def is_translator(module: nn.Module) -> bool:
+    """Whether ``module`` maps images to images (a :class:`Translator`), not latents to samples."""
+    return isinstance(module, Translator)
+
+
 class Discriminator(nn.Module):
     """A discriminator maps samples ``[N, ...]`` (and labels) to logits ``[N]``."""
 
@@ -180,8 +231,8 @@ def weights_hash(module: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def save_generator(generator: Generator, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors``: a generator loadable on its own."""
+def save_generator(generator: Generator | Translator, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write ``config.json`` + ``model.safetensors``: a generator (or translator) loadable on its own."""
     from safetensors.torch import save_file
 
     from ..training.checkpoint import atomic_write_bytes
@@ -202,7 +253,10 @@ def save_generator(generator: Generator, folder: str | Path, meta: dict[str, Any
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Rebuild a generator from a ``generator/`` folder (or a run folder holding one)."""
+    """Rebuild a generator from a ``generator/`` folder (or a run folder holding one).
+
+    Image-to-image runs give a :class:`Translator` (see :func:`is_translator`).
+    """
     from safetensors.torch import load_file
 
     from . import ensure_registered

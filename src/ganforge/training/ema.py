@@ -48,12 +48,19 @@ class EMA:
 
 
 @torch.no_grad()
-def standing_stats(generator: nn.Module, latents: list[tuple[torch.Tensor, torch.Tensor | None]]) -> None:
+def standing_stats(generator: nn.Module, latents: list[tuple[torch.Tensor | None, ...]]) -> None:
     """Re-estimate BatchNorm running statistics for ``generator``'s own weights (BigGAN).
 
     EMA weights never ran forward during training, so the running statistics copied from
     the live generator do not match them; averaging batch statistics over a few batches
-    of the EMA generator's own activations fixes that. No-op without BatchNorm.
+    of the EMA generator's own activations fixes that. No-op without BatchNorm. Dropout
+    stays off meanwhile (as at test time), so the statistics are those the network meets
+    in evaluation and no random state is used.
+
+    Args:
+        generator: the network (its BatchNorm layers are updated in place).
+        latents: argument tuples, ``generator(*args)`` for each: ``(z, labels)`` for latent
+            generators, ``(source,)`` for translators.
     """
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
@@ -64,8 +71,11 @@ def standing_stats(generator: nn.Module, latents: list[tuple[torch.Tensor, torch
         m.momentum = None  # cumulative average over the calibration batches
     was_training = generator.training
     generator.train()
-    for z, labels in latents:
-        generator(z, labels)
+    for m in generator.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            m.eval()
+    for args in latents:
+        generator(*args)
     generator.train(was_training)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum

@@ -4,6 +4,14 @@ A recipe builds its networks and optimizers from the config and implements
 ``train_step``; the :class:`~ganforge.training.trainer.Trainer` owns everything around it
 (loop, EMA, checkpoints, logging, samples). New methods (unrolled GANs, pix2pix, ...) are
 new registered recipes, not branches in the trainer.
+
+What the trainer needs to know about the generator's inputs and outputs also comes from
+the recipe, through hooks with latent-GAN defaults (image-to-image recipes override them,
+see :mod:`ganforge.training.translation`): :meth:`Recipe.fixed_inputs` (the fixed batch of
+the sample grids), :meth:`Recipe.render_samples` (the grid), :meth:`Recipe.calibration_inputs`
+(batches that re-estimate BatchNorm statistics of the exported generator),
+:meth:`Recipe.generator_meta` (saved beside its weights), :attr:`Recipe.final_grid` and
+:meth:`Recipe.run_evaluator` (how ``ganforge eval RUN_DIR`` scores the run).
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import zlib
-from typing import Any, Callable, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import torch
 from torch import nn
@@ -23,6 +31,9 @@ from ..distributed import DistInfo
 from ..errors import ConfigError
 from ..layers.sync_batchnorm import convert_sync_batchnorm
 from ..registry import Registry
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 RECIPES: Registry = Registry("recipe")
 
@@ -55,6 +66,11 @@ class Recipe:
     #: Random streams every process draws identically (for the whole global batch, see draw());
     #: the others (augmentations, penalties) are split per process by split_streams().
     SHARED_STREAMS: ClassVar[tuple[str, ...]] = ("noise", "labels")
+    #: What the generator does: ``generation`` (latents to samples), ``translation``,
+    #: ``super-resolution``; recorded in the exported generator's metadata by non-GAN recipes.
+    task: ClassVar[str] = "generation"
+    #: A file of the run directory that also receives the last sample grid (None: none).
+    final_grid: ClassVar[str | None] = None
 
     @dataclasses.dataclass
     class Options:
@@ -146,6 +162,60 @@ class Recipe:
     def generator(self) -> models.Generator:
         """The network that is averaged (EMA), sampled and exported."""
         return self.networks["generator"]  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ trainer hooks
+
+    def fixed_inputs(self, n: int) -> Batch:
+        """The fixed batch that every sample grid shows (so grids are comparable over steps).
+
+        Latent recipes: ``{"z": [n, latent_dim], "label": [n]}`` (labels cycle through the
+        classes, conditional generators only), from seed ``train.seed + 2``; at least 1,024
+        points for vector data (a scatter plot). Called once, at the trainer's start.
+        """
+        g = self.generator
+        n = n if g.is_image else max(n, 1024)
+        rng = torch.Generator().manual_seed(self.config.train.seed + 2)
+        fixed = {"z": torch.randn(n, g.latent_dim, generator=rng).to(self.device)}
+        if g.num_classes:
+            fixed["label"] = (torch.arange(n) % g.num_classes).to(self.device)
+        return fixed
+
+    def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
+        """The sample grid of ``generator`` (the exported copy, in eval mode) on ``fixed``."""
+        from ..viz import render_samples
+
+        samples = generator(fixed["z"], fixed.get("label")).float().cpu()
+        reference = None if self.dataset.is_image else self.dataset.data[:2000]
+        return render_samples(samples, nrow=generator.num_classes or None, reference=reference)
+
+    def calibration_inputs(self, batch_size: int, count: int = 8) -> list[tuple[torch.Tensor | None, ...]]:
+        """``count`` argument tuples for ``generator(*args)``, from seed ``train.seed + 3``.
+
+        :func:`~ganforge.training.ema.standing_stats` runs the exported generator on them to
+        re-estimate its BatchNorm statistics (a no-op for networks without BatchNorm).
+        """
+        g = self.generator
+        rng = torch.Generator().manual_seed(self.config.train.seed + 3)
+        batches: list[tuple[torch.Tensor | None, ...]] = []
+        for _ in range(count):
+            z = torch.randn(batch_size, g.latent_dim, generator=rng).to(self.device)
+            labels = torch.randint(g.num_classes, (len(z),), generator=rng).to(self.device) if g.num_classes else None
+            batches.append((z, labels))
+        return batches
+
+    def generator_meta(self) -> dict[str, Any]:
+        """Recipe-specific fields of the exported generator's metadata (``generator/config.json``)."""
+        return {}
+
+    @classmethod
+    def run_evaluator(cls) -> Callable[..., dict[str, Any]] | None:
+        """The function that scores a run of this recipe (``ganforge eval RUN_DIR``).
+
+        None (latent GANs): :func:`~ganforge.evaluation.evaluate_run`'s own pipeline, which
+        samples the generator and compares with the training data. Otherwise a function with
+        ``evaluate_run``'s signature.
+        """
+        return None
 
     def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
         """One generator update (and its discriminator updates); returns detached losses."""
@@ -375,7 +445,7 @@ class UnrolledRecipe(GANRecipe):
 
 
 #: Modules holding the recipes of particular families (registered on import).
-RECIPE_MODULES = ("auxiliary", "progressive", "style")
+RECIPE_MODULES = ("auxiliary", "progressive", "style", "translation", "cyclegan", "srgan")
 
 
 def _import_family_recipes() -> None:

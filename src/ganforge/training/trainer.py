@@ -9,6 +9,7 @@ performs each step. Everything a run produces lands in its run directory::
     runs/<name>/checkpoints/best.pt    state at the best eval score (with eval.every > 0)
     runs/<name>/generator-best/        the generator of that step
     runs/<name>/samples/step-NNNNNN.png
+    runs/<name>/comparison.png         the last grid, for recipes that name one (image-to-image)
     runs/<name>/metrics.jsonl
     runs/<name>/tensorboard/           when train.tensorboard is true
 """
@@ -37,7 +38,7 @@ from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, load_generator, save_generator, weights_hash
 from ..report import write_report
 from ..sampling import provenance
-from ..viz import render_samples, save_png
+from ..viz import save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
 from .recipes import RECIPES, Recipe
@@ -201,11 +202,11 @@ class Trainer:
             compile_networks(self.recipe.networks.values())
         self.loader = data_module.BatchLoader(
             self.dataset, t.batch_size, seed=t.seed, hflip=config.data.hflip, device=self.device,
-            rank=self.dist.rank, world_size=self.dist.world_size,
+            rank=self.dist.rank, world_size=self.dist.world_size, crop=config.data.crop,
         )
         self.step = 0
         self.images_per_step = t.batch_size * t.n_critic
-        self._fixed = self._fixed_latents()
+        self._fixed = self.recipe.fixed_inputs(t.sample_count)  # the inputs of every sample grid
         self._pending: list[dict[str, torch.Tensor]] = []
         self._last_good: tuple[int, Path] | None = None
         self._writer = None
@@ -219,15 +220,6 @@ class Trainer:
             self.recipe.split_streams(self.step)
 
     # ------------------------------------------------------------------ state
-
-    def _fixed_latents(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The fixed latent batch rendered to samples/ (comparable across steps)."""
-        g = self.recipe.generator
-        n = self.config.train.sample_count if g.is_image else max(self.config.train.sample_count, 1024)
-        rng = torch.Generator().manual_seed(self.config.train.seed + 2)
-        z = torch.randn(n, g.latent_dim, generator=rng).to(self.device)
-        labels = (torch.arange(n) % g.num_classes).to(self.device) if g.num_classes else None
-        return z, labels
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -265,15 +257,10 @@ class Trainer:
     # ------------------------------------------------------------------ outputs
 
     def export_generator(self) -> Generator:
-        """A standalone copy of the EMA generator with standing BatchNorm statistics."""
+        """A standalone copy of the EMA generator with standing BatchNorm statistics
+        (re-estimated on the recipe's :meth:`~ganforge.training.recipes.Recipe.calibration_inputs`)."""
         g = copy.deepcopy(self.ema.model).eval()
-        rng = torch.Generator().manual_seed(self.config.train.seed + 3)
-        batches = []
-        for _ in range(8):
-            z = torch.randn(self.config.train.batch_size, g.latent_dim, generator=rng).to(self.device)
-            labels = torch.randint(g.num_classes, (len(z),), generator=rng).to(self.device) if g.num_classes else None
-            batches.append((z, labels))
-        standing_stats(g, batches)
+        standing_stats(g, self.recipe.calibration_inputs(self.config.train.batch_size))
         return g.eval()
 
     def generator_meta(self) -> dict[str, Any]:
@@ -282,6 +269,7 @@ class Trainer:
             "step": self.step,
             "data": self.config.data.name,
             "class_names": self.dataset.class_names if self.config.model.conditional else None,
+            **self.recipe.generator_meta(),
         }
         if "centers" in self.dataset.info:
             meta["centers"] = torch.as_tensor(self.dataset.info["centers"]).tolist()
@@ -290,15 +278,14 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self, generator: Generator) -> Path:
-        z, labels = self._fixed
-        samples = generator(z, labels).float().cpu()
-        nrow = generator.num_classes or None
-        reference = None if self.dataset.is_image else self.dataset.data[:2000]
-        image = render_samples(samples, nrow=nrow, reference=reference)
+        """Write samples/step-N.png (and, at the last step, the recipe's ``final_grid``)."""
+        image = self.recipe.render_samples(generator, self._fixed)
         metadata = provenance(seed=f"fixed:{self.config.train.seed}", generator=weights_hash(generator),
                               run=self.config.name, step=self.step)
         path = save_png(image, self.dir / "samples" / f"step-{self.step:06d}.png", metadata)
-        if self._writer is not None and samples.dim() == 4:
+        if self.recipe.final_grid and self.step >= self.config.train.steps:
+            save_png(image, self.dir / self.recipe.final_grid, metadata)
+        if self._writer is not None and self.dataset.is_image:
             self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
         return path
 
@@ -474,7 +461,8 @@ class Trainer:
                     record = self._log(now - window_start, window_steps)
                     window_start, window_steps = now, 0
                     if bar is not None:
-                        bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", img_s=f"{record['img_per_s']:.0f}", refresh=False)
+                        shown = {k[0]: f"{record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record}
+                        bar.set_postfix(**shown, img_s=f"{record['img_per_s']:.0f}", refresh=False)
                 if bar is not None:
                     bar.update(1)
                 checkpoint = self.step % t.checkpoint_every == 0 or done

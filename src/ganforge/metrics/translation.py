@@ -1,0 +1,143 @@
+"""Scores of image-to-image runs on held-out pairs: mean L1 and feature metrics (FID, ...).
+
+A translator is judged on a test split it never saw: every test input is translated (whole
+images at the training size, in eval mode) and compared
+
+* pixel by pixel with its own target: ``l1 = mean |output - target|`` over all pixels and
+  channels of the uint8 images, divided by 255 (so in [0, 1]; the training loss is the same
+  quantity on the [-1, 1] scale, i.e. twice as large);
+* as a set with the set of real targets, through the run's ``eval.metrics`` (FID by
+  default; ``fid``, ``kid``, ``pr``, ``dc`` accepted). Test sets are small (Facades: 106
+  pairs), far below the 2,048 dimensions of Inception features: FID from so few samples is
+  biased upwards and noisy, so it is only comparable between models scored on the same
+  test set (call it FID-106), never with published FID-50k figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import UserError
+
+#: Test pairs shown in ``comparison-<split>.png`` by :func:`evaluate_translation`.
+COMPARISON_COUNT = 8
+
+
+def mean_l1(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """``mean |outputs - targets| / 255`` of uint8 images ``[N, C, H, W]`` (float64), in [0, 1]."""
+    if outputs.shape != targets.shape:
+        raise ValueError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} differ in shape")
+    return float((outputs.double() - targets.double()).abs().mean() / 255.0)
+
+
+def evaluate_translation(
+    run_dir: str | Path,
+    metrics: str | Sequence[str] | None = None,
+    n: int | None = None,
+    extractor: str | None = None,
+    extractor_weights: str | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int | None = None,
+    progress: bool = False,
+    *,
+    real: Any = None,
+    seed: int = 0,
+    kid_subset_size: int | None = None,
+    split: str = "test",
+    comparison: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score an image-to-image run on the ``split`` pairs of its data set.
+
+    The test data is the run's ``data`` section with ``split`` and no augmentation, read at
+    the size the generator trained on (``data.crop`` when set, else ``data.resolution``),
+    as pix2pix tests on whole 256x256 images after training on 256 crops of 286 ones.
+
+    Args:
+        run_dir: the run directory (its ``config.yaml`` and ``generator/``).
+        metrics: set metrics besides ``l1`` (default: the run's ``eval.metrics``; an empty
+            list scores ``l1`` alone, without a feature extractor).
+        n: at most the first ``n`` test pairs (default: all).
+        extractor, extractor_weights, batch_size: as for
+            :func:`~ganforge.evaluation.evaluate_run` (defaults from the run's ``eval``).
+        device: where the generator and the extractor run.
+        progress: show progress bars while extracting features.
+        real: must be None (the references are the test targets).
+        seed: unused (translation is deterministic); accepted for ``evaluate_run``'s signature.
+        kid_subset_size: KID subset size.
+        split: the held-out split (``test``; ``val`` where the data set has one).
+        comparison: also write a grid ``input | output | target`` of the first
+            :data:`COMPARISON_COUNT` pairs to this PNG (with provenance metadata).
+
+    Returns:
+        ``{"l1", <metric keys>, "split", "n_real", "n_fake", "extractor"}``.
+    """
+    from .. import data as data_module
+    from ..evaluation import Evaluator, Source, dataset_source, resolve_device, run_config, resolve_metrics
+    from ..models import is_translator, load_generator
+
+    del seed  # the outputs do not depend on it
+    if real is not None:
+        raise UserError("an image-to-image run is scored against its own test targets: give no --real")
+    cfg = run_config(run_dir)
+    e = cfg.eval
+    wanted = metrics if metrics is not None else e.metrics
+    names = resolve_metrics(wanted) if len(wanted) else []
+    device = resolve_device(device)
+    generator = load_generator(run_dir, device)
+    if not is_translator(generator):
+        raise UserError(f"'{run_dir}' holds a latent-variable generator, not an image-to-image one")
+    size = cfg.data.crop or cfg.data.resolution
+    data_cfg = dataclasses.replace(cfg.data, split=split, resolution=size, crop=None, hflip=False, max_samples=n,
+                                   unpaired=False)  # scored on pairs even when trained unpaired
+    dataset = data_module.create(data_cfg)
+    if dataset.sources is None or not dataset.paired:
+        raise UserError(f"data set '{dataset.name}' has no paired inputs to translate on split '{split}'")
+    batch = batch_size or e.batch_size
+    outputs = to_uint8_batches(generator, dataset.to_model(dataset.sources), batch)
+    targets = dataset.data
+    if outputs.shape != targets.shape:
+        raise UserError(f"the generator made {tuple(outputs.shape[1:])} images for {tuple(targets.shape[1:])} targets")
+    results: dict[str, Any] = {"l1": mean_l1(outputs, targets)}
+    scores: dict[str, Any] = {}
+    if names:
+        evaluator = Evaluator(
+            dataset_source(dataset, data_cfg), names, extractor=extractor or e.extractor,
+            extractor_weights=extractor_weights or (e.extractor_weights if extractor is None else None),
+            device=device, batch_size=batch, progress=progress, kid_subset_size=kid_subset_size,
+        )
+        with warnings.catch_warnings():  # the small-sample FID bias is stated in this module's docs
+            warnings.filterwarnings("ignore", message="FID from .* biased upwards")
+            scores = evaluator(Source(outputs, f"{run_dir} on {split}", {"generated": True, "data": dataset.name}))
+    results.update({k: v for k, v in scores.items() if k not in ("n_real", "n_fake", "extractor")})
+    results.update(split=split, n_real=len(targets), n_fake=len(outputs), extractor=scores.get("extractor"))
+    if comparison is not None:
+        write_comparison(comparison, generator, dataset.sources, outputs, targets, cfg.name, split)
+    return results
+
+
+@torch.no_grad()
+def to_uint8_batches(generator: torch.nn.Module, sources: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The translator's outputs for ``sources`` (model range) as uint8 images, batch by batch."""
+    from ..data import to_uint8
+
+    chunks = [to_uint8(generator.translate(sources[i : i + batch_size], batch_size)) for i in range(0, len(sources), batch_size)]
+    return torch.cat(chunks)
+
+
+def write_comparison(
+    path: str | Path, generator: torch.nn.Module, sources: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor,
+    run: str, split: str, count: int = COMPARISON_COUNT,
+) -> Path:
+    """A PNG of rows ``input | output | target`` for the first ``count`` pairs, with provenance."""
+    from ..models import weights_hash
+    from ..sampling import provenance
+    from ..viz import comparison_grid, save_png
+
+    image = comparison_grid([sources[:count], outputs[:count], targets[:count]])
+    metadata = provenance(generator, seed=f"{split}:first{count}", run=run, generator=weights_hash(generator))
+    return save_png(image, path, metadata)
