@@ -57,6 +57,17 @@ def train_one(variant: str, preset: str, out: Path, overrides: dict[str, Any]) -
             "train_seconds": round(seconds, 1)}
 
 
+def logged_train_seconds(run_dir: Path) -> float:
+    """Training time from ``metrics.jsonl``: the sum over log lines of steps x seconds per step."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    seconds, last = 0.0, 0
+    for r in records:
+        if "sec_per_step" in r:
+            seconds += (r["step"] - last) * r["sec_per_step"]
+            last = r["step"]
+    return round(seconds, 1)
+
+
 def gram_fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID from few samples without a D x D matrix square root (for the bootstrap).
 
@@ -117,6 +128,8 @@ def main() -> None:
                 print(f"trained {runs[-1]['variant']}: {runs[-1]['train_seconds']:.0f} s", flush=True)
     else:
         runs = [{"variant": v, "preset": p, "run_dir": str(out / v)} for v, p in VARIANTS.items()]
+    for r in runs:  # the step time alone, without start-up and sample/checkpoint writing
+        r["logged_train_seconds"] = logged_train_seconds(Path(r["run_dir"]))
 
     torch.set_num_threads(2)
     results: dict[str, Any] = {}
