@@ -308,12 +308,13 @@ def test_upscale_2000px_within_a_memory_bound(tmp_path):
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)).save(tmp_path / "big.png")
     script = textwrap.dedent(
         f"""
-        import json, resource, torch
+        import json, torch
+        from ganforge.bench import peak_rss_mib
         torch.set_num_threads(2)
         from ganforge.cli import main
         rc = main(["upscale", {str(tmp_path / 'g')!r}, {str(tmp_path / 'big.png')!r}, "--out", {str(tmp_path / 'out')!r},
                    "--tile", "128", "--margin", "8"])
-        print(json.dumps({{"rc": rc, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+        print(json.dumps({{"rc": rc, "max_rss_mib": peak_rss_mib()}}))
         """
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -75,7 +75,8 @@ def test_a_2000px_image_upscales_x4_within_a_memory_bound() -> None:
     """
     script = textwrap.dedent(
         """
-        import json, resource, sys
+        import json, sys
+        from ganforge.bench import peak_rss_mib
         import numpy as np, torch
         sys.path.insert(0, %r)
         from test_tiling import _upscaler
@@ -84,7 +85,7 @@ def test_a_2000px_image_upscales_x4_within_a_memory_bound() -> None:
         net = _upscaler(blocks=1, channels=8, scale=4)
         image = np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)
         out = apply_tiled(net, image, 4, tile=128, margin=4)
-        print(json.dumps({"shape": out.shape, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+        print(json.dumps({"shape": out.shape, "max_rss_mib": peak_rss_mib()}))
         """
     ) % str(__import__("pathlib").Path(__file__).parent)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -36,7 +36,19 @@ def sync_device(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _peak_rss_mib() -> float:
+def peak_rss_mib() -> float:
+    """Peak resident size of this process in MiB.
+
+    On Linux this is ``VmHWM`` of the process's own address space. ``getrusage``'s ``ru_maxrss``
+    would be wrong for a child process: the kernel carries the parent's high-water mark across
+    fork and exec, so a small child of a 4 GiB parent reports 4 GiB.
+    """
+    try:
+        for line in open("/proc/self/status", encoding="ascii"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
@@ -92,7 +104,7 @@ def bench_train(
                 step += 1
             sync_device(device)
             times.append((time.perf_counter() - start) / steps)
-        peak = torch.cuda.max_memory_allocated(device) / (1 << 20) if device.type == "cuda" else _peak_rss_mib()
+        peak = torch.cuda.max_memory_allocated(device) / (1 << 20) if device.type == "cuda" else peak_rss_mib()
     per_step = statistics.median(times)
     images = t.batch_size * t.n_critic
     return {
