@@ -13,6 +13,7 @@ network: the pixel phase must beat both to have learnt anything).
 
     python benchmarks/srgan_x4.py [--out runs/srgan-x4-study] [--evals 300,600,1200]
         [--set KEY=VALUE ...] [--json benchmarks/results/srgan_x4.json] [--image docs/images/srgan-x4-butterfly.png]
+        [--resume]  # continue a study cut short (the run resumes exactly from its last checkpoint)
 
 Results are rewritten after every segment, so a study cut short still reports what it
 reached. The image shows ``bicubic | SRResNet (pixel phase) | SRGAN (adversarial) | HR`` on
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--sets", default=f"{SETS / 'set5'},{SETS / 'set14'}")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "srgan_x4.json")
     parser.add_argument("--image", type=Path, default=ROOT / "docs" / "images" / "srgan-x4-butterfly.png")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a study cut short: keep --out and the stages already in --json")
     args = parser.parse_args()
 
     cfg = load_config("srgan-x4", list(args.set))
@@ -109,12 +112,21 @@ def main() -> None:
         "references": references(sets), "stages": [],
     }
     print(json.dumps(result["references"], indent=1), flush=True)
-    if args.out.exists():
+    done = 0
+    if args.resume and args.json.exists() and (args.out / "checkpoints" / "latest.pt").exists():
+        previous = json.loads(args.json.read_text())
+        result["stages"] = previous["stages"]
+        result["machine"]["resumed_load_average"] = os.getloadavg()[0]
+        done = max((stage["step"] for stage in result["stages"]), default=0)
+        print(f"resuming {args.out} after step {done}", flush=True)
+    elif args.out.exists():
         shutil.rmtree(args.out)
-    trained = 0.0
-    for i, mark in enumerate(marks):
+    trained = result["stages"][-1]["train_seconds"] if result["stages"] else 0.0
+    for mark in marks:
+        if mark <= done:
+            continue
         start = time.perf_counter()
-        if i == 0:
+        if not (args.out / "checkpoints" / "latest.pt").exists():
             ganforge.train("srgan-x4", out=args.out, overrides=[*args.set, f"train.steps={mark}", "train.progress=false"])
         else:
             ganforge.train(resume=args.out, overrides={"train.steps": mark})
