@@ -1,8 +1,16 @@
-"""The command line, end to end in subprocesses (exit codes, messages, files)."""
+"""The command line, end to end (exit codes, messages, files).
 
+Most commands run ``ganforge.cli.main`` in this process (what the console script calls;
+importing torch for each command would cost 3-4 s): exit code, stdout and stderr as a
+subprocess would see them. The run fixture and the entry-point tests use real subprocesses.
+"""
+
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -12,15 +20,36 @@ from utils import TINY_DIGITS
 import ganforge
 
 
-def ganforge_cli(*args, cwd=None):
+def ganforge_subprocess(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "ganforge", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _warning_to_stderr(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def ganforge_cli(*args, cwd=None):
+    """``ganforge ARGS`` through ``cli.main`` in this process, as a ``CompletedProcess``."""
+    from ganforge.cli import main
+
+    argv = [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd or "."), \
+            warnings.catch_warnings():
+        warnings.simplefilter("always")  # as in a fresh process: a warning seen before still prints
+        warnings.showwarning = _warning_to_stderr  # not to pytest's recorder
+        try:
+            code = main(argv)
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return subprocess.CompletedProcess(["ganforge", *argv], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     sets = [f"{k}={v}" for k, v in {**TINY_DIGITS, "train.steps": 20}.items()]
-    proc = ganforge_cli("train", "cdcgan-digits", "--out", out, "--set", *sets)
+    proc = ganforge_subprocess("train", "cdcgan-digits", "--out", out, "--set", *sets)
     assert proc.returncode == 0, proc.stderr
     assert f"run saved to {out}" in proc.stdout
     return out
@@ -130,4 +159,4 @@ def test_python_m_and_console_script_agree():
     exe = shutil.which("ganforge", path=str(__import__("pathlib").Path(sys.executable).parent))
     assert exe, "the ganforge console script is installed next to the interpreter"
     proc = subprocess.run([exe, "presets"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout == ganforge_cli("presets").stdout
+    assert proc.returncode == 0 and proc.stdout == ganforge_subprocess("presets").stdout == ganforge_cli("presets").stdout
