@@ -243,7 +243,7 @@ def test_eval_prints_psnr_ssim_and_bicubic(tiny_run, faces, capsys):
     result = evaluate_sr(tiny_run, real=str(faces / "one"))
     hr, lr, bicubic = bicubic_upscale(np.asarray(Image.open(next((faces / "one").iterdir())).convert("RGB")), 4)
     assert result["one_images"] == 1 and result["one_bicubic_psnr"] == pytest.approx(psnr(bicubic, hr, 4))
-    with pytest.raises(UserError, match="scored with psnr and ssim, not fid"):
+    with pytest.raises(UserError, match="scored with psnr, ssim and lpips, not fid"):
         evaluate_sr(tiny_run, metrics=["fid"])
 
 

@@ -78,6 +78,71 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class WeightsFile:
+    """A published torchvision backbone the library reads from disk and never downloads.
+
+    Looked up, first that exists: an explicit path, ``$<env_var>``,
+    ``$GANFORGE_CACHE/weights/<file name>``. The file name carries the first 8 hex digits
+    of its SHA-256 (torchvision's convention), checked when a file has that name.
+    """
+
+    label: str  # "VGG-19"
+    url: str
+    env_var: str
+    option: str  # the config key or flag that takes a path
+    without: str = ""  # how to work without the file
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    def cache_path(self) -> Path:
+        from ..data.images import cache_root
+
+        return cache_root() / "weights" / self.name
+
+    def default(self) -> Path:
+        """The file to use, or a one-line ConfigError telling how to get one."""
+        import os
+
+        from ..errors import ConfigError
+
+        env = os.environ.get(self.env_var)
+        if env:
+            return Path(env).expanduser()
+        if self.cache_path().is_file():
+            return self.cache_path()
+        hint = f"; {self.without}" if self.without else ""
+        raise ConfigError(
+            f"{self.label} weights not found: download {self.url} and give its path with "
+            f"{self.option} (or ${self.env_var}, or put it at {self.cache_path()}){hint}"
+        )
+
+    def read(self, path: str | Path | None = None) -> dict[str, torch.Tensor]:
+        """The ``features`` state dict (prefix removed, classifier dropped) from ``path`` or :meth:`default`."""
+        from ..errors import ConfigError, UserError
+
+        path = Path(path).expanduser() if path is not None else self.default()
+        if not path.is_file():
+            raise ConfigError(f"{self.label} weights file not found: {path} (the published one is {self.url})")
+        prefix = self.name.rsplit("-", 1)[-1].split(".")[0]
+        if path.name == self.name and not file_sha256(path).startswith(prefix):
+            raise UserError(f"{path} does not have the SHA-256 of torchvision's {self.label} ({prefix}...): download it again")
+        try:
+            if path.suffix == ".safetensors":
+                from safetensors.torch import load_file
+
+                state = load_file(str(path))
+            else:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # corrupt or foreign files raise many different types
+            raise UserError(f"cannot read {self.label} weights from {path}: {err}") from None
+        if not isinstance(state, dict):
+            raise UserError(f"{path} does not hold a state dict")
+        return {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+
+
 def create(name: str = "inception", weights: str | None = None, device: str | torch.device = "cpu") -> FeatureExtractor:
     """Build the registered extractor ``name`` (optionally from a weights file) on ``device``."""
     factory = EXTRACTORS.get(name)

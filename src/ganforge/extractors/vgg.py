@@ -20,7 +20,6 @@ the file has that name). Without one, :func:`default_weights` raises a one-line
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -28,11 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
+from .base import EXTRACTORS, FeatureExtractor, Features, WeightsFile, file_sha256
 
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-WEIGHTS_NAME = "vgg19-dcbb9e9d.pth"
-WEIGHTS_SHA256_PREFIX = "dcbb9e9d"
 ENV_VAR = "GANFORGE_VGG19_WEIGHTS"
 
 #: torchvision's VGG-19 configuration ("E"): channels of each 3x3 conv, "M" = 2x2 max pool.
@@ -71,45 +68,24 @@ def vgg19_features(layer: str = "conv5_4") -> nn.Sequential:
     return nn.Sequential(*layers[: indices[layer] + 1])
 
 
-def cache_path() -> Path:
-    from ..data.images import cache_root
+WEIGHTS = WeightsFile(
+    "VGG-19", WEIGHTS_URL, ENV_VAR, option="recipe_options.content_weights=PATH",
+    without="or train without the content loss (recipe_options.content_extractor=null)",
+)
 
-    return cache_root() / "weights" / WEIGHTS_NAME
+
+def cache_path() -> Path:
+    return WEIGHTS.cache_path()
 
 
 def default_weights() -> Path:
     """The VGG-19 weights file to use, or a one-line ConfigError telling how to get one."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    if cache_path().is_file():
-        return cache_path()
-    raise ConfigError(
-        f"VGG-19 weights not found: download {WEIGHTS_URL} and give its path with "
-        f"recipe_options.content_weights=PATH (or ${ENV_VAR}, or put it at {cache_path()}); "
-        "or train without the content loss (recipe_options.content_extractor=null)"
-    )
+    return WEIGHTS.default()
 
 
 def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """A VGG-19 ``features`` state dict from a ``.pth`` (weights only) or ``.safetensors`` file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"VGG-19 weights file not found: {path} (the published one is {WEIGHTS_URL})")
-    if path.name == WEIGHTS_NAME and not file_sha256(path).startswith(WEIGHTS_SHA256_PREFIX):
-        raise UserError(f"{path} does not have the SHA-256 of torchvision's VGG-19 ({WEIGHTS_SHA256_PREFIX}...): download it again")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt or foreign files raise many different types
-        raise UserError(f"cannot read VGG-19 weights from {path}: {err}") from None
-    if not isinstance(state, dict):
-        raise UserError(f"{path} does not hold a state dict")
-    return {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
+    return WEIGHTS.read(path)
 
 
 class VGG19Features(FeatureExtractor):

@@ -36,25 +36,41 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def score_folder(folder: str | Path, scale: int, upscale: Upscaler | None = None, n: int | None = None) -> dict[str, Any]:
+def score_folder(
+    folder: str | Path, scale: int, upscale: Upscaler | None = None, n: int | None = None,
+    lpips_model: torch.nn.Module | None = None,
+) -> dict[str, Any]:
     """Mean PSNR/SSIM (Y, border ``scale``) of ``upscale`` and of bicubic on the images of ``folder``.
 
-    Returns ``{"psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "images", "per_image": {...}}``
-    (model keys only when ``upscale`` is given).
+    With ``lpips_model`` (:func:`ganforge.metrics.lpips.load_lpips`) also LPIPS on the RGB
+    images, the same border shaved. Returns ``{"psnr", "ssim", "lpips", "bicubic_psnr",
+    "bicubic_ssim", "bicubic_lpips", "images", "per_image": {...}}`` (model keys only when
+    ``upscale`` is given, lpips keys only with ``lpips_model``).
     """
+
+    def perceptual(image: np.ndarray, hr: np.ndarray) -> float:
+        from .lpips import lpips_distances
+
+        crop = (slice(scale, -scale), slice(scale, -scale))
+        return float(lpips_distances(lpips_model, image[crop], hr[crop])[0])
+
     rows: dict[str, dict[str, float]] = {}
     for path in image_files(folder)[:n]:
         hr, lr, bicubic = bicubic_upscale(read_image(path), scale)
         row = {"bicubic_psnr": psnr(bicubic, hr, scale), "bicubic_ssim": ssim(bicubic, hr, scale)}
+        if lpips_model is not None:
+            row["bicubic_lpips"] = perceptual(bicubic, hr)
         if upscale is not None:
             sr = upscale(lr)
             if sr.shape != hr.shape:
                 raise UserError(f"the generator made {sr.shape} from {lr.shape} for {path.name}, expected {hr.shape}")
             row.update(psnr=psnr(sr, hr, scale), ssim=ssim(sr, hr, scale))
+            if lpips_model is not None:
+                row["lpips"] = perceptual(sr, hr)
         rows[path.stem] = row
     keys = list(next(iter(rows.values())))
     means = {k: float(np.mean([r[k] for r in rows.values()])) for k in keys}
-    order = ["psnr", "ssim", "bicubic_psnr", "bicubic_ssim"]
+    order = ["psnr", "ssim", "lpips", "bicubic_psnr", "bicubic_ssim", "bicubic_lpips"]
     return {**{k: means[k] for k in order if k in means}, "images": len(rows), "per_image": rows}
 
 
@@ -83,7 +99,8 @@ def evaluate_sr(
 
     Args:
         run_dir: the run directory.
-        metrics: None, or a subset of ``psnr, ssim`` (both are always computed).
+        metrics: None, or a subset of ``psnr, ssim, lpips`` (PSNR and SSIM are always
+            computed; LPIPS when asked for, or by default when :func:`ganforge.metrics.lpips.available`).
         n: at most the first ``n`` images of each folder.
         real: folders of high-resolution images, as a list or a comma-separated string
             (``--real``); default: the run's ``recipe_options.eval_sets``.
@@ -105,9 +122,9 @@ def evaluate_sr(
     del extractor, extractor_weights, batch_size, progress, seed, kid_subset_size
     wanted = [metrics] if isinstance(metrics, str) else list(metrics or [])
     wanted = [m.strip() for w in wanted for m in w.split(",") if m.strip()]
-    unknown = [m for m in wanted if m not in ("psnr", "ssim")]
+    unknown = [m for m in wanted if m not in ("psnr", "ssim", "lpips")]
     if unknown:
-        raise UserError(f"super-resolution runs are scored with psnr and ssim, not {', '.join(unknown)}")
+        raise UserError(f"super-resolution runs are scored with psnr, ssim and lpips, not {', '.join(unknown)}")
     cfg = run_config(run_dir)
     options = RECIPES.get(cfg.recipe).check_options(cfg.recipe_options)
     if real is not None:
@@ -125,11 +142,15 @@ def evaluate_sr(
     def upscale(lr: np.ndarray) -> np.ndarray:
         return apply_generator(generator, lr, tile=tile, margin=margin, keep_grey=True)
 
+    from . import lpips
+
+    lpips_model = lpips.load_lpips() if "lpips" in wanted or (not wanted and lpips.available()) else None
     results: dict[str, Any] = {}
     for folder in folders:
         name = set_name(folder)
-        scores = score_folder(folder, scale, upscale, n)
-        for key in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "images"):
-            results[f"{name}_{key}"] = scores[key]
+        scores = score_folder(folder, scale, upscale, n, lpips_model)
+        for key in ("psnr", "ssim", "lpips", "bicubic_psnr", "bicubic_ssim", "bicubic_lpips", "images"):
+            if key in scores:
+                results[f"{name}_{key}"] = scores[key]
     results.update(scale=scale, sets=",".join(str(f) for f in folders))
     return results

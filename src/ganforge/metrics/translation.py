@@ -10,12 +10,16 @@ images at the training size, in eval mode) and compared
   default; ``fid``, ``kid``, ``pr``, ``dc`` accepted). Test sets are small (Facades: 106
   pairs), far below the 2,048 dimensions of Inception features: FID from so few samples is
   biased upwards and noisy, so it is only comparable between models scored on the same
-  test set (call it FID-106), never with published FID-50k figures.
+  test set (call it FID-106), never with published FID-50k figures;
+* pair by pair, perceptually: ``lpips``, the mean LPIPS between each output and its target
+  (:mod:`ganforge.metrics.lpips`), when asked for, or by default when its package and
+  weights are installed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -59,8 +63,9 @@ def evaluate_translation(
 
     Args:
         run_dir: the run directory (its ``config.yaml`` and ``generator/``).
-        metrics: set metrics besides ``l1`` (default: the run's ``eval.metrics``; an empty
-            list scores ``l1`` alone, without a feature extractor).
+        metrics: metrics besides ``l1``: set metrics and ``lpips`` (default: the run's
+            ``eval.metrics``, plus ``lpips`` where available; an empty list scores ``l1``
+            alone, without a feature extractor).
         n: at most the first ``n`` test pairs (default: all).
         extractor, extractor_weights, batch_size: as for
             :func:`~ganforge.evaluation.evaluate_run` (defaults from the run's ``eval``).
@@ -85,8 +90,14 @@ def evaluate_translation(
         raise UserError("an image-to-image run is scored against its own test targets: give no --real")
     cfg = run_config(run_dir)
     e = cfg.eval
+    from . import lpips
+
     wanted = metrics if metrics is not None else e.metrics
+    wanted = [m for m in re.split(r"[,\s]+", wanted) if m] if isinstance(wanted, str) else list(wanted)
+    with_lpips = "lpips" in wanted or (metrics is None and lpips.available())
+    wanted = [m for m in wanted if m != "lpips"]
     names = resolve_metrics(wanted) if len(wanted) else []
+    lpips_model = lpips.load_lpips() if with_lpips else None
     device = resolve_device(device)
     generator = load_generator(run_dir, device)
     if not is_translator(generator):
@@ -103,6 +114,8 @@ def evaluate_translation(
     if outputs.shape != targets.shape:
         raise UserError(f"the generator made {tuple(outputs.shape[1:])} images for {tuple(targets.shape[1:])} targets")
     results: dict[str, Any] = {"l1": mean_l1(outputs, targets)}
+    if lpips_model is not None:
+        results["lpips"] = float(lpips.lpips_distances(lpips_model, outputs, targets, batch).mean())
     scores: dict[str, Any] = {}
     if names:
         evaluator = Evaluator(
