@@ -62,10 +62,13 @@ def frechet_distance(
 ) -> float:
     """Fréchet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``.
 
-    Same numerics as ``pytorch_fid.fid_score.calculate_frechet_distance``: when
-    ``sqrtm(sigma1 @ sigma2)`` is not finite (singular product), ``eps * I`` is added to both
-    covariances and the root is recomputed; a complex root whose diagonal has an imaginary
-    part above 1e-3 is an error, otherwise the real part is kept.
+    For symmetric covariances (every covariance) the trace term is computed exactly from
+    eigenvalues (:func:`trace_sqrt_product`): 4-7x faster than ``scipy.linalg.sqrtm`` at
+    2,048 dimensions and equal to pytorch-fid's value to about 1e-7 relative, also for
+    rank-deficient covariances (``benchmarks/fid_trace.py``). Other matrices take
+    pytorch-fid's numerics (``calculate_frechet_distance``): ``sqrtm(sigma1 @ sigma2)``,
+    recomputed with ``eps * I`` added to both when not finite; a complex root whose diagonal
+    has an imaginary part above 1e-3 is an error, otherwise the real part is kept.
 
     Raises:
         ValueError: for mismatched shapes or a significant imaginary component.
@@ -82,8 +85,31 @@ def frechet_distance(
         )
 
     diff = mu1 - mu2
-    # Tr((S1 S2)^{1/2}): S1 S2 is similar to S1^{1/2} S2 S1^{1/2} (PSD), so its square root has
-    # real non-negative eigenvalues; numerically sqrtm may still return tiny imaginary parts.
+    if np.allclose(sigma1, sigma1.T) and np.allclose(sigma2, sigma2.T):
+        trace_covmean = trace_sqrt_product(sigma1, sigma2)
+    else:
+        trace_covmean = trace_sqrtm_product(sigma1, sigma2, eps)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_covmean)
+
+
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``Tr((S1 S2)^{1/2})`` for symmetric PSD ``S1``, ``S2``, from two symmetric eigendecompositions.
+
+    ``S1 S2 = S1^{1/2} (S1^{1/2} S2 S1^{1/2}) S1^{-1/2}`` is similar to the symmetric PSD
+    matrix ``M = S1^{1/2} S2 S1^{1/2}``, so the eigenvalues of ``(S1 S2)^{1/2}`` are the square
+    roots of ``M``'s and the trace is their sum. Round-off can make tiny eigenvalues of a
+    singular covariance negative: they are clipped to 0 (their true value).
+    """
+    w, v = linalg.eigh(sigma1)
+    root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+    m = root1 @ sigma2 @ root1
+    eigenvalues = linalg.eigvalsh((m + m.T) / 2.0)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
+
+
+def trace_sqrtm_product(sigma1: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6) -> float:
+    """``Tr(sqrtm(S1 S2))`` as pytorch-fid computes it (any square matrices, ``eps * I`` fallback)."""
+    # Tr((S1 S2)^{1/2}): numerically sqrtm may return tiny imaginary parts.
     with warnings.catch_warnings():
         # A singular product is handled below (pytorch-fid silences it with disp=False).
         warnings.simplefilter("ignore", (linalg.LinAlgWarning, RuntimeWarning))
@@ -96,8 +122,7 @@ def frechet_distance(
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"sqrtm(sigma1 @ sigma2) has imaginary component {np.max(np.abs(covmean.imag)):.3g}")
         covmean = covmean.real
-
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    return float(np.trace(covmean))
 
 
 def fid_from_features(real: Any, fake: Any) -> float:
