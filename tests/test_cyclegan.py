@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from safetensors.torch import load_file
 
 import ganforge
 from ganforge import models
-from ganforge.config import DataConfig, load_config
+from ganforge.config import DataConfig, apply_overrides, load_config
 from ganforge.data import BatchLoader, create
 from ganforge.errors import ConfigError, DataError
 from ganforge.losses.paired import cycle_loss, identity_loss
@@ -66,15 +65,7 @@ TINY = {
 
 
 def _config(root: Path, **overrides) -> dict:
-    cfg = json.loads(json.dumps(TINY))
-    cfg["data"]["root"] = str(root)
-    for key, value in overrides.items():
-        section, _, name = key.rpartition(".")
-        node = cfg
-        for part in section.split(".") if section else []:
-            node = node.setdefault(part, {})
-        node[name] = value
-    return cfg
+    return apply_overrides(TINY, {"data.root": str(root), **overrides})
 
 
 # --------------------------------------------------------------------------- networks and losses

@@ -17,7 +17,7 @@ from PIL import Image
 import ganforge
 from ganforge import models
 from ganforge.cli import main
-from ganforge.config import load_config
+from ganforge.config import apply_overrides, load_config
 from ganforge.errors import ConfigError, UserError
 from ganforge.extractors.vgg import VGG19Features, conv_indices
 from ganforge.inference import apply_generator, read_input
@@ -57,13 +57,7 @@ def tiny_config(root: Path, **overrides) -> dict:
         "train": {"steps": 6, "batch_size": 4, "ema_decay": 0.0, "threads": 2, "progress": False, "log_every": 1,
                   "sample_every": 3, "checkpoint_every": 3, "sample_count": 4},
     }
-    for key, value in overrides.items():
-        section, _, name = key.rpartition(".")
-        node = cfg
-        for part in section.split(".") if section else []:
-            node = node.setdefault(part, {})
-        node[name] = value
-    return cfg
+    return apply_overrides(cfg, overrides)
 
 
 @pytest.fixture(scope="module")

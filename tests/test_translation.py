@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 import ganforge
 from ganforge import models
-from ganforge.config import DataConfig, load_config
+from ganforge.config import DataConfig, apply_overrides, load_config
 from ganforge.data import BatchLoader, Dataset, create, to_uint8
 from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.layers.patchgan import receptive_field
@@ -328,15 +328,7 @@ TINY = {
 
 
 def _config(root: Path, **overrides) -> dict:
-    cfg = json.loads(json.dumps(TINY))
-    cfg["data"]["root"] = str(root)
-    for key, value in overrides.items():
-        section, _, name = key.rpartition(".")
-        node = cfg
-        for part in section.split(".") if section else []:
-            node = node.setdefault(part, {})
-        node[name] = value
-    return cfg
+    return apply_overrides(TINY, {"data.root": str(root), **overrides})
 
 
 def test_pix2pix_learns_the_synthetic_translation(synthetic, tmp_path):

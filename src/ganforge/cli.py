@@ -60,12 +60,9 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
 
     if not args.resume:  # check the config here, once, before N processes start and fail alike
         from .config import load_config
-        from .errors import ConfigError
+        from .distributed import check_global_batch
 
-        preset, sets = _split_set_args(args.config, args.set or [])
-        batch = load_config(preset, sets).train.batch_size
-        if batch % args.nproc:
-            raise ConfigError(f"train.batch_size ({batch}) is the global batch and must be divisible by the {args.nproc} processes")
+        check_global_batch(load_config(*_split_set_args(args.config, args.set or [])).train.batch_size, args.nproc)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
                "-m", "ganforge", "train"]
     if args.config:

@@ -150,6 +150,14 @@ def all_mean(values: torch.Tensor, world_size: int) -> torch.Tensor:
     return out / world_size
 
 
+def check_global_batch(batch_size: int, world_size: int) -> None:
+    """``train.batch_size`` is the global batch: each of ``world_size`` processes takes an equal share."""
+    if batch_size % world_size:
+        raise ConfigError(
+            f"train.batch_size ({batch_size}) is the global batch and must be divisible by the {world_size} processes"
+        )
+
+
 def barrier() -> None:
     import torch.distributed as dist
 

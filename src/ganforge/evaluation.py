@@ -408,13 +408,19 @@ def register_metric(
     return decorator
 
 
+def metric_names(metrics: str | Sequence[str]) -> list[str]:
+    """The names in ``"fid,kid"`` / ``"fid kid"`` or a list (items may hold commas too)."""
+    items = [metrics] if isinstance(metrics, str) else [str(m) for m in metrics]
+    return [name for item in items for name in re.split(r"[,\s]+", item) if name]
+
+
 def resolve_metrics(metrics: str | Sequence[str]) -> list[str]:
     """Canonical metric names, in order, without repeats (``"fid,kid"`` or a list).
 
     Raises:
         UserError: an unknown name (with a suggestion) or an empty list.
     """
-    names = [m for m in re.split(r"[,\s]+", metrics) if m] if isinstance(metrics, str) else list(metrics)
+    names = metric_names(metrics)
     if not names:
         raise UserError(f"no metric given (available: {', '.join(METRICS.names())})")
     out: list[str] = []

@@ -74,16 +74,15 @@ def load_lpips(weights: str | Path | None = None, device: str | torch.device = "
 
 def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (``[H, W]``, ``[H, W, 3]``, ``[N, H, W, 3]`` arrays or ``[N, 3, H, W]`` tensors) -> float [-1, 1] NCHW."""
+    from ..tiling import to_model_range as array_to_model_range
+
     if isinstance(images, np.ndarray):
-        tensor = torch.from_numpy(np.ascontiguousarray(images))
-        tensor = tensor[..., None] if tensor.ndim == 2 else tensor  # one grey image
-        tensor = tensor[None] if tensor.ndim == 3 else tensor
-        tensor = tensor.permute(0, 3, 1, 2)
+        tensor = torch.cat([array_to_model_range(i) for i in images]) if images.ndim == 4 else array_to_model_range(images)
     else:
-        tensor = images
+        tensor = images.float().div(127.5).sub(1.0)
     if tensor.shape[1] == 1:
         tensor = tensor.expand(-1, 3, -1, -1)  # grey: the same plane in R, G and B
-    return tensor.float() / 127.5 - 1.0
+    return tensor
 
 
 @torch.no_grad()

@@ -114,14 +114,13 @@ def evaluate_sr(
         ``{"<set>_psnr", "<set>_ssim", "<set>_bicubic_psnr", "<set>_bicubic_ssim", "<set>_images", ...,
         "scale", "sets"}``.
     """
-    from ..evaluation import resolve_device, run_config
+    from ..evaluation import metric_names, resolve_device, run_config
     from ..inference import apply_generator
     from ..models import is_translator, load_generator
     from ..training.recipes import RECIPES
 
     del extractor, extractor_weights, batch_size, progress, seed, kid_subset_size
-    wanted = [metrics] if isinstance(metrics, str) else list(metrics or [])
-    wanted = [m.strip() for w in wanted for m in w.split(",") if m.strip()]
+    wanted = metric_names(metrics or [])
     unknown = [m for m in wanted if m not in ("psnr", "ssim", "lpips")]
     if unknown:
         raise UserError(f"super-resolution runs are scored with psnr, ssim and lpips, not {', '.join(unknown)}")

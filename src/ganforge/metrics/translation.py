@@ -19,7 +19,6 @@ images at the training size, in eval mode) and compared
 from __future__ import annotations
 
 import dataclasses
-import re
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -82,7 +81,7 @@ def evaluate_translation(
         ``{"l1", <metric keys>, "split", "n_real", "n_fake", "extractor"}``.
     """
     from .. import data as data_module
-    from ..evaluation import Evaluator, Source, dataset_source, resolve_device, run_config, resolve_metrics
+    from ..evaluation import Evaluator, Source, dataset_source, metric_names, resolve_device, resolve_metrics, run_config
     from ..models import is_translator, load_generator
 
     del seed  # the outputs do not depend on it
@@ -92,8 +91,7 @@ def evaluate_translation(
     e = cfg.eval
     from . import lpips
 
-    wanted = metrics if metrics is not None else e.metrics
-    wanted = [m for m in re.split(r"[,\s]+", wanted) if m] if isinstance(wanted, str) else list(wanted)
+    wanted = metric_names(metrics if metrics is not None else e.metrics)
     with_lpips = "lpips" in wanted or (metrics is None and lpips.available())
     wanted = [m for m in wanted if m != "lpips"]
     names = resolve_metrics(wanted) if len(wanted) else []

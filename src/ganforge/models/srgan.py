@@ -64,13 +64,15 @@ class SRTranslator(Translator):
     (``y + (clamp(y) - y).detach()``), so pixels past the range are still pulled back.
     """
 
-    bicubic_skip: bool = False
-
-    def _check_skip(self) -> None:
-        if self.bicubic_skip and self.in_channels not in (1, self.out_channels):
+    def __init__(self, in_channels: int, out_channels: int, scale: int, bicubic_skip: bool, norm: str | None = None) -> None:
+        super().__init__()
+        _check(scale, norm)
+        if bicubic_skip and in_channels not in (1, out_channels):
             raise ConfigError(
-                f"model.bicubic_skip needs as many input as output channels (or grey input), got {self.in_channels} -> {self.out_channels}"
+                f"model.bicubic_skip needs as many input as output channels (or grey input), got {in_channels} -> {out_channels}"
             )
+        self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
+        self.bicubic_skip = bicubic_skip
 
     def body(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -114,13 +116,9 @@ class SRResNet(SRTranslator):
         res_scale: float = 1.0,
         bicubic_skip: bool = False,
     ) -> None:
-        super().__init__()
-        _check(scale, norm)
+        super().__init__(in_channels, out_channels, scale, bicubic_skip, norm)
         if channels < 1 or blocks < 0:
             raise ConfigError(f"model.channels must be >= 1 and model.blocks >= 0, got {channels}, {blocks}")
-        self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
-        self.bicubic_skip = bicubic_skip
-        self._check_skip()
         self.head = nn.Sequential(nn.Conv2d(in_channels, channels, 9, 1, 4), nn.PReLU(channels))
         self.blocks = nn.Sequential(*[ResidualBlock(channels, norm, res_scale) for _ in range(blocks)])
         self.fuse = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1, bias=norm != "batch"), image_norm(norm, channels))
@@ -183,13 +181,9 @@ class RRDBNet(SRTranslator):
         res_scale: float = 0.2,
         bicubic_skip: bool = False,
     ) -> None:
-        super().__init__()
-        _check(scale)
+        super().__init__(in_channels, out_channels, scale, bicubic_skip)
         if channels < 1 or blocks < 0 or growth < 1:
             raise ConfigError(f"model.channels, model.growth must be >= 1 and model.blocks >= 0, got {channels}, {growth}, {blocks}")
-        self.in_channels, self.out_channels, self.scale = in_channels, out_channels, scale
-        self.bicubic_skip = bicubic_skip
-        self._check_skip()
         self.head = nn.Conv2d(in_channels, channels, 3, 1, 1)
         self.blocks = nn.Sequential(*[RRDB(channels, growth, res_scale) for _ in range(blocks)])
         self.fuse = nn.Conv2d(channels, channels, 3, 1, 1)

@@ -32,12 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import losses
 from ..config import Config
 from ..data import Dataset
 from ..errors import ConfigError
 from ..losses.paired import content_loss, pixel_loss
-from .recipes import RECIPES, Batch, make_optimizer
+from .recipes import RECIPES, Batch
 from .translation import GRID_ROWS, TranslationRecipe
 
 if TYPE_CHECKING:
@@ -100,13 +99,7 @@ class SRGANRecipe(TranslationRecipe):
         generator, discriminator = self.build_translator(channels, channels)
         if generator.scale < 2:
             raise ConfigError(f"recipe 'srgan' needs a super-resolution model (model.name: srresnet or rrdb), got '{config.model.name}'")
-        opt = config.optim
-        self.networks = {"generator": self.place(generator)}
-        self.optimizers = {"generator": make_optimizer(opt, generator.parameters(), opt.g_lr, opt.g_betas, device)}
-        if o.adversarial:
-            self.networks["discriminator"] = self.place(discriminator)
-            self.optimizers["discriminator"] = make_optimizer(opt, discriminator.parameters(), opt.d_lr, opt.d_betas, device)
-        self.loss = losses.get(config.loss.name)
+        self.init_networks(generator, discriminator, o.adversarial)
         self.content: Callable[[torch.Tensor], torch.Tensor] | None = None
         if o.content_extractor is not None and o.adversarial and o.content_weight > 0:
             self.content = self.build_content_extractor()

@@ -185,11 +185,7 @@ class Trainer:
             raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
         if self.dist.enabled:
             distributed.barrier()  # every process has checked the directory before rank 0 writes to it
-            if t.batch_size % self.dist.world_size:
-                raise ConfigError(
-                    f"train.batch_size ({t.batch_size}) is the global batch and must be divisible by the "
-                    f"{self.dist.world_size} processes"
-                )
+            distributed.check_global_batch(t.batch_size, self.dist.world_size)
 
         seed_everything(t.seed)
         self.dataset = data_module.create(config.data)

@@ -92,6 +92,16 @@ class TranslationRecipe(Recipe):
             )
         return generator, discriminator
 
+    def init_networks(self, generator: nn.Module, discriminator: nn.Module, adversarial: bool) -> None:
+        """Place the generator (and, when ``adversarial``, the discriminator) with their optimizers and the loss."""
+        opt, device = self.config.optim, self.device
+        self.networks = {"generator": self.place(generator)}
+        self.optimizers = {"generator": make_optimizer(opt, generator.parameters(), opt.g_lr, opt.g_betas, device)}
+        if adversarial:
+            self.networks["discriminator"] = self.place(discriminator)
+            self.optimizers["discriminator"] = make_optimizer(opt, discriminator.parameters(), opt.d_lr, opt.d_betas, device)
+        self.loss = losses.get(self.config.loss.name)
+
     def make_source(self, batch: Batch) -> torch.Tensor:
         """The generator's input for ``batch`` (the data set's ``source``)."""
         return batch["source"]
@@ -195,14 +205,7 @@ class Pix2PixRecipe(TranslationRecipe):
             raise ConfigError(
                 f"recipe_options.lambda_l1 must be >= 0 (> 0 when adversarial is false), got {o.lambda_l1}"
             )
-        generator, discriminator = self.build_translator(dataset.sources.shape[1], dataset.shape[0])
-        opt = config.optim
-        self.networks = {"generator": self.place(generator)}
-        self.optimizers = {"generator": make_optimizer(opt, generator.parameters(), opt.g_lr, opt.g_betas, device)}
-        if o.adversarial:
-            self.networks["discriminator"] = self.place(discriminator)
-            self.optimizers["discriminator"] = make_optimizer(opt, discriminator.parameters(), opt.d_lr, opt.d_betas, device)
-        self.loss = losses.get(config.loss.name)
+        self.init_networks(*self.build_translator(dataset.sources.shape[1], dataset.shape[0]), o.adversarial)
         self.n_critic = config.train.n_critic if o.adversarial else 1
 
     @property
