@@ -13,7 +13,7 @@ from utils import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main
-from ganforge.data.base import to_uint8
+from ganforge.core import to_uint8
 from ganforge.errors import UserError
 from ganforge.synthesize import (
     class_folders,

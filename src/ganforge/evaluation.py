@@ -38,12 +38,14 @@ import torch
 
 from . import data as data_module
 from .config import Config, DataConfig, from_dict, read_yaml
-from .data import Dataset, to_uint8
-from .data.images import cache_root, load_folder
+from .core import cached_tensors, resolve_device, to_uint8
+from .data import Dataset
+from .data.images import load_folder
 from .errors import UserError
 from .extractors import FeatureExtractor, Features, create as create_extractor, extract_features
 from .models import Generator, load_generator
-from .models.base import GENERATOR_CONFIG, truncated_normal
+from .models.base import GENERATOR_CONFIG, seeded_latents
+from .models.base import generate as generate_batched
 from .registry import Registry, did_you_mean
 
 DEFAULT_N = 5000  # samples drawn from a generator when ``n`` is not given
@@ -145,20 +147,9 @@ def generate(generator: Generator, n: int, *, seed: int = 0, batch_size: int = D
     labels ``0, 1, ..., K-1, 0, ...`` (class-balanced), so these are the same samples;
     they are converted batch by batch, so only the uint8 copies are ever held.
     """
-    z = truncated_normal((n, generator.latent_dim), None, torch.Generator().manual_seed(int(seed)))
     labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
-    device = generator.device
-    was_training = generator.training
-    generator.eval()
-    chunks = []
-    try:
-        for start in range(0, n, batch_size):
-            y = None if labels is None else labels[start : start + batch_size].to(device)
-            out = generator(z[start : start + batch_size].to(device), y)
-            chunks.append(to_uint8(out).cpu() if generator.is_image else out.float().cpu())
-    finally:
-        generator.train(was_training)
-    return torch.cat(chunks)
+    z = seeded_latents(n, generator.latent_dim, seed)
+    return generate_batched(generator, z, labels, batch_size=batch_size, convert=to_uint8 if generator.is_image else None)
 
 
 def generated_source(generator: Generator, opts: SourceOptions, description: str = "generator") -> Source:
@@ -321,48 +312,24 @@ def load_source(source: SourceLike, opts: SourceOptions = SourceOptions()) -> So
 # --------------------------------------------------------------------------- feature cache
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
-
-
-def feature_cache_path(key: dict[str, Any]) -> Path:
-    """Where the features of ``key`` are stored: ``$GANFORGE_CACHE/features/<readable>-<hash>.safetensors``."""
-    text = json.dumps({"version": FEATURE_CACHE_VERSION, **key}, sort_keys=True, default=str)
-    readable = f"{key['data']}-{key['split']}-{key['resolution']}px-{key['count']}-{key['extractor']}"
-    return cache_root() / "features" / f"{_safe_name(readable)}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.safetensors"
-
-
 def cached_features(key: dict[str, Any], compute: Callable[[], Features]) -> Features:
-    """``compute()``, memoised on disk as safetensors (written atomically) under ``key``.
+    """``compute()``, memoised under ``$GANFORGE_CACHE/features`` (see :func:`ganforge.core.cached`).
 
     ``key`` names the data set, split, resolution, count, extractor key and a digest of the
-    samples; the full key is stored in the file and checked on load. A corrupt or
+    samples; the full key is stored in the entry and checked on load. A corrupt or
     unreadable entry is recomputed; an unwritable cache only costs the speed-up.
     """
-    from safetensors import safe_open
-    from safetensors.torch import save
+    label = f"{key['data']}-{key['split']}-{key['resolution']}px-{key['count']}-{key['extractor']}"
 
-    from .training.checkpoint import atomic_write_bytes
+    def build() -> dict[str, torch.Tensor]:
+        features = compute()
+        tensors = {"features": features.features}
+        if features.logits is not None:
+            tensors["logits"] = features.logits
+        return tensors
 
-    path = feature_cache_path(key)
-    text = json.dumps({"version": FEATURE_CACHE_VERSION, **key}, sort_keys=True, default=str)
-    if path.is_file():
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                if (f.metadata() or {}).get("key") == text:
-                    names = set(f.keys())
-                    return Features(f.get_tensor("features"), f.get_tensor("logits") if "logits" in names else None)
-        except Exception:  # a corrupt entry is simply rebuilt  # noqa: BLE001
-            pass
-    features = compute()
-    tensors = {"features": features.features.contiguous()}
-    if features.logits is not None:
-        tensors["logits"] = features.logits.contiguous()
-    try:
-        atomic_write_bytes(path, save(tensors, metadata={"key": text}))
-    except OSError as err:
-        warnings.warn(f"could not write the feature cache in '{path.parent}' ({err.strerror or err})", stacklevel=2)
-    return features
+    entry = cached_tensors({"features": FEATURE_CACHE_VERSION, **key}, build, namespace="features", label=label)
+    return Features(entry["features"], entry.get("logits"))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -591,16 +558,6 @@ def _cas(inputs: EvalInputs) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- evaluator
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device '{device}' was asked for but no CUDA device is available")
-    return device
 
 
 class Evaluator:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .core import eval_mode
 from .errors import UserError
 from .models import Translator
 from .tiling import apply_tiled
@@ -104,13 +105,9 @@ def apply_generator(
         colour = colour.copy()
     scale = int(getattr(generator, "scale", 1))
     device = device if device is not None else generator.device
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         out = apply_tiled(padded(generator, generator.size_multiple, scale), colour, scale, tile=tile, margin=margin,
                           out_channels=generator.out_channels, device=device)
-    finally:
-        generator.train(was_training)
     if keep_grey and was_grey and out.ndim == 3:
         out = to_luma(out)
     if alpha is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.base import to_uint8
+from .core import to_uint8
 from .errors import UserError
 from .models.base import Generator
 from .sampling import generate_from_latents, latent_walk, provenance

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from .core import atomic_write_text
 from .errors import UserError
 
 REPORT = "report.html"
@@ -183,8 +184,6 @@ def build_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN_DIR/report.html`` atomically and return its path."""
-    from .training.checkpoint import atomic_write_bytes
-
     path = Path(run_dir) / REPORT
-    atomic_write_bytes(path, build_report(run_dir).encode("utf-8"))
+    atomic_write_text(path, build_report(run_dir))
     return path

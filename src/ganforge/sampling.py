@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 
 from .errors import UserError
-from .models.base import Generator, truncated_normal
+from .models.base import Generator, generate, truncated_normal
 
 INTERPOLATIONS = ("slerp", "linear")
 
@@ -97,15 +97,4 @@ def generate_from_latents(
 ) -> torch.Tensor:
     """Samples ``[N, ...]`` on the CPU for latents ``z [N, D]`` (one label for all, if conditional)."""
     labels = generator.check_labels(None if label is None else torch.tensor(label), len(z))
-    was_training = generator.training
-    generator.eval()
-    try:
-        out = [
-            generator(
-                z[i : i + batch_size].to(generator.device), None if labels is None else labels[i : i + batch_size]
-            )
-            for i in range(0, len(z), batch_size)
-        ]
-    finally:
-        generator.train(was_training)
-    return torch.cat(out).float().cpu()
+    return generate(generator, z, labels, batch_size=batch_size)

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data.base import to_uint8
+from .core import to_uint8
 from .data.images import IMAGE_EXTENSIONS, list_images
 from .errors import UserError
-from .models.base import Generator, truncated_normal
+from .models.base import Generator, generate, truncated_normal
 from .sampling import provenance
 
 MANIFEST = "manifest.json"
@@ -212,16 +212,7 @@ def generate_images(
         [truncated_normal((1, generator.latent_dim), truncation, torch.Generator().manual_seed(s)) for s in seeds]
     )
     y = generator.check_labels(None if not generator.num_classes else torch.tensor(labels), len(seeds))
-    was_training = generator.training
-    generator.eval()
-    try:
-        chunks = []
-        for i in range(0, len(z), batch_size):
-            batch_labels = None if y is None else y[i : i + batch_size]
-            chunks.append(to_uint8(generator(z[i : i + batch_size].to(generator.device), batch_labels)).cpu())
-    finally:
-        generator.train(was_training)
-    return torch.cat(chunks)
+    return generate(generator, z, y, batch_size=batch_size, convert=to_uint8)
 
 
 def to_pil(image: torch.Tensor) -> Any:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from .data.base import to_uint8
+from .core import to_uint8
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:

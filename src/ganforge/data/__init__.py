@@ -7,7 +7,8 @@ Each data set is a factory registered in :data:`DATASETS` that returns an in-mem
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import BatchLoader, Dataset, to_uint8
+from ..core import to_uint8
+from .base import BatchLoader, Dataset
 
 DATASETS: Registry = Registry("data set")
 

@@ -17,6 +17,7 @@ from typing import Iterator
 
 import torch
 
+from ..core import from_uint8
 from ..errors import DataError
 
 
@@ -101,7 +102,7 @@ class Dataset:
     def to_model(self, batch: torch.Tensor) -> torch.Tensor:
         """Map stored samples to the model's range: uint8 images -> float in [-1, 1]."""
         if self.is_image:
-            return batch.float().div_(127.5).sub_(1.0)
+            return from_uint8(batch)
         return batch.float()
 
     def subset(self, n: int) -> "Dataset":
@@ -109,11 +110,6 @@ class Dataset:
         labels = None if self.labels is None else self.labels[:n]
         sources = None if self.sources is None else self.sources[:n]
         return Dataset(self.name, self.data[:n], labels, self.class_names, dict(self.info), sources, self.paired)
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """Model output in [-1, 1] -> uint8 in [0, 255] (the inverse of :meth:`Dataset.to_model`)."""
-    return x.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:

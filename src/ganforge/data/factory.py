@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import DataError
 from . import DATASETS
 from .base import Dataset
-from .images import cache_root
+from ..core import cache_root
 
 if TYPE_CHECKING:
     from ..config import DataConfig

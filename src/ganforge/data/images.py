@@ -12,26 +12,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ..core import IMAGE_SUFFIXES, cache_root, cached
 from ..errors import DataError
 from .base import Dataset
 
-T = TypeVar("T")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # what image-folder data sets read
 
 # Bump when decoding changes (resampling filter, crop, ...) so stale caches are not reused.
-CACHE_VERSION = 1
+DECODE_VERSION = 1
 
 # Above this many files a progress bar is worth its line in the terminal.
 PROGRESS_MIN_FILES = 2000
@@ -375,7 +374,7 @@ def load_folder(
 
     if cache:
         fingerprint = _fingerprint(folder, rel_parts)
-        key = ["folder", str(folder.resolve()), resolution, channels, labels_from_subfolders, *fingerprint]
+        key = ["folder", DECODE_VERSION, str(folder.resolve()), resolution, channels, labels_from_subfolders, *fingerprint]
         result = cached(key, build)
     else:
         result = build()
@@ -431,11 +430,6 @@ def _load_files(
 # --------------------------------------------------------------------------- cache
 
 
-def cache_root() -> Path:
-    """Root of all ganforge caches: ``$GANFORGE_CACHE``, default ``~/.cache/ganforge``."""
-    return Path(os.environ.get("GANFORGE_CACHE") or "~/.cache/ganforge").expanduser()
-
-
 def _fingerprint(folder: Path, rel_parts: list[tuple[str, ...]]) -> list[Any]:
     """What invalidates a folder's cache: file names, count, total size, newest change."""
     names = hashlib.sha256("\n".join("/".join(parts) for parts in rel_parts).encode()).hexdigest()
@@ -447,37 +441,3 @@ def _fingerprint(folder: Path, rel_parts: list[tuple[str, ...]]) -> list[Any]:
     return [len(rel_parts), total, newest, names]
 
 
-def cached(key_parts: list[Any], build_fn: Callable[[], T]) -> T:
-    """Return ``build_fn()``, memoised on disk under ``cache_root()/decoded``.
-
-    The value must be loadable by ``torch.load(weights_only=True)`` (tensors, numbers,
-    strings, None, lists, tuples and dicts of those), which never runs pickled code. It is
-    written atomically (temporary file + ``os.replace``), so concurrent runs and interrupted
-    writes never leave a half-written entry. An unwritable cache only costs the speed-up.
-
-    Args:
-        key_parts: JSON-serialisable values that identify the result (paths, options,
-            file fingerprints); a SHA-256 of them names the file.
-        build_fn: computes the value on a miss.
-    """
-    key = json.dumps([CACHE_VERSION, *key_parts], sort_keys=True, default=str)
-    path = cache_root() / "decoded" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # a corrupt or incompatible entry is simply rebuilt
-            pass
-    value = build_fn()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(value, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError as err:
-        warnings.warn(f"could not write the decode cache in '{path.parent}' ({err.strerror or err})", stacklevel=2)
-    return value

@@ -14,6 +14,7 @@ overrides the default weights.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -21,6 +22,8 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core import cache_root
+from ..errors import ConfigError, UserError
 from ..registry import Registry
 
 EXTRACTORS: Registry[Callable[..., "FeatureExtractor"]] = Registry("feature extractor")
@@ -98,16 +101,10 @@ class WeightsFile:
         return self.url.rsplit("/", 1)[-1]
 
     def cache_path(self) -> Path:
-        from ..data.images import cache_root
-
         return cache_root() / "weights" / self.name
 
     def default(self) -> Path:
         """The file to use, or a one-line ConfigError telling how to get one."""
-        import os
-
-        from ..errors import ConfigError
-
         env = os.environ.get(self.env_var)
         if env:
             return Path(env).expanduser()
@@ -121,8 +118,6 @@ class WeightsFile:
 
     def read(self, path: str | Path | None = None) -> dict[str, torch.Tensor]:
         """The ``features`` state dict (prefix removed, classifier dropped) from ``path`` or :meth:`default`."""
-        from ..errors import ConfigError, UserError
-
         path = Path(path).expanduser() if path is not None else self.default()
         if not path.is_file():
             raise ConfigError(f"{self.label} weights file not found: {path} (the published one is {self.url})")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..training.checkpoint import atomic_write_bytes
+from ..core import atomic_write_bytes, eval_mode
 from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -207,15 +207,11 @@ class ClassifierExtractor(FeatureExtractor):
 
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Predicted class index ``int64 [N]`` of uint8 ``images`` (batched, eval mode)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             parts = [
                 self(images[start : start + batch_size].to(self.device)).logits.argmax(dim=1).cpu()
                 for start in range(0, len(images), batch_size)
             ]
-        finally:
-            self.train(was_training)
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
 
 

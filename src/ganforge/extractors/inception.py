@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..data.images import cache_root
+from ..core import cache_root
 from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"

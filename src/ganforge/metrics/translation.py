@@ -134,7 +134,7 @@ def evaluate_translation(
 @torch.no_grad()
 def to_uint8_batches(generator: torch.nn.Module, sources: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The translator's outputs for ``sources`` (model range) as uint8 images, batch by batch."""
-    from ..data import to_uint8
+    from ..core import to_uint8
 
     chunks = [to_uint8(generator.translate(sources[i : i + batch_size], batch_size)) for i in range(0, len(sources), batch_size)]
     return torch.cat(chunks)

@@ -16,11 +16,12 @@ import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
 import torch
 from torch import nn
 
+from ..core import atomic_write_files, eval_mode
 from ..errors import ConfigError, UserError
 from ..registry import Registry
 
@@ -143,18 +144,52 @@ class Generator(nn.Module):
         if self.num_classes and labels is None:
             labels = torch.arange(n) % self.num_classes
         labels = self.check_labels(labels, n)
-        rng = torch.Generator(device="cpu").manual_seed(int(seed))
-        z = truncated_normal((n, self.latent_dim), truncation, rng)
-        was_training = self.training
-        self.eval()
-        try:
-            out = [
-                self(z[i : i + batch_size].to(self.device), None if labels is None else labels[i : i + batch_size])
-                for i in range(0, n, batch_size)
-            ]
-        finally:
-            self.train(was_training)
-        return torch.cat(out).float().cpu()
+        return generate(self, seeded_latents(n, self.latent_dim, seed, truncation), labels, batch_size=batch_size)
+
+
+Inputs = Union[torch.Tensor, Sequence[Optional[torch.Tensor]]]
+
+
+def seeded_latents(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """The ``n`` latents of ``seed`` (CPU stream): what :meth:`Generator.sample` draws for that seed."""
+    return truncated_normal((n, latent_dim), truncation, torch.Generator(device="cpu").manual_seed(int(seed)))
+
+
+@torch.no_grad()
+def generate(
+    generator: nn.Module,
+    z: Inputs,
+    labels: torch.Tensor | None = None,
+    *,
+    batch_size: int = 256,
+    convert: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    forward: Callable[..., torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The one batched path from latents (and labels) to outputs, in eval mode, on the CPU.
+
+    Sampling, evaluation, latent walks, ``synthesize`` and the serve API all go through it.
+
+    Args:
+        generator: the network (put in eval mode for the call).
+        z: latents ``[N, D]``, or a tuple of per-sample inputs sliced together (None entries
+            pass through), e.g. InfoGAN's (noise, category, continuous) codes.
+        labels: ``[N]`` class labels of a conditional generator, or None.
+        convert: applied to each output batch before it is gathered (``to_uint8`` keeps
+            only the uint8 copies of a large set in memory); default float32.
+        forward: called as ``forward(*z_batch, labels_batch)`` instead of ``generator``.
+    """
+    parts = (z,) if isinstance(z, torch.Tensor) else tuple(z)
+    n = len(next(p for p in parts if p is not None))
+    device = next(generator.parameters(), torch.empty(0)).device  # parameter-free wrappers run on the CPU
+    convert = convert or (lambda out: out.float())
+    forward = forward or generator
+    chunks = []
+    with eval_mode(generator):
+        for i in range(0, n, batch_size):
+            batch = [None if p is None else p[i : i + batch_size].to(device) for p in parts]
+            y = None if labels is None else labels[i : i + batch_size].to(device)
+            chunks.append(convert(forward(*batch, y)).cpu())
+    return torch.cat(chunks)
 
 
 def square_image_shape(family: str, data_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -194,12 +229,8 @@ class Translator(nn.Module):
     def translate(self, x: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Translate images ``x`` (float in [-1, 1]) in eval mode, batch by batch; float32 on the CPU."""
         self.check_input(x)
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             out = [self(x[i : i + batch_size].to(self.device)).float().cpu() for i in range(0, len(x), batch_size)]
-        finally:
-            self.train(was_training)
         return torch.cat(out)
 
 
@@ -233,23 +264,18 @@ def weights_hash(module: nn.Module) -> str:
 
 def save_generator(generator: Generator | Translator, folder: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write ``config.json`` + ``model.safetensors``: a generator (or translator) loadable on its own."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    from ..training.checkpoint import atomic_write_bytes
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tmp = folder / f".{GENERATOR_WEIGHTS}.tmp"
-    save_file(state, str(tmp))
-    tmp.replace(folder / GENERATOR_WEIGHTS)
     config = {
         "class": type(generator).__name__,
         "kwargs": generator.init_kwargs,
         "meta": {**(meta or {}), "weights_id": weights_hash(generator)},
     }
-    atomic_write_bytes(folder / GENERATOR_CONFIG, json.dumps(config, indent=2).encode())
-    return folder
+    # Both files in one step: the weights_id stamped on outputs always names these weights.
+    return atomic_write_files(
+        folder, {GENERATOR_WEIGHTS: save(state), GENERATOR_CONFIG: json.dumps(config, indent=2).encode()}
+    )
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError, UserError
 from . import MODELS, smallest_config
-from .base import configurable, init_weights, square_image_shape, truncated_normal
+from .base import configurable, generate, init_weights, square_image_shape, truncated_normal
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 
 #: Bound of the learned log-variance (a soft clamp keeps the Gaussian NLL finite).
@@ -130,21 +130,7 @@ class InfoGANGenerator(DCGANGenerator):
         if self.num_classes and labels is None:
             labels = torch.arange(n) % self.num_classes
         labels = self.check_labels(labels, n)
-        was_training = self.training
-        self.eval()
-        try:
-            out = []
-            for i in range(0, n, batch_size):
-                part = slice(i, i + batch_size)
-                out.append(self.synthesize(
-                    noise[part].to(self.device),
-                    None if cat is None else cat[part].to(self.device),
-                    cont[part].to(self.device),
-                    None if labels is None else labels[part],
-                ))
-        finally:
-            self.train(was_training)
-        return torch.cat(out).float().cpu()
+        return generate(self, (noise, cat, cont), labels, batch_size=batch_size, forward=self.synthesize)
 
 
 @configurable

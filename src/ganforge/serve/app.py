@@ -31,7 +31,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image, PngImagePlugin
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..data.base import to_uint8
+from ..core import to_uint8
 from ..errors import UserError
 from ..models.base import Generator, load_generator, truncated_normal
 from ..sampling import latent_walk, provenance

@@ -36,6 +36,7 @@ from torch import nn
 from .. import losses, models
 from ..config import Config
 from ..data import Dataset
+from ..core import eval_mode
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
 from .image_pool import ImagePool
@@ -179,15 +180,11 @@ class CycleGANRecipe(TranslationRecipe):
 
         fmt = self.memory_format
         backward = self.networks["generator_ba"]
-        was_training = backward.training
-        backward.eval()
-        try:
+        with eval_mode(backward):
             a, b = fixed["source"], fixed["image"]
             fake_b = generator(a.contiguous(memory_format=fmt)).float()
             columns = [a, fake_b, backward(fake_b.contiguous(memory_format=fmt)).float(), b,
                        backward(b.contiguous(memory_format=fmt)).float()]
-        finally:
-            backward.train(was_training)
         return comparison_grid([c.cpu() for c in columns], max_rows=GRID_ROWS)
 
     def generator_meta(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import copy
 import torch
 from torch import nn
 
+from ..core import eval_mode
+
 
 class EMA:
     """``ema = decay * ema + (1 - decay) * weights`` after every generator step.
@@ -69,13 +71,11 @@ def standing_stats(generator: nn.Module, latents: list[tuple[torch.Tensor | None
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the calibration batches
-    was_training = generator.training
-    generator.train()
-    for m in generator.modules():
-        if isinstance(m, nn.modules.dropout._DropoutNd):
-            m.eval()
-    for args in latents:
-        generator(*args)
-    generator.train(was_training)
+    with eval_mode(generator, training=True):
+        for m in generator.modules():
+            if isinstance(m, nn.modules.dropout._DropoutNd):
+                m.eval()
+        for args in latents:
+            generator(*args)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum

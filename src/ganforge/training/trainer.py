@@ -33,6 +33,7 @@ import torch
 from .. import data as data_module
 from .. import distributed
 from ..config import Config, from_dict, read_yaml
+from ..core import resolve_device
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, load_generator, save_generator, weights_hash
@@ -92,15 +93,6 @@ class Run:
     def latest_samples(self) -> Path | None:
         grids = sorted((self.dir / "samples").glob("step-*.png"))
         return grids[-1] if grids else None
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
-    return device
 
 
 def compile_networks(networks: Any) -> None:
@@ -170,7 +162,7 @@ class Trainer:
         self.dir = Path(run_dir)
         self.resume = resume
         t = config.train
-        self.device = resolve_device(t.device)
+        self.device = resolve_device(t.device, "train.device")
         self.dist = distributed.setup(self.device)  # a single process unless launched by torchrun
         self.device = distributed.local_device(self.device, self.dist)
         threads = t.threads or distributed.default_threads(self.dist)
