@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 from .config import Config, load_config  # noqa: E402
 from .errors import ConfigError, DataError, DivergenceError, GanforgeError, TrainingError, UserError  # noqa: E402
 from .evaluation import evaluate, evaluate_run  # noqa: E402
-from .models import Generator, create as create_model, load_generator  # noqa: E402
+from .models import Generator, create as create_model  # noqa: E402
+from .rundir import RunDir, load_generator  # noqa: E402
 from .training import Run, Trainer, train  # noqa: E402
 
 
@@ -35,6 +36,7 @@ __all__ = [
     "GanforgeError",
     "Generator",
     "Run",
+    "RunDir",
     "Trainer",
     "TrainingError",
     "UserError",

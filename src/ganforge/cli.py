@@ -88,27 +88,20 @@ def _parse_label(text: str | None, class_names: list[str] | None) -> int | None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
+    from . import modality
     from .sampling import provenance
-    from .viz import render_samples, save_png
 
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
     generator = _load_generator(args.run)
+    kind = modality.of(generator)
+    kind.writer_for(args.out)  # a bad --out fails before any work
     meta = getattr(generator, "meta", {})
     label = _parse_label(args.label, meta.get("class_names"))
     samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    elif out.suffix == ".png":
-        nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
-        metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation)
-        save_png(render_samples(samples, nrow=nrow), out, metadata)
-    else:
-        raise UserError(f"--out must end in .png or .npy, got '{out.name}'")
+    nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
+    metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation)
+    out = kind.write(samples, args.out, nrow=nrow, metadata=metadata)
     print(f"wrote {args.n} samples to {out}")
     return 0
 
@@ -209,9 +202,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
     """``ganforge upscale`` / ``translate``: one code path (:func:`ganforge.inference.process_files`)."""
-    from .evaluation import resolve_device
+    from .core import resolve_device
     from .inference import process_files
-    from .models import is_translator, load_generator
+    from .models import is_translator
+    from .rundir import load_generator
 
     if args.tile is not None and args.tile < 1 or args.margin < 0:
         raise UserError(f"--tile must be >= 1 and --margin >= 0, got {args.tile}, {args.margin}")
@@ -252,13 +246,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
     import uvicorn
 
-    from .evaluation import resolve_device
+    from .core import resolve_device
     from .serve import create_app
 
-    try:
-        device = resolve_device(args.device)
-    except RuntimeError as err:  # torch.device("bogus")
-        raise UserError(f"unknown --device '{args.device}' ({err})") from None
+    device = resolve_device(args.device, "--device")
     app = create_app(args.run, device=device)  # a missing or broken run is a UserError here
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -378,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory, generator/ folder or exported file (.onnx, .pt, .torchscript)")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="FILE.png (grid or scatter plot) or FILE.npy (raw array)")
+    p.add_argument("--out", required=True,
+                   help="FILE.png (grid or scatter plot), FILE.npy (raw array), DIR/ (one PNG per image); "
+                   "what a run accepts depends on its kind of data")
     p.add_argument("--label", help="class index or name (conditional generators)")
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")

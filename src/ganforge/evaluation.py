@@ -43,7 +43,8 @@ from .data import Dataset
 from .data.images import load_folder
 from .errors import UserError
 from .extractors import FeatureExtractor, Features, create as create_extractor, extract_features
-from .models import Generator, load_generator
+from .models import Generator
+from .rundir import load_generator
 from .models.base import GENERATOR_CONFIG, seeded_latents
 from .models.base import generate as generate_batched
 from .registry import Registry, did_you_mean

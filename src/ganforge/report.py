@@ -14,10 +14,13 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import modality as modalities
 from .core import atomic_write_text
+from .rundir import REPORT as REPORT_FILE
+from .rundir import RunDir
 from .errors import UserError
 
-REPORT = "report.html"
+REPORT = REPORT_FILE
 #: Sample grids embedded at most (evenly spaced over the run, always the first and the last).
 MAX_GRIDS = 12
 #: Logged keys that are bookkeeping, not curves.
@@ -30,17 +33,9 @@ _GROUPS = {
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The records of ``metrics.jsonl`` (a torn last line from a crash is skipped)."""
-    path = run_dir / "metrics.jsonl"
-    records = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    return RunDir(run_dir).metrics()
 
 
 def series(records: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
@@ -145,31 +140,32 @@ table { border-collapse: collapse; } td { padding: 2px 12px 2px 0; }
 
 def build_report(run_dir: str | Path) -> str:
     """The HTML text of a run's report."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(f"no run directory at '{run_dir}'")
-    records = read_metrics(run_dir)
-    config_path = run_dir / "config.yaml"
-    config_text = config_path.read_text() if config_path.is_file() else "(no config.yaml)"
-    name = run_dir.name
+    run = RunDir(run_dir)
+    if not run.dir.is_dir():
+        raise UserError(f"no run directory at '{run.dir}'")
+    records = run.metrics()
+    config_text = run.config_path.read_text() if run.config_path.is_file() else f"(no {run.config_path.name})"
+    name = run.dir.name
+    caption = _preview_caption(run)
     last = records[-1] if records else {}
     summary = [("run", name), ("last logged step", last.get("step", "-")), ("kimg", last.get("kimg", "-"))]
     summary += [(k, _tick(v)) for k, v in last.items() if k.startswith("eval/") and isinstance(v, (int, float))]
-    grids = pick_grids(sorted((run_dir / "samples").glob("step-*.png")))
+    grids = pick_grids(run.sample_grids())
     body = [
         f"<h1>ganforge run: {html.escape(name)}</h1>",
         "<table>" + "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in summary)
         + "</table>",
         "<h2>Curves</h2>",
         '<div class="charts">' + ("".join(charts(records)) or "<p>nothing logged yet</p>") + "</div>",
-        "<h2>Samples over time</h2><p>The same fixed latents at every step, so the grids are comparable.</p>",
+        f"<h2>Samples over time</h2><p>{html.escape(caption.capitalize())} of the same fixed inputs at every step, "
+        "so they are comparable.</p>",
         '<div class="grids">'
         + (
             "".join(
                 f'<figure><img src="{_data_url(p)}" alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
                 for p in grids
             )
-            or "<p>no sample grids yet</p>"
+            or f"<p>no {html.escape(caption)} yet</p>"
         )
         + "</div>",
         "<h2>Config</h2>",
@@ -184,6 +180,14 @@ def build_report(run_dir: str | Path) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write ``RUN_DIR/report.html`` atomically and return its path."""
-    path = Path(run_dir) / REPORT
+    path = RunDir(run_dir).report_path
     atomic_write_text(path, build_report(run_dir))
     return path
+
+
+def _preview_caption(run: RunDir) -> str:
+    """What the run's previews are (its modality's caption), from the saved generator's metadata."""
+    try:
+        return modalities.get(str(run.generator_meta().get("modality") or "image")).preview_caption
+    except UserError:  # a modality this process has not registered
+        return "samples"

@@ -17,8 +17,8 @@ from typing import Iterator
 
 import torch
 
-from ..core import from_uint8
-from ..errors import DataError
+from .. import modality as modalities
+from ..errors import DataError, UserError
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Dataset:
         paired: source ``i`` is the input of image ``i`` (then ``M == N`` and the sizes are
             equal or ``H = r * H'``, ``W = r * W'`` for an integer ``r``); else the two sets
             are independent (unpaired translation).
+        modality: what a sample is (``image``, ``points``, ... see :mod:`ganforge.modality`);
+            by default ``image`` for ``[N, C, H, W]`` data and ``points`` for ``[N, D]``.
     """
 
     name: str
@@ -45,12 +47,16 @@ class Dataset:
     info: dict = field(default_factory=dict)
     sources: torch.Tensor | None = None
     paired: bool = False
+    modality: str = ""
 
     def __post_init__(self) -> None:
-        if self.data.dim() not in (2, 4):
-            raise DataError(f"data set '{self.name}': expected [N, C, H, W] or [N, D] data, got shape {tuple(self.data.shape)}")
-        if self.is_image and self.data.dtype != torch.uint8:
-            raise DataError(f"data set '{self.name}': images must be uint8, got {self.data.dtype}")
+        if self.data.dim() < 2:
+            raise DataError(f"data set '{self.name}': expected [N, ...] samples, got shape {tuple(self.data.shape)}")
+        self.modality = self.modality or modalities.infer(tuple(self.data.shape[1:]))
+        try:
+            modalities.get(self.modality).check(self.data, f"data set '{self.name}'")
+        except UserError as err:
+            raise DataError(str(err)) from None
         if len(self.data) == 0:
             raise DataError(f"data set '{self.name}' is empty")
         if self.labels is not None and len(self.labels) != len(self.data):
@@ -83,7 +89,7 @@ class Dataset:
 
     @property
     def is_image(self) -> bool:
-        return self.data.dim() == 4
+        return self.modality == "image"
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -100,16 +106,15 @@ class Dataset:
         return len(self.data)
 
     def to_model(self, batch: torch.Tensor) -> torch.Tensor:
-        """Map stored samples to the model's range: uint8 images -> float in [-1, 1]."""
-        if self.is_image:
-            return from_uint8(batch)
-        return batch.float()
+        """Map stored samples to the model's range (uint8 images -> float in [-1, 1]; see the modality)."""
+        return modalities.get(self.modality).to_model(batch)
 
     def subset(self, n: int) -> "Dataset":
         """The first ``n`` samples (and first ``n`` sources; a view, no copy)."""
         labels = None if self.labels is None else self.labels[:n]
         sources = None if self.sources is None else self.sources[:n]
-        return Dataset(self.name, self.data[:n], labels, self.class_names, dict(self.info), sources, self.paired)
+        return Dataset(self.name, self.data[:n], labels, self.class_names, dict(self.info), sources, self.paired,
+                       self.modality)
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:

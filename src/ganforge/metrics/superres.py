@@ -116,7 +116,8 @@ def evaluate_sr(
     """
     from ..evaluation import metric_names, resolve_device, run_config
     from ..inference import apply_generator
-    from ..models import is_translator, load_generator
+    from ..models import is_translator
+    from ..rundir import load_generator
     from ..training.recipes import RECIPES
 
     del extractor, extractor_weights, batch_size, progress, seed, kid_subset_size

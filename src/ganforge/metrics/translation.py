@@ -82,7 +82,8 @@ def evaluate_translation(
     """
     from .. import data as data_module
     from ..evaluation import Evaluator, Source, dataset_source, metric_names, resolve_device, resolve_metrics, run_config
-    from ..models import is_translator, load_generator
+    from ..models import is_translator
+    from ..rundir import load_generator
 
     del seed  # the outputs do not depend on it
     if real is not None:

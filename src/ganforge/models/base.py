@@ -279,18 +279,14 @@ def save_generator(generator: Generator | Translator, folder: str | Path, meta: 
 
 
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Rebuild a generator from a ``generator/`` folder (or a run folder holding one).
+    """Rebuild a generator from its folder (``config.json`` + ``model.safetensors``).
 
-    Image-to-image runs give a :class:`Translator` (see :func:`is_translator`).
+    Image-to-image runs give a :class:`Translator` (see :func:`is_translator`). To load from
+    a run directory, use :func:`ganforge.rundir.load_generator` (or ``ganforge.load``).
     """
     from safetensors.torch import load_file
 
-    from . import ensure_registered
-
-    ensure_registered()
     folder = Path(folder)
-    if not (folder / GENERATOR_CONFIG).is_file() and (folder / "generator" / GENERATOR_CONFIG).is_file():
-        folder = folder / "generator"
     config_path = folder / GENERATOR_CONFIG
     if not config_path.is_file():
         raise UserError(f"no generator found at '{folder}' (expected {GENERATOR_CONFIG} and {GENERATOR_WEIGHTS})")

@@ -31,9 +31,10 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image, PngImagePlugin
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core import to_uint8
+from .. import modality as modalities
 from ..errors import UserError
-from ..models.base import Generator, load_generator, truncated_normal
+from ..models.base import Generator, truncated_normal
+from ..rundir import load_generator
 from ..sampling import latent_walk, provenance
 from ..viz import image_grid
 from .batcher import MicroBatcher, padded_forward
@@ -161,10 +162,12 @@ class GeneratorService:
                 f"ganforge serve samples generators of latents; {type(generator).__name__} maps images to images "
                 "and cannot be served yet"
             )
-        if not generator.is_image:
+        self.modality = modalities.of(generator)
+        if not self.modality.servable:
             raise UserError(
-                f"ganforge serve shows images; this generator makes vectors of shape {tuple(generator.output_shape)} "
-                "(plot them with: ganforge sample RUN_DIR --out plot.png)"
+                f"ganforge serve shows images; this generator makes {self.modality.name} samples of shape "
+                f"{tuple(generator.output_shape)} (write them with: ganforge sample RUN_DIR --out "
+                f"{' or '.join('FILE' + s for s in self.modality.suffixes)})"
             )
         self.generator = generator.eval()
         self.limits = limits
@@ -209,7 +212,7 @@ class GeneratorService:
 
     async def images(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """uint8 images ``[N, C, H, W]`` for latents and labels, through the micro-batcher."""
-        return to_uint8(await self.batcher.submit(z, labels))
+        return self.modality.to_stored(await self.batcher.submit(z, labels))
 
     def body(self, seeds: list[int], labels: list[int] | None, truncation: float | None) -> dict[str, Any]:
         """The fields of an :class:`ImagesResponse` besides the images."""

@@ -37,8 +37,10 @@ from .. import losses, models
 from ..config import Config
 from ..data import Dataset
 from ..core import eval_mode
+from ..rundir import RunDir
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
+from .checkpoint import load_checkpoint
 from .image_pool import ImagePool
 from .recipes import RECIPES, Batch, make_optimizer
 from .translation import GRID_ROWS, TranslationRecipe
@@ -204,21 +206,14 @@ def load_translators(run_dir: str | Path, device: str | torch.device = "cpu") ->
     (The run's ``generator/`` folder holds G_AB alone, with EMA weights when ``train.ema_decay > 0``;
     these are the raw training weights of both directions.)
     """
-    import json
-
-    from ..evaluation import run_config
-    from ..models.base import GENERATOR_CONFIG, NETWORKS
-    from .checkpoint import load_checkpoint
-
-    run_dir = Path(run_dir)
-    cfg = run_config(run_dir)
-    if cfg.recipe != "cyclegan":
-        raise UserError(f"'{run_dir}' is a '{cfg.recipe}' run, not a CycleGAN one")
-    path = run_dir / "checkpoints" / "latest.pt"
+    run = RunDir(run_dir)
+    if run.config.recipe != "cyclegan":
+        raise UserError(f"'{run.dir}' is a '{run.config.recipe}' run, not a CycleGAN one")
+    path = run.latest_checkpoint
     if not path.is_file():
         raise UserError(f"no checkpoint at '{path}'")
-    saved = json.loads((run_dir / "generator" / GENERATOR_CONFIG).read_text())  # G_AB's constructor arguments
-    cls, kwargs = NETWORKS.get(saved["class"]), saved["kwargs"]
+    g_ab = run.load_generator()  # G_AB's class and constructor arguments
+    cls, kwargs = type(g_ab), g_ab.init_kwargs
     swapped = {**kwargs, "in_channels": kwargs["out_channels"], "out_channels": kwargs["in_channels"]}
     networks = load_checkpoint(path)["recipe"]["networks"]
     out = []

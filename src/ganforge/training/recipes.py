@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .. import augment, distributed, losses, models
+from .. import modality as modalities
 from ..config import Config, OptimConfig
 from ..data import Dataset
 from ..distributed import DistInfo
@@ -173,7 +174,7 @@ class Recipe:
         points for vector data (a scatter plot). Called once, at the trainer's start.
         """
         g = self.generator
-        n = n if g.is_image else max(n, 1024)
+        n = max(n, modalities.get(self.dataset.modality).min_preview)
         rng = torch.Generator().manual_seed(self.config.train.seed + 2)
         fixed = {"z": torch.randn(n, g.latent_dim, generator=rng).to(self.device)}
         if g.num_classes:
@@ -182,11 +183,9 @@ class Recipe:
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """The sample grid of ``generator`` (the exported copy, in eval mode) on ``fixed``."""
-        from ..viz import render_samples
-
         samples = generator(fixed["z"], fixed.get("label")).float().cpu()
-        reference = None if self.dataset.is_image else self.dataset.data[:2000]
-        return render_samples(samples, nrow=generator.num_classes or None, reference=reference)
+        preview = modalities.get(self.dataset.modality).preview
+        return preview(samples, nrow=generator.num_classes or None, reference=self.dataset.data[:2000])
 
     def calibration_inputs(self, batch_size: int, count: int = 8) -> list[tuple[torch.Tensor | None, ...]]:
         """``count`` argument tuples for ``generator(*args)``, from seed ``train.seed + 3``.

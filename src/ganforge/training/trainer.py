@@ -1,29 +1,19 @@
 """The training loop: schedule, EMA, checkpoints, divergence guard, progress and logging.
 
 The trainer is method-agnostic: a registered :class:`~ganforge.training.recipes.Recipe`
-performs each step. Everything a run produces lands in its run directory::
-
-    runs/<name>/config.yaml            resolved config
-    runs/<name>/checkpoints/latest.pt  full training state (atomic)
-    runs/<name>/generator/             config.json + model.safetensors (EMA weights)
-    runs/<name>/checkpoints/best.pt    state at the best eval score (with eval.every > 0)
-    runs/<name>/generator-best/        the generator of that step
-    runs/<name>/samples/step-NNNNNN.png
-    runs/<name>/comparison.png         the last grid, for recipes that name one (image-to-image)
-    runs/<name>/metrics.jsonl
-    runs/<name>/tensorboard/           when train.tensorboard is true
+performs each step, and it is modality-agnostic: the data set's
+:class:`~ganforge.modality.Modality` previews the samples. Everything a run produces lands
+in its run directory, whose layout :class:`~ganforge.rundir.RunDir` owns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,7 +23,8 @@ import torch
 from .. import data as data_module
 from .. import distributed
 from ..config import Config, from_dict, read_yaml
-from ..core import resolve_device
+from ..core import atomic_write_text, resolve_device
+from ..rundir import RunDir
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, load_generator, save_generator, weights_hash
@@ -65,34 +56,8 @@ RESUMABLE_KEYS = {
 }
 
 
-@dataclass
-class Run:
-    """A run directory and what it holds."""
-
-    dir: Path
-    config: Config
-    step: int
-
-    @property
-    def generator_dir(self) -> Path:
-        return self.dir / "generator"
-
-    def load_generator(self, device: str = "cpu") -> Generator:
-        return load_generator(self.generator_dir, device)
-
-    def metrics(self) -> list[dict[str, Any]]:
-        path = self.dir / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-    @property
-    def best_generator_dir(self) -> Path:
-        """The generator with the best primary eval score (written when ``eval.every > 0``)."""
-        return self.dir / "generator-best"
-
-    @property
-    def latest_samples(self) -> Path | None:
-        grids = sorted((self.dir / "samples").glob("step-*.png"))
-        return grids[-1] if grids else None
+#: What :func:`train` returns: the run directory, with the config and the step reached.
+Run = RunDir
 
 
 def compile_networks(networks: Any) -> None:
@@ -160,6 +125,7 @@ class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
         self.dir = Path(run_dir)
+        self.run = RunDir(self.dir, config)
         self.resume = resume
         t = config.train
         self.device = resolve_device(t.device, "train.device")
@@ -170,7 +136,7 @@ class Trainer:
             torch.set_num_threads(threads)
 
         if resume:
-            self.checkpoint_path = self.dir / "checkpoints" / "latest.pt"
+            self.checkpoint_path = self.run.latest_checkpoint
             if not self.checkpoint_path.is_file():
                 raise UserError(f"cannot resume: '{self.checkpoint_path}' does not exist")
         elif self.dir.exists() and any(self.dir.iterdir()):
@@ -237,10 +203,7 @@ class Trainer:
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
-        path = self.dir / "metrics.jsonl"
-        if path.exists():
-            keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-            path.write_text("".join(line + "\n" for line in keep))
+        self.run.truncate_metrics(step)
 
     # ------------------------------------------------------------------ outputs
 
@@ -256,6 +219,7 @@ class Trainer:
             "run": self.config.name,
             "step": self.step,
             "data": self.config.data.name,
+            "modality": self.dataset.modality,
             "class_names": self.dataset.class_names if self.config.model.conditional else None,
             **self.recipe.generator_meta(),
         }
@@ -270,10 +234,10 @@ class Trainer:
         image = self.recipe.render_samples(generator, self._fixed)
         metadata = provenance(seed=f"fixed:{self.config.train.seed}", generator=weights_hash(generator),
                               run=self.config.name, step=self.step)
-        path = save_png(image, self.dir / "samples" / f"step-{self.step:06d}.png", metadata)
+        path = save_png(image, self.run.samples_path(self.step), metadata)
         if self.recipe.final_grid and self.step >= self.config.train.steps:
             save_png(image, self.dir / self.recipe.final_grid, metadata)
-        if self._writer is not None and self.dataset.is_image:
+        if self._writer is not None:  # the preview picture, whatever the modality
             self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
         return path
 
@@ -284,14 +248,13 @@ class Trainer:
             exported: the output of :meth:`export_generator` for this step, if already made.
         """
         self._check_finite()
-        ckpt_dir = self.dir / "checkpoints"
         state = self.state_dict()
-        latest = ckpt_dir / "latest.pt"
+        latest = self.run.latest_checkpoint
         save_checkpoint(state, latest)
         if self.config.train.keep_checkpoints:
-            save_checkpoint(state, ckpt_dir / f"step-{self.step:06d}.pt")
+            save_checkpoint(state, self.run.step_checkpoint(self.step))
         exported = exported if exported is not None else self.export_generator()
-        save_generator(exported, self.dir / "generator", self.generator_meta())
+        save_generator(exported, self.run.generator_dir, self.generator_meta())
         self._last_good = (self.step, latest)
         return latest
 
@@ -325,8 +288,8 @@ class Trainer:
         improved = self.best is None or (value > self.best["value"] if higher else value < self.best["value"])
         if math.isfinite(value) and improved:
             self.best = {"key": key, "value": value, "step": self.step}
-            save_checkpoint(self.state_dict(), self.dir / "checkpoints" / "best.pt")
-            save_generator(exported, self.dir / "generator-best", {**self.generator_meta(), "eval": {key: value}})
+            save_checkpoint(self.state_dict(), self.run.best_checkpoint)
+            save_generator(exported, self.run.best_generator_dir, {**self.generator_meta(), "eval": {key: value}})
         if self._bar is not None:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
             self._bar.write(f"step {self.step}: {shown}" + (" (best)" if self.best and self.best["step"] == self.step else ""))
@@ -395,8 +358,7 @@ class Trainer:
         """Append ``record`` to metrics.jsonl and ``scalars`` (tag -> value) to TensorBoard (rank 0)."""
         if not self.dist.is_main:
             return
-        with open(self.dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
+        self.run.append_metrics(record)
         if self._writer is not None:
             for tag, value in scalars.items():
                 self._writer.add_scalar(tag, value, self.step)
@@ -409,7 +371,7 @@ class Trainer:
         except ImportError:
             print("warning: train.tensorboard is true but tensorboard is not installed (pip install tensorboard)", file=sys.stderr)
             return
-        self._writer = SummaryWriter(str(self.dir / "tensorboard"), purge_step=self.step + 1 if self.resume else None)
+        self._writer = SummaryWriter(str(self.run.tensorboard_dir), purge_step=self.step + 1 if self.resume else None)
 
     # ------------------------------------------------------------------ loop
 
@@ -419,7 +381,7 @@ class Trainer:
         main = self.dist.is_main
         if main:
             self.dir.mkdir(parents=True, exist_ok=True)
-            (self.dir / "config.yaml").write_text(self.config.to_yaml())
+            atomic_write_text(self.run.config_path, self.config.to_yaml())
         self._open_writer()
         bar = None
         if t.progress and main:
@@ -476,7 +438,7 @@ class Trainer:
             self._bar = None
             if self._writer is not None:
                 self._writer.close()
-        return Run(self.dir, self.config, self.step)
+        return RunDir(self.dir, self.config, self.step)
 
     def _on_interrupt(self) -> None:
         """Save what we have (if it is sound) so that ``--resume`` continues from here.

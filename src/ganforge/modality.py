@@ -1,0 +1,218 @@
+"""Modalities: the seam that kinds of data (images, 2-D points; audio, text, video, tables next) plug into.
+
+A :class:`Modality` owns everything that depends on what one sample *is*:
+
+* how stored samples map to the model's range and back (:meth:`~Modality.to_model`,
+  :meth:`~Modality.to_stored`) and what stored data must look like (:meth:`~Modality.check`);
+* how a batch of generator outputs is written to a file (:attr:`~Modality.writers`, by
+  ``--out`` suffix: ``ganforge sample``) and previewed as a picture (:meth:`~Modality.preview`:
+  the trainer's ``samples/step-N.png``, ``report.html``, the serve page);
+* the default metrics and feature extractor of ``ganforge eval`` (:attr:`~Modality.default_metrics`,
+  :attr:`~Modality.extractor`: None when samples are their own features).
+
+Data sets declare their modality (``Dataset.modality``), the trainer stamps it into the
+generator's metadata, and every command looks the modality up here. Adding one is a
+subclass and a :func:`register` call (see ``docs/architecture.md``); the trainer, the CLI's
+commands and the serve app never name a modality.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .core import from_uint8, to_uint8
+from .errors import UserError
+from .registry import Registry
+from .viz import image_grid, save_png, scatter_plot
+
+#: ``write(modality, samples, path, nrow=..., reference=..., metadata=...)``: a batch of outputs to a file.
+Writer = Callable[..., Path]
+
+MODALITIES: Registry["Modality"] = Registry("modality")
+
+
+def write_npy(samples: torch.Tensor, path: Path, **_: Any) -> Path:
+    """The raw generator outputs (float32, model range) as a NumPy array."""
+    np.save(path, samples.float().cpu().numpy())
+    return path
+
+
+def _png(modality: "Modality", samples: torch.Tensor, path: Path, **options: Any) -> Path:
+    return modality.write_preview(samples, path, **options)
+
+
+def _npy(modality: "Modality", samples: torch.Tensor, path: Path, **_: Any) -> Path:
+    return write_npy(samples, path)
+
+
+def _single_pngs(modality: "Modality", samples: torch.Tensor, path: Path, *, metadata: dict[str, Any] | None = None,
+                 **_: Any) -> Path:
+    """One PNG per image, ``DIR/000000.png`` ... (each with the batch's provenance)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(to_uint8(samples)):
+        array = image.permute(1, 2, 0).numpy()
+        picture = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+        save_png(picture, path / f"{i:06d}.png", {**(metadata or {}), "index": i})
+    return path
+
+
+class Modality:
+    """One kind of data. Subclasses set the attributes and override what differs.
+
+    Attributes:
+        name: registry name (``image``, ``points``, ...), stored in generator metadata.
+        description: one line for ``ganforge data`` and docs.
+        default_metrics: what ``ganforge eval`` computes when no ``--metrics`` is given.
+        extractor: default feature extractor for metrics on features; None: samples are
+            their own features (flattened).
+        writers: ``--out`` suffix -> writer; ``""`` (no suffix) names a folder of single files.
+        preview_caption: how ``report.html`` titles the previews.
+    """
+
+    name: str = ""
+    description: str = ""
+    default_metrics: tuple[str, ...] = ("fid",)
+    extractor: str | None = None
+    writers: dict[str, Writer] = {".npy": _npy}
+    preview_caption: str = "samples"
+    #: Whether ``ganforge serve`` can show it (its page shows stored samples as PNG images).
+    servable: bool = False
+    #: Fewest samples a preview shows (a scatter plot needs many points to show a mixture).
+    min_preview: int = 0
+
+    def check(self, data: torch.Tensor, what: str) -> None:
+        """Raise :class:`UserError` unless ``data`` is stored data of this modality."""
+
+    def to_model(self, stored: torch.Tensor) -> torch.Tensor:
+        """Stored samples -> the model's input range (float)."""
+        return stored.float()
+
+    def to_stored(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Generator outputs -> stored form (what data sets hold and metrics read)."""
+        return outputs.detach().float()
+
+    def features(self, stored: torch.Tensor) -> torch.Tensor:
+        """Features of stored samples when :attr:`extractor` is None: the flattened samples."""
+        return stored.float().reshape(len(stored), -1)
+
+    def preview(self, samples: torch.Tensor, *, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
+        """A picture of a batch of outputs (model range) for sample grids, reports and the serve page."""
+        raise NotImplementedError
+
+    def write_preview(self, samples: torch.Tensor, path: Path, *, nrow: int | None = None,
+                      reference: torch.Tensor | None = None, metadata: dict[str, Any] | None = None) -> Path:
+        """:meth:`preview` saved as a PNG with ``metadata`` text chunks."""
+        return save_png(self.preview(samples, nrow=nrow, reference=reference), path, metadata)
+
+    @property
+    def suffixes(self) -> list[str]:
+        return [s for s in self.writers if s]
+
+    def writer_for(self, out: str | Path) -> Writer:
+        """The writer of ``out``'s suffix (a path ending in ``/`` names a folder of single files).
+
+        Raises:
+            UserError: a suffix this modality cannot write (the message lists the ones it can).
+        """
+        text = str(out)
+        suffix = "" if text.endswith(("/", "\\")) else Path(text).suffix.lower()
+        writer = self.writers.get(suffix) if suffix or text.endswith(("/", "\\")) else None
+        if writer is None:
+            accepted = " or ".join(self.suffixes)
+            folder = " (or a folder: DIR/)" if "" in self.writers else ""
+            raise UserError(f"--out must end in {accepted}{folder} for {self.name} samples, got '{Path(text).name}'")
+        return writer
+
+    def write(self, samples: torch.Tensor, out: str | Path, *, nrow: int | None = None,
+              reference: torch.Tensor | None = None, metadata: dict[str, Any] | None = None) -> Path:
+        """Write a batch of generator outputs to ``out``, in the format its suffix names."""
+        writer = self.writer_for(out)
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return writer(self, samples, out, nrow=nrow, reference=reference, metadata=metadata)
+
+
+class ImageModality(Modality):
+    """Images ``[C, H, W]``: stored as uint8, modelled in [-1, 1]; scored on Inception features."""
+
+    name = "image"
+    description = "images [C, H, W] (uint8 on disk, [-1, 1] in the model)"
+    default_metrics = ("fid",)
+    extractor = "inception"
+    writers = {".png": _png, ".npy": _npy, "": _single_pngs}
+    preview_caption = "sample grids"
+    servable = True
+
+    def check(self, data: torch.Tensor, what: str) -> None:
+        if data.dim() != 4 or data.dtype != torch.uint8:
+            raise UserError(f"{what}: images must be uint8 [N, C, H, W], got {data.dtype} {tuple(data.shape)}")
+
+    def to_model(self, stored: torch.Tensor) -> torch.Tensor:
+        return from_uint8(stored)
+
+    def to_stored(self, outputs: torch.Tensor) -> torch.Tensor:
+        return to_uint8(outputs)
+
+    def preview(self, samples: torch.Tensor, *, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
+        return image_grid(samples, nrow)
+
+
+class PointsModality(Modality):
+    """Vectors ``[D]`` in data coordinates (the 2-D Gaussian mixtures): their own features."""
+
+    name = "points"
+    description = "vectors [D] in data coordinates (2-D mixtures: scatter plots)"
+    default_metrics = ("fid",)
+    extractor = None
+    writers = {".png": _png, ".npy": _npy}
+    preview_caption = "scatter plots"
+    min_preview = 1024
+
+    def check(self, data: torch.Tensor, what: str) -> None:
+        if data.dim() != 2 or not data.is_floating_point():
+            raise UserError(f"{what}: points must be float [N, D], got {data.dtype} {tuple(data.shape)}")
+
+    def preview(self, samples: torch.Tensor, *, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
+        if samples.dim() != 2 or samples.shape[1] != 2:
+            raise UserError(f"only 2-D points can be plotted, got samples of shape {tuple(samples.shape)}; write .npy")
+        return scatter_plot(samples, None if reference is None else reference.float())
+
+
+def register(modality: Modality) -> Modality:
+    """Add ``modality`` to :data:`MODALITIES` (its :attr:`~Modality.name` is the key)."""
+    MODALITIES.add(modality.name, modality, help=modality.description)
+    return modality
+
+
+def get(name: str) -> Modality:
+    """The registered modality ``name`` (a one-line error with a suggestion otherwise)."""
+    return MODALITIES.get(name)
+
+
+def infer(shape: tuple[int, ...]) -> str:
+    """The modality of samples of this shape, for data and generators that do not name one."""
+    return "image" if len(shape) == 3 else "points"
+
+
+def of(obj: Any) -> Modality:
+    """The modality of a data set, a generator (``meta["modality"]``, else its output shape) or a source."""
+    name = getattr(obj, "modality", None) or (getattr(obj, "meta", None) or {}).get("modality")
+    if not name and hasattr(obj, "in_channels"):  # image-to-image translators
+        name = "image"
+    if not name:
+        shape = getattr(obj, "output_shape", None)
+        if shape is None:
+            raise UserError(f"cannot tell the modality of a {type(obj).__name__}")
+        name = infer(tuple(shape))
+    return get(str(name))
+
+
+register(ImageModality())
+register(PointsModality())
+
+__all__ = ["MODALITIES", "ImageModality", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register"]

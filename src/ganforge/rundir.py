@@ -1,0 +1,180 @@
+"""The run directory: the one place that knows its layout.
+
+Everything a training run produces lands in one folder::
+
+    RUN/config.yaml               the resolved config
+    RUN/checkpoints/latest.pt     full training state (atomic; --resume continues from it)
+    RUN/checkpoints/best.pt       state at the best eval score (with eval.every > 0)
+    RUN/checkpoints/step-N.pt     kept checkpoints (train.keep_checkpoints)
+    RUN/generator/                config.json + model.safetensors (EMA weights), written as one unit
+    RUN/generator-best/           the generator of the best eval step
+    RUN/samples/step-NNNNNN.png   a preview of the fixed samples (grid, plot, ...), by step
+    RUN/metrics.jsonl             one JSON record per log line / evaluation
+    RUN/report.html               curves, previews and config in one self-contained page
+    RUN/tensorboard/              when train.tensorboard is true
+
+The trainer writes through :class:`RunDir`; evaluation, report, serve, the CLI and the
+CycleGAN loader read through it; nothing else spells these paths.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import Config, from_dict, read_yaml
+from .errors import UserError
+from .models.base import GENERATOR_CONFIG, Generator, Translator
+from .models.base import load_generator as load_folder_generator
+
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+REPORT = "report.html"
+GENERATOR = "generator"
+GENERATOR_BEST = "generator-best"
+
+
+class RunDir:
+    """A run directory and what it holds.
+
+    Attributes:
+        dir: the folder.
+        config: the resolved config (read from ``config.yaml`` on first use when not given).
+        step: the step the run reached (set by the trainer; None when only read from disk).
+    """
+
+    def __init__(self, dir: str | Path, config: Config | None = None, step: int | None = None) -> None:
+        self.dir, self._config, self.step = Path(dir), config, step
+
+    # ------------------------------------------------------------------ paths
+
+    @property
+    def config_path(self) -> Path:
+        return self.dir / CONFIG
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.dir / METRICS
+
+    @property
+    def report_path(self) -> Path:
+        return self.dir / REPORT
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def latest_checkpoint(self) -> Path:
+        return self.checkpoints_dir / "latest.pt"
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.checkpoints_dir / "best.pt"
+
+    def step_checkpoint(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{step:06d}.pt"
+
+    @property
+    def generator_dir(self) -> Path:
+        return self.dir / GENERATOR
+
+    @property
+    def best_generator_dir(self) -> Path:
+        """The generator with the best primary eval score (written when ``eval.every > 0``)."""
+        return self.dir / GENERATOR_BEST
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.dir / "samples"
+
+    def samples_path(self, step: int) -> Path:
+        return self.samples_dir / f"step-{step:06d}.png"
+
+    def sample_grids(self) -> list[Path]:
+        """Every sample preview, in step order."""
+        return sorted(self.samples_dir.glob("step-*.png"))
+
+    @property
+    def latest_samples(self) -> Path | None:
+        grids = self.sample_grids()
+        return grids[-1] if grids else None
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.dir / "tensorboard"
+
+    # ------------------------------------------------------------------ contents
+
+    @property
+    def config(self) -> Config:
+        """The run's config (``config.yaml``); a one-line error when there is none."""
+        if self._config is None:
+            self._config = from_dict(self.config_data())
+        return self._config
+
+    def config_data(self) -> dict[str, Any]:
+        """``config.yaml`` as plain data (unchecked), for resuming with overrides."""
+        if not self.config_path.is_file():
+            raise UserError(f"'{self.dir}' is not a run directory (no {CONFIG})")
+        return read_yaml(self.config_path)
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run (a config) or a saved generator."""
+        return self.dir.is_dir() and (
+            self.config_path.is_file() or (self.generator_dir / GENERATOR_CONFIG).is_file()
+        )
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """The records of ``metrics.jsonl``; a torn or corrupt line (a crash mid-write) is skipped."""
+        records = []
+        if self.metrics_path.is_file():
+            for line in self.metrics_path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keep the records up to ``step`` (a resumed run redoes the later ones); drops torn lines."""
+        if self.metrics_path.exists():
+            keep = [r for r in self.metrics() if r.get("step", 0) <= step]
+            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+    def generator_meta(self) -> dict[str, Any]:
+        """The metadata saved beside the generator's weights (``{}`` when unreadable)."""
+        try:
+            meta = json.loads((self.generator_dir / GENERATOR_CONFIG).read_text()).get("meta")
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
+
+    def load_generator(self, device: str | torch.device = "cpu", *, best: bool = False) -> Generator | Translator:
+        """The run's exported generator (``generator-best/`` with ``best``)."""
+        return load_folder_generator(self.best_generator_dir if best else self.generator_dir, device)
+
+
+def generator_folder(path: str | Path) -> Path:
+    """The generator folder of ``path``: ``path`` itself when it holds one, else ``path/generator``."""
+    path = Path(path)
+    if not (path / GENERATOR_CONFIG).is_file() and (path / GENERATOR / GENERATOR_CONFIG).is_file():
+        return path / GENERATOR
+    return path
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator | Translator:
+    """A generator from a run directory or from its ``generator/`` folder alone."""
+    return load_folder_generator(generator_folder(path), device)
+
+
+__all__ = ["RunDir", "generator_folder", "load_generator"]
