@@ -13,7 +13,8 @@ import ganforge
 from ganforge import models
 from ganforge.cli import main
 from ganforge.export import ExportError, export_generator, load_exported
-from ganforge.models import load_generator, save_generator
+from ganforge.models import save_generator
+from ganforge.rundir import load_generator
 from ganforge.models.base import truncated_normal
 
 ort = pytest.importorskip("onnxruntime")
@@ -241,7 +242,7 @@ def test_bad_format_or_suffix(folders, tmp_path, capsys, args, message):
 def test_failed_verification_writes_nothing(folders, tmp_path, capsys, monkeypatch):
     out = tmp_path / "m.pt"
     out.write_bytes(b"an earlier export")
-    monkeypatch.setattr("ganforge.export.core.verify", lambda generator, exported: 0.5)
+    monkeypatch.setattr("ganforge.export.files.verify", lambda generator, exported: 0.5)
     assert main(["export", str(folders["mlp-vector"]), "--out", str(out)]) == 1
     assert "differs from the PyTorch generator by 0.5" in _one_error(capsys)
     assert out.read_bytes() == b"an earlier export" and sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]

@@ -18,8 +18,8 @@ Example::
 from __future__ import annotations
 
 from . import onnx, torchscript  # noqa: F401  (register the formats)
-from .base import EXPORTERS, ExportError, ExportModule, ExportResult, frozen_copy, trace
-from .core import (
+from .program import EXPORTERS, ExportError, ExportModule, ExportResult, frozen_copy, trace
+from .files import (
     TOLERANCE,
     ExportedGenerator,
     export_generator,

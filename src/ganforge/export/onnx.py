@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
-from .base import EXPORTERS, METADATA_KEY, ExportError, Runner, first_line, missing_package, parse_metadata
+from .program import EXPORTERS, METADATA_KEY, ExportError, Runner, first_line, missing_package, parse_metadata
 
 #: Lowest opset accepted (the torch.export-based exporter targets 18 natively).
 MIN_OPSET = 17

@@ -22,7 +22,7 @@ import torch
 import torch.fx
 
 from ..errors import UserError
-from .base import EXPORTERS, METADATA_KEY, ExportError, Runner, first_line, parse_metadata
+from .program import EXPORTERS, METADATA_KEY, ExportError, Runner, first_line, parse_metadata
 
 EXTRA_FILE = f"{METADATA_KEY}.json"
 

@@ -123,14 +123,14 @@ class ACGANRecipe(AuxiliaryRecipe):
         if not isinstance(self.discriminator, ACGANDiscriminator):
             raise ConfigError(f"recipe 'acgan' needs model.name: acgan (a discriminator with a classifier head), got '{config.model.name}'")
         self.num_classes = dataset.num_classes
-        self.generators["labels"] = torch.Generator(device=device).manual_seed(config.train.seed + 5)
+        self.rngs["labels"] = torch.Generator(device=device).manual_seed(config.train.seed + 5)
 
     def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.options.fake_labels == "real":
             return super().make_fake(batch, grad)
         n = len(batch["image"])
         labels = self.draw(
-            lambda m: torch.randint(self.num_classes, (m,), generator=self.generators["labels"], device=self.device), n
+            lambda m: torch.randint(self.num_classes, (m,), generator=self.rngs["labels"], device=self.device), n
         )
         return super().make_fake({**batch, "label": labels}, grad)
 

@@ -106,8 +106,8 @@ class CycleGANRecipe(TranslationRecipe):
             "discriminator": make_optimizer(opt, self.discriminator_pair.parameters(), opt.d_lr, opt.d_betas, device),
         }
         self.loss = losses.get(config.loss.name)
-        self.generators["pool"] = torch.Generator().manual_seed(config.train.seed + 5)
-        self.pools = {side: ImagePool(o.pool_size, self.generators["pool"]) for side in ("a", "b")}
+        self.rngs["pool"] = torch.Generator().manual_seed(config.train.seed + 5)
+        self.pools = {side: ImagePool(o.pool_size, self.rngs["pool"]) for side in ("a", "b")}
 
     # ------------------------------------------------------------------ pieces
 

@@ -53,12 +53,12 @@ def make_optimizer(cfg: OptimConfig, params: Any, lr: float, betas: list[float],
 
 
 class Recipe:
-    """Base class: networks, optimizers, random generators and one training step.
+    """Base class: networks, optimizers, random streams and one training step.
 
     Attributes:
         networks: every trainable module by name (saved in checkpoints).
         optimizers: every optimizer by name (saved in checkpoints).
-        generators: named ``torch.Generator`` objects whose state is checkpointed.
+        rngs: named ``torch.Generator`` random streams whose state is checkpointed.
     """
 
     networks: dict[str, nn.Module]
@@ -87,7 +87,7 @@ class Recipe:
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         self.config, self.dataset, self.device = config, dataset, device
         self.options = self.check_options(config.recipe_options)
-        self.generators: dict[str, torch.Generator] = {}
+        self.rngs: dict[str, torch.Generator] = {}
         self.amp_dtype = AMP_DTYPES[config.train.precision]
         if self.amp_dtype is torch.float16 and device.type != "cuda":
             raise ConfigError("train.precision=fp16 needs a CUDA device (CPUs have no fast fp16); use bf16 or fp32")
@@ -108,7 +108,7 @@ class Recipe:
 
     def split_streams(self, step: int) -> None:
         """Give each process its own augmentation/penalty stream, derived from (seed, rank, step)."""
-        for name, g in self.generators.items():
+        for name, g in self.rngs.items():
             if name not in self.SHARED_STREAMS:
                 mixed = self.config.train.seed * 1_000_003 + zlib.crc32(name.encode()) * 7919 + self.dist.rank * 104_729 + step
                 g.manual_seed(mixed % 2**63)
@@ -126,7 +126,7 @@ class Recipe:
 
     def latents(self, n: int) -> torch.Tensor:
         """``n`` latents for this process from the shared ``noise`` stream (see :meth:`draw`)."""
-        return self.draw(lambda m: self.generator.sample_latents(m, self.generators["noise"]), n)
+        return self.draw(lambda m: self.generator.sample_latents(m, self.rngs["noise"]), n)
 
     def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
         """Backward ``loss``, average ``module``'s gradients over processes, step optimizer ``name``.
@@ -278,9 +278,9 @@ class GANRecipe(Recipe):
         }
         self.loss = losses.get(config.loss.name)
         self.n_critic = config.train.n_critic
-        self.generators["noise"] = torch.Generator(device=device).manual_seed(config.train.seed + 1)
-        self.generators["augment"] = torch.Generator(device=device).manual_seed(config.train.seed + 4)
-        self.augment = augment.create(config.augment, self.generators["augment"])
+        self.rngs["noise"] = torch.Generator(device=device).manual_seed(config.train.seed + 1)
+        self.rngs["augment"] = torch.Generator(device=device).manual_seed(config.train.seed + 4)
+        self.augment = augment.create(config.augment, self.rngs["augment"])
         if self.augment.enabled and not dataset.is_image:
             raise ConfigError(f"augment.name={config.augment.name} needs image data; '{dataset.name}' is not")
         self.regularizers = [
@@ -342,14 +342,14 @@ class GANRecipe(Recipe):
         kwargs = {k: v for k, v in opts.items() if k not in losses.regularizers.GENERIC_OPTIONS}
         accepted = reg.parameters
         if "generator" in accepted:  # random draws (interpolation, noise) from a checkpointed stream
-            kwargs["generator"] = self.generators["augment"]
+            kwargs["generator"] = self.rngs["augment"]
         if "augment" in accepted:
             kwargs["augment"] = self.consistency_augment
         return reg.fn(lambda x: self.score(x, labels), *(tensors[k] for k in reg.inputs), **kwargs)
 
     def consistency_augment(self, x: torch.Tensor) -> torch.Tensor:
         """bCR's transformation: a random translation (DiffAugment's, 1/8 of the size)."""
-        return augment.diffaugment.translation(x, self.generators["augment"])
+        return augment.diffaugment.translation(x, self.rngs["augment"])
 
     def g_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The generator's loss through the current discriminator."""

@@ -57,7 +57,7 @@ class StyleGANRecipe(GANRecipe):
 
     def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A generated batch; with probability ``style_mixing`` per sample, two latents mixed."""
-        g, rng = self.generator, self.generators["noise"]
+        g, rng = self.generator, self.rngs["noise"]
         n = len(batch["image"])
         labels = batch.get("label") if self.conditional else None
         z = self.latents(n)
@@ -73,7 +73,7 @@ class StyleGANRecipe(GANRecipe):
 
     def path_length_penalty(self, labels: torch.Tensor | None, batch_size: int) -> torch.Tensor:
         """``E[(||J_w^T y|| - a)^2]`` on a fresh batch; updates the running mean ``a``."""
-        g, rng = self.generator, self.generators["noise"]
+        g, rng = self.generator, self.rngs["noise"]
         n = max(1, batch_size // self.options.pl_batch_shrink)
         z = self.latents(n)
         labels = labels[:n] if labels is not None else None

@@ -182,7 +182,7 @@ class Trainer:
             "recipe": self.recipe.state_dict(),
             "ema": self.ema.state_dict(),
             "loader": self.loader.state_dict(),
-            "rng": rng_state(self.recipe.generators),
+            "rng": rng_state(self.recipe.rngs),
             "config": self.config.to_yaml(),
             "eval_best": self.best,
         }
@@ -194,7 +194,7 @@ class Trainer:
         self.recipe.load_state_dict(state["recipe"])
         self.ema.load_state_dict(state["ema"])
         self.loader.load_state_dict(state["loader"])
-        set_rng_state(state["rng"], self.recipe.generators)
+        set_rng_state(state["rng"], self.recipe.rngs)
         self.step = int(state["step"])
         self.best = state.get("eval_best")
         self._last_good = (self.step, path)
@@ -207,7 +207,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
 
-    def export_generator(self) -> Generator:
+    def ema_snapshot(self) -> Generator:
         """A standalone copy of the EMA generator with standing BatchNorm statistics
         (re-estimated on the recipe's :meth:`~ganforge.training.recipes.Recipe.calibration_inputs`)."""
         g = copy.deepcopy(self.ema.model).eval()
@@ -245,7 +245,7 @@ class Trainer:
         """Write checkpoints/latest.pt (+ step-N.pt) and generator/, only if the state is finite.
 
         Args:
-            exported: the output of :meth:`export_generator` for this step, if already made.
+            exported: the output of :meth:`ema_snapshot` for this step, if already made.
         """
         self._check_finite()
         state = self.state_dict()
@@ -253,7 +253,7 @@ class Trainer:
         save_checkpoint(state, latest)
         if self.config.train.keep_checkpoints:
             save_checkpoint(state, self.run.step_checkpoint(self.step))
-        exported = exported if exported is not None else self.export_generator()
+        exported = exported if exported is not None else self.ema_snapshot()
         save_generator(exported, self.run.generator_dir, self.generator_meta())
         self._last_good = (self.step, latest)
         return latest
@@ -271,7 +271,7 @@ class Trainer:
 
         self._check_finite()  # a diverged state is reported as such, not as a failing metric
         e = self.config.eval
-        with preserved_rng(self.recipe.generators):
+        with preserved_rng(self.recipe.rngs):
             if self._evaluator is None:
                 real = dataset_source(self.dataset, self.config.data, e.n)
                 self._evaluator = Evaluator(
@@ -420,7 +420,7 @@ class Trainer:
                 every = self.config.eval.every
                 evaluating = every > 0 and (self.step % every == 0 or done)
                 if (checkpoint or samples or evaluating) and main:  # the other processes hold the same state
-                    exported = self.export_generator()  # shared by all outputs
+                    exported = self.ema_snapshot()  # shared by all outputs
                     if evaluating:  # before the checkpoint, which then holds this step's best
                         self.evaluate(exported)
                     if checkpoint:

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import UserError
 from ..models.base import Generator
-from .base import (
+from .program import (
     EXPORTERS,
     Exporter,
     ExportError,
