@@ -65,6 +65,14 @@ class Registry(Generic[T]):
         doc = help if help is not None else (getattr(obj, "__doc__", None) or "")
         self._help[name] = doc.strip().splitlines()[0] if doc.strip() else ""
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` and its aliases (plugins and tests that register temporarily)."""
+        name = self.canonical(name)
+        for alias in self.aliases_of(name):
+            del self._aliases[alias]
+        self._help.pop(name, None)
+        return self._entries.pop(name)
+
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` (resolving aliases); raises with a suggestion."""
         if name in self._entries:
