@@ -209,7 +209,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
     """``ganforge upscale`` / ``translate``: one code path (:func:`ganforge.inference.process_files`)."""
-    from .evaluation import resolve_device
+    from .core import resolve_device
     from .inference import process_files
     from .models import is_translator, load_generator
 
@@ -252,7 +252,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
     import uvicorn
 
-    from .evaluation import resolve_device
+    from .core import resolve_device
     from .serve import create_app
 
     try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -38,6 +39,7 @@ from ..config import Config
 from ..data import Dataset
 from ..core import eval_mode
 from ..errors import ConfigError, UserError
+from ..evaluation import run_config
 from ..losses.paired import cycle_loss, identity_loss
 from .image_pool import ImagePool
 from .recipes import RECIPES, Batch, make_optimizer
@@ -204,9 +206,6 @@ def load_translators(run_dir: str | Path, device: str | torch.device = "cpu") ->
     (The run's ``generator/`` folder holds G_AB alone, with EMA weights when ``train.ema_decay > 0``;
     these are the raw training weights of both directions.)
     """
-    import json
-
-    from ..evaluation import run_config
     from ..models.base import GENERATOR_CONFIG, NETWORKS
     from .checkpoint import load_checkpoint
 
