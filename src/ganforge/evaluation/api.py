@@ -157,7 +157,7 @@ def evaluate(
         fake: the set to score (a run directory, a generator, a folder, an array, ...).
         metrics: ``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``modes`` (list or ``"fid,kid"``).
         n: at most ``n`` samples per set (a fixed-seed subset of larger sets); generators
-            are sampled ``n`` times (default :data:`DEFAULT_N`).
+            are sampled ``n`` times (default :data:`~ganforge.evaluation.sources.DEFAULT_N`).
         extractor, extractor_weights: registered feature extractor and optional weights.
         device: ``cpu``, ``cuda``, ``auto``.
         batch_size: images per batch (sampling and features).
