@@ -2,7 +2,7 @@
 
 Trains the ``pix2pix-facades`` preset and ``pix2pix-facades-l1`` (the same U-Net, the same
 data, steps, batch and seed, no discriminator) side by side, then scores both generators
-on the 106 test pairs with :func:`ganforge.metrics.translation.evaluate_translation`:
+on the 106 test pairs with :func:`ganforge.evaluation.translation.evaluate_translation`:
 
 * ``l1``: mean |output - target| per pixel and channel, [0, 1] scale (lower is better);
 * ``fid``: FID-106, the Fréchet Inception distance between the 106 outputs and the 106
@@ -108,7 +108,7 @@ def main() -> None:
     from ganforge.data import create, to_uint8
     from ganforge.evaluation import Evaluator, Source, dataset_source, run_config
     from ganforge.metrics import fid_from_features
-    from ganforge.metrics.translation import evaluate_translation, to_uint8_batches
+    from ganforge.evaluation.translation import evaluate_translation, to_uint8_batches
     from ganforge.sampling import provenance
     from ganforge.viz import comparison_grid, save_png
 

@@ -1,6 +1,6 @@
 """Bicubic baseline of the SR benchmarks: PSNR/SSIM (Y channel, border = scale) on Set5/Set14.
 
-The standard protocol of :mod:`ganforge.metrics.sr` (MATLAB-compatible ``imresize`` down
+The standard protocol of :mod:`ganforge.metrics.psnr_ssim` (MATLAB-compatible ``imresize`` down
 and up), so the figures compare with the bicubic rows of published SR tables.
 
     python benchmarks/sr_bicubic.py [--data ../shared/data/sr] [--scales 2,4] [--json FILE]
@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ganforge.metrics.sr import bicubic_upscale, psnr, read_image, ssim
+from ganforge.metrics.psnr_ssim import bicubic_upscale, psnr, read_image, ssim
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Bicubic rows as published (e.g. Kim et al., VDSR, CVPR 2016; Lim et al., EDSR, 2017).

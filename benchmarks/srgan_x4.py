@@ -3,7 +3,7 @@
 Trains the ``srgan-x4`` preset (SRResNet on L1 for ``pretrain_steps``, then RaGAN +
 pixel loss) in segments, resuming the same run (resume is exact and the preset's learning
 rate is constant, so the segments are one run), and scores the generator after each
-segment with :func:`ganforge.metrics.superres.evaluate_sr`: PSNR/SSIM on luma Y, border 4,
+segment with :func:`ganforge.evaluation.superres.evaluate_sr`: PSNR/SSIM on luma Y, border 4,
 low-resolution inputs made with MATLAB's ``imresize`` (the published protocol; bicubic:
 Set5 28.42 / 0.8104, Set14 26.00 / 0.7027).
 
@@ -50,7 +50,7 @@ def torch_bicubic(lr: np.ndarray, scale: int = 4) -> np.ndarray:
 
 
 def references(sets: list[Path]) -> dict[str, Any]:
-    from ganforge.metrics.superres import score_folder, set_name
+    from ganforge.evaluation.superres import score_folder, set_name
 
     rows = {}
     for folder in sets:
@@ -69,7 +69,7 @@ def comparison_image(run_dir: Path, path: Path, hr_path: Path) -> None:
     from PIL import Image
 
     from ganforge.inference import apply_generator
-    from ganforge.metrics.sr import bicubic_upscale, read_image
+    from ganforge.metrics.psnr_ssim import bicubic_upscale, read_image
     from ganforge.models import load_generator
     from ganforge.viz import comparison_grid, save_png
 
@@ -88,7 +88,7 @@ def comparison_image(run_dir: Path, path: Path, hr_path: Path) -> None:
 def main() -> None:
     import ganforge
     from ganforge.config import load_config
-    from ganforge.metrics.superres import evaluate_sr
+    from ganforge.evaluation.superres import evaluate_sr
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "srgan-x4-study")

@@ -21,7 +21,7 @@ from PIL import Image
 import ganforge
 from ganforge.errors import ConfigError, UserError
 from ganforge.metrics import lpips as gl
-from ganforge.metrics.superres import score_folder
+from ganforge.evaluation.superres import score_folder
 
 pytest.importorskip("lpips")
 

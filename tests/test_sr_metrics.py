@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganforge.metrics.sr import bicubic_upscale, imresize, modcrop, psnr, read_image, rgb_to_y, ssim
+from ganforge.metrics.psnr_ssim import bicubic_upscale, imresize, modcrop, psnr, read_image, rgb_to_y, ssim
 
 skimage_metrics = pytest.importorskip("skimage.metrics", reason="scikit-image is the reference (pip install scikit-image)")
 

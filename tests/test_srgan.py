@@ -22,8 +22,8 @@ from ganforge.errors import ConfigError, UserError
 from ganforge.extractors.vgg import VGG19Features, conv_indices
 from ganforge.inference import apply_generator, read_input
 from ganforge.losses.paired import content_loss, pixel_loss
-from ganforge.metrics.sr import bicubic_upscale, psnr
-from ganforge.metrics.superres import evaluate_sr
+from ganforge.metrics.psnr_ssim import bicubic_upscale, psnr
+from ganforge.evaluation.superres import evaluate_sr
 from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.models.srgan import RRDBNet, SRDiscriminator, SRResNet
 from ganforge.training.checkpoint import load_checkpoint
@@ -114,7 +114,7 @@ def test_discriminator_takes_any_crop_size():
 
 def test_lr_inputs_approximate_matlab_imresize(faces):
     """Training LR (torch, antialiased bicubic) vs the evaluation protocol's MATLAB imresize: within 1.5 levels."""
-    from ganforge.metrics.sr import imresize
+    from ganforge.metrics.psnr_ssim import imresize
 
     hr = np.asarray(Image.open(next((faces / "one").iterdir())).convert("RGB"))[:108, :88]
     lr_matlab = imresize(hr, 1 / 4).astype(float)

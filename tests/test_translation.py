@@ -20,7 +20,7 @@ from ganforge.config import DataConfig, apply_overrides, load_config
 from ganforge.data import BatchLoader, Dataset, create, to_uint8
 from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.layers.patchgan import receptive_field
-from ganforge.metrics.translation import evaluate_translation, mean_l1
+from ganforge.evaluation.translation import evaluate_translation, mean_l1
 from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.viz import comparison_grid

@@ -185,10 +185,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         if args.fake is None:
             raise UserError("give a RUN_DIR, or --fake SAMPLES (and --real REFERENCE)")
-        common["extractor"] = common["extractor"] or "inception"
         common["batch_size"] = common["batch_size"] or 100
         result = evaluate(
-            args.real, args.fake, metrics=args.metrics or "fid", seed=args.seed, resolution=args.resolution, **common
+            args.real, args.fake, metrics=args.metrics, seed=args.seed, resolution=args.resolution, **common
         )
         print(f"fake: {args.fake}\nreal: {args.real or '-'}")
     print(format_results(result))

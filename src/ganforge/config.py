@@ -263,7 +263,7 @@ def validate(config: Config) -> None:
     """Check values and names against the registries (lazy imports avoid cycles)."""
     from . import data as data_module
     from .losses import LOSSES, check_regularizers
-    from .models import MODELS, check_options
+    from .models import check_options
     from .training.recipes import RECIPES
 
     t = config.train

@@ -10,7 +10,6 @@ binaries) are resized with :func:`resize_batch`. Decoding a large folder is slow
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ..core import IMAGE_SUFFIXES, cache_root, cached
+from ..core import IMAGE_SUFFIXES, cached
 from ..errors import DataError
 from .base import Dataset
 

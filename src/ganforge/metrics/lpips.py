@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core import from_uint8
 from ..errors import ConfigError
 from ..extractors.base import WeightsFile
 
@@ -74,12 +75,11 @@ def load_lpips(weights: str | Path | None = None, device: str | torch.device = "
 
 def to_model_range(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (``[H, W]``, ``[H, W, 3]``, ``[N, H, W, 3]`` arrays or ``[N, 3, H, W]`` tensors) -> float [-1, 1] NCHW."""
-    from ..tiling import to_model_range as array_to_model_range
-
-    if isinstance(images, np.ndarray):
-        tensor = torch.cat([array_to_model_range(i) for i in images]) if images.ndim == 4 else array_to_model_range(images)
-    else:
-        tensor = images.float().div(127.5).sub(1.0)
+    if isinstance(images, np.ndarray):  # channels last: [H, W], [H, W, C] or [N, H, W, C]
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        x = x[..., None] if x.dim() == 2 else x
+        images = (x[None] if x.dim() == 3 else x).permute(0, 3, 1, 2)
+    tensor = from_uint8(images)
     if tensor.shape[1] == 1:
         tensor = tensor.expand(-1, 3, -1, -1)  # grey: the same plane in R, G and B
     return tensor

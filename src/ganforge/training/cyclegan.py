@@ -26,7 +26,6 @@ registered D loss as pix2pix does, which only rescales it.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 

@@ -10,8 +10,12 @@ the recipe, through hooks with latent-GAN defaults (image-to-image recipes overr
 see :mod:`ganforge.training.translation`): :meth:`Recipe.fixed_inputs` (the fixed batch of
 the sample grids), :meth:`Recipe.render_samples` (the grid), :meth:`Recipe.calibration_inputs`
 (batches that re-estimate BatchNorm statistics of the exported generator),
-:meth:`Recipe.generator_meta` (saved beside its weights), :attr:`Recipe.final_grid` and
-:meth:`Recipe.run_evaluator` (how ``ganforge eval RUN_DIR`` scores the run).
+:meth:`Recipe.generator_meta` (saved beside its weights) and :attr:`Recipe.final_grid`.
+
+How ``ganforge eval RUN_DIR`` scores a run is not a recipe hook: the evaluation package
+keeps a registry from recipe names to run evaluators
+(:data:`ganforge.evaluation.RUN_EVALUATORS`; ``pix2pix`` and ``cyclegan`` runs are scored on
+their test pairs, ``srgan`` runs on benchmark folders, all others by sampling the generator).
 """
 
 from __future__ import annotations
@@ -205,16 +209,6 @@ class Recipe:
     def generator_meta(self) -> dict[str, Any]:
         """Recipe-specific fields of the exported generator's metadata (``generator/config.json``)."""
         return {}
-
-    @classmethod
-    def run_evaluator(cls) -> Callable[..., dict[str, Any]] | None:
-        """The function that scores a run of this recipe (``ganforge eval RUN_DIR``).
-
-        None (latent GANs): :func:`~ganforge.evaluation.evaluate_run`'s own pipeline, which
-        samples the generator and compares with the training data. Otherwise a function with
-        ``evaluate_run``'s signature.
-        """
-        return None
 
     def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
         """One generator update (and its discriminator updates); returns detached losses."""

@@ -6,7 +6,7 @@ each HR crop on the fly by bicubic downsampling with antialiasing,
 ``x = q(bicubic_{1/s}(y))`` (``F.interpolate(mode="bicubic", antialias=True)``, then rounded to
 the 256 levels of a uint8 image by ``q``). That approximates MATLAB's ``imresize`` (torch's
 kernel has ``a = -0.75`` where MATLAB's has ``-0.5``); evaluation uses the exact MATLAB
-protocol (:mod:`ganforge.metrics.superres`).
+protocol (:mod:`ganforge.evaluation.superres`).
 
 Two phases, a pure function of the step (so a resumed run continues exactly):
 
@@ -26,7 +26,7 @@ the adversarial phase ``g_adv``, ``g_content``, ``d_loss``, ``d_real``, ``d_fake
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -35,15 +35,13 @@ from torch import nn
 from ..config import Config
 from ..data import Dataset
 from ..errors import ConfigError
+from ..evaluation.superres import SREvalOptions
 from ..losses.paired import content_loss, pixel_loss
 from .recipes import RECIPES, Batch
 from .translation import GRID_ROWS, TranslationRecipe
 
 if TYPE_CHECKING:
     from PIL import Image
-
-#: Default benchmark folders, relative to the working directory (the repository root).
-DEFAULT_EVAL_SETS = ["../shared/data/sr/set5", "../shared/data/sr/set14"]
 
 
 def downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -67,7 +65,7 @@ class SRGANRecipe(TranslationRecipe):
     task = "super-resolution"
 
     @dataclasses.dataclass
-    class Options:
+    class Options(SREvalOptions):  # eval_sets, eval_tile, eval_margin: what `ganforge eval RUN_DIR` reads
         pretrain_steps: int = 1000  # steps of the pixel-loss phase (SRResNet) before the adversarial one
         adversarial: bool = True  # false: the pixel phase for the whole run, no discriminator
         pixel_loss: str = "l1"  # l1 (ESRGAN) | mse (SRResNet)
@@ -77,9 +75,6 @@ class SRGANRecipe(TranslationRecipe):
         content_extractor: str | None = None  # vgg19 (needs its weights file) | null: no content loss
         content_weights: str | None = None  # weights file of the content extractor (default: see extractors.vgg)
         content_layer: str = "conv5_4"  # VGG-19 layer (before activation)
-        eval_sets: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_EVAL_SETS))
-        eval_tile: int = 128  # LR tile side for evaluation on whole images
-        eval_margin: int = 16  # LR context pixels around each tile
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
@@ -201,9 +196,3 @@ class SRGANRecipe(TranslationRecipe):
         output = generator(source.contiguous(memory_format=self.memory_format)).float()
         bicubic = F.interpolate(source.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(-1, 1)
         return comparison_grid([c.cpu() for c in (source, bicubic, output, fixed["image"])], max_rows=GRID_ROWS)
-
-    @classmethod
-    def run_evaluator(cls) -> Callable[..., dict[str, Any]] | None:
-        from ..metrics.superres import evaluate_sr
-
-        return evaluate_sr

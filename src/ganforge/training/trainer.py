@@ -27,7 +27,7 @@ from ..core import atomic_write_text, resolve_device
 from ..rundir import RunDir
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
-from ..models import Generator, load_generator, save_generator, weights_hash
+from ..models import Generator, save_generator, weights_hash
 from ..report import write_report
 from ..sampling import provenance
 from ..viz import save_png

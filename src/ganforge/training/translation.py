@@ -13,9 +13,10 @@ instead of latents:
   written to ``comparison.png`` in the run directory;
 * :meth:`~TranslationRecipe.calibration_inputs`: batches of training inputs for the
   BatchNorm statistics of the exported generator;
-* :meth:`~TranslationRecipe.generator_meta`: task, direction, scale, channels, training size;
-* :meth:`~TranslationRecipe.run_evaluator`: ``ganforge eval RUN_DIR`` scores the run on
-  the test split (:func:`ganforge.metrics.translation.evaluate_translation`).
+* :meth:`~TranslationRecipe.generator_meta`: task, direction, scale, channels, training size.
+
+``ganforge eval RUN_DIR`` scores pix2pix and CycleGAN runs on the test split
+(:func:`ganforge.evaluation.translation.evaluate_translation`, registered for them).
 
 Subclasses implement ``train_step`` and may override :meth:`~TranslationRecipe.make_source`
 (super-resolution makes the input from the target).
@@ -24,7 +25,7 @@ Subclasses implement ``train_step`` and may override :meth:`~TranslationRecipe.m
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 from torch import nn
@@ -164,12 +165,6 @@ class TranslationRecipe(Recipe):
             "out_channels": int(g.out_channels),
             "train_size": self.train_size or int(self.dataset.shape[-1]),
         }
-
-    @classmethod
-    def run_evaluator(cls) -> Callable[..., dict[str, Any]] | None:
-        from ..metrics.translation import evaluate_translation
-
-        return evaluate_translation
 
 
 @RECIPES.register(

@@ -1,4 +1,4 @@
-"""Scores of image-to-image runs on held-out pairs: mean L1 and feature metrics (FID, ...).
+"""Scores of image-to-image runs (pix2pix, CycleGAN) on held-out pairs: mean L1 and feature metrics (FID, ...).
 
 A translator is judged on a test split it never saw: every test input is translated (whole
 images at the training size, in eval mode) and compared
@@ -21,11 +21,22 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
+from .. import data as data_module
+from ..core import resolve_device, to_uint8
 from ..errors import UserError
+from ..metrics import lpips
+from ..models import Translator, is_translator, weights_hash
+from ..rundir import load_generator
+from ..models.base import generate
+from ..sampling import provenance
+from ..viz import comparison_grid, save_png
+from .api import EvalRequest, Evaluator, RunLike, register_run_evaluator
+from .registry import metric_names, resolve_metrics
+from .sources import Source, dataset_source
 
 #: Test pairs shown in ``comparison-<split>.png`` by :func:`evaluate_translation`.
 COMPARISON_COUNT = 8
@@ -38,21 +49,9 @@ def mean_l1(outputs: torch.Tensor, targets: torch.Tensor) -> float:
     return float((outputs.double() - targets.double()).abs().mean() / 255.0)
 
 
+@register_run_evaluator("pix2pix", "cyclegan")
 def evaluate_translation(
-    run_dir: str | Path,
-    metrics: str | Sequence[str] | None = None,
-    n: int | None = None,
-    extractor: str | None = None,
-    extractor_weights: str | None = None,
-    device: str | torch.device = "cpu",
-    batch_size: int | None = None,
-    progress: bool = False,
-    *,
-    real: Any = None,
-    seed: int = 0,
-    kid_subset_size: int | None = None,
-    split: str = "test",
-    comparison: str | Path | None = None,
+    run: RunLike, *, split: str = "test", comparison: str | Path | None = None, **fields: Any
 ) -> dict[str, Any]:
     """Score an image-to-image run on the ``split`` pairs of its data set.
 
@@ -61,18 +60,17 @@ def evaluate_translation(
     as pix2pix tests on whole 256x256 images after training on 256 crops of 286 ones.
 
     Args:
-        run_dir: the run directory (its ``config.yaml`` and ``generator/``).
-        metrics: metrics besides ``l1``: set metrics and ``lpips`` (default: the run's
-            ``eval.metrics``, plus ``lpips`` where available; an empty list scores ``l1``
-            alone, without a feature extractor).
-        n: at most the first ``n`` test pairs (default: all).
-        extractor, extractor_weights, batch_size: as for
-            :func:`~ganforge.evaluation.evaluate_run` (defaults from the run's ``eval``).
-        device: where the generator and the extractor run.
-        progress: show progress bars while extracting features.
-        real: must be None (the references are the test targets).
-        seed: unused (translation is deterministic); accepted for ``evaluate_run``'s signature.
-        kid_subset_size: KID subset size.
+        run: the run directory, or an :class:`~ganforge.evaluation.api.EvalRequest`. Of the
+            request's fields (``fields`` sets them), these are read:
+
+            * ``metrics``: besides ``l1``, set metrics and ``lpips`` (default: the run's
+              ``eval.metrics``, plus ``lpips`` where available; an empty list scores ``l1``
+              alone, without a feature extractor);
+            * ``n``: at most the first ``n`` test pairs (default: all);
+            * ``extractor``, ``extractor_weights``, ``batch_size``: defaults from the run's ``eval``;
+            * ``device``, ``progress``, ``kid_subset_size``;
+            * ``real`` must be None (the references are the test targets); ``seed`` is not
+              read (translation is deterministic).
         split: the held-out split (``test``; ``val`` where the data set has one).
         comparison: also write a grid ``input | output | target`` of the first
             :data:`COMPARISON_COUNT` pairs to this PNG (with provenance metadata).
@@ -80,34 +78,27 @@ def evaluate_translation(
     Returns:
         ``{"l1", <metric keys>, "split", "n_real", "n_fake", "extractor"}``.
     """
-    from .. import data as data_module
-    from ..evaluation import Evaluator, Source, dataset_source, metric_names, resolve_device, resolve_metrics, run_config
-    from ..models import is_translator
-    from ..rundir import load_generator
-
-    del seed  # the outputs do not depend on it
-    if real is not None:
+    request = EvalRequest.of(run, **fields)
+    if request.real is not None:
         raise UserError("an image-to-image run is scored against its own test targets: give no --real")
-    cfg = run_config(run_dir)
+    cfg, run_dir = request.config, request.run_dir
     e = cfg.eval
-    from . import lpips
-
-    wanted = metric_names(metrics if metrics is not None else e.metrics)
-    with_lpips = "lpips" in wanted or (metrics is None and lpips.available())
+    wanted = metric_names(request.metrics if request.metrics is not None else e.metrics)
+    with_lpips = "lpips" in wanted or (request.metrics is None and lpips.available())
     wanted = [m for m in wanted if m != "lpips"]
-    names = resolve_metrics(wanted) if len(wanted) else []
+    names = resolve_metrics(wanted) if wanted else []
     lpips_model = lpips.load_lpips() if with_lpips else None
-    device = resolve_device(device)
+    device = resolve_device(request.device)
     generator = load_generator(run_dir, device)
     if not is_translator(generator):
         raise UserError(f"'{run_dir}' holds a latent-variable generator, not an image-to-image one")
     size = cfg.data.crop or cfg.data.resolution
-    data_cfg = dataclasses.replace(cfg.data, split=split, resolution=size, crop=None, hflip=False, max_samples=n,
+    data_cfg = dataclasses.replace(cfg.data, split=split, resolution=size, crop=None, hflip=False, max_samples=request.n,
                                    unpaired=False)  # scored on pairs even when trained unpaired
     dataset = data_module.create(data_cfg)
     if dataset.sources is None or not dataset.paired:
         raise UserError(f"data set '{dataset.name}' has no paired inputs to translate on split '{split}'")
-    batch = batch_size or e.batch_size
+    batch = request.batch_size or e.batch_size
     outputs = to_uint8_batches(generator, dataset.to_model(dataset.sources), batch)
     targets = dataset.data
     if outputs.shape != targets.shape:
@@ -117,10 +108,10 @@ def evaluate_translation(
         results["lpips"] = float(lpips.lpips_distances(lpips_model, outputs, targets, batch).mean())
     scores: dict[str, Any] = {}
     if names:
+        extractor, weights = request.extractor_choice(e)
         evaluator = Evaluator(
-            dataset_source(dataset, data_cfg), names, extractor=extractor or e.extractor,
-            extractor_weights=extractor_weights or (e.extractor_weights if extractor is None else None),
-            device=device, batch_size=batch, progress=progress, kid_subset_size=kid_subset_size,
+            dataset_source(dataset, data_cfg), names, extractor=extractor, extractor_weights=weights,
+            device=device, batch_size=batch, progress=request.progress, kid_subset_size=request.kid_subset_size,
         )
         with warnings.catch_warnings():  # the small-sample FID bias is stated in this module's docs
             warnings.filterwarnings("ignore", message="FID from .* biased upwards")
@@ -132,24 +123,20 @@ def evaluate_translation(
     return results
 
 
-@torch.no_grad()
-def to_uint8_batches(generator: torch.nn.Module, sources: torch.Tensor, batch_size: int) -> torch.Tensor:
+def to_uint8_batches(generator: Translator, sources: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The translator's outputs for ``sources`` (model range) as uint8 images, batch by batch."""
-    from ..core import to_uint8
-
-    chunks = [to_uint8(generator.translate(sources[i : i + batch_size], batch_size)) for i in range(0, len(sources), batch_size)]
-    return torch.cat(chunks)
+    generator.check_input(sources)
+    return generate(generator, sources, batch_size=batch_size, convert=to_uint8, forward=lambda x, _: generator(x))
 
 
 def write_comparison(
-    path: str | Path, generator: torch.nn.Module, sources: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor,
+    path: str | Path, generator: Translator, sources: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor,
     run: str, split: str, count: int = COMPARISON_COUNT,
 ) -> Path:
     """A PNG of rows ``input | output | target`` for the first ``count`` pairs, with provenance."""
-    from ..models import weights_hash
-    from ..sampling import provenance
-    from ..viz import comparison_grid, save_png
-
     image = comparison_grid([sources[:count], outputs[:count], targets[:count]])
     metadata = provenance(generator, seed=f"{split}:first{count}", run=run, generator=weights_hash(generator))
     return save_png(image, path, metadata)
+
+
+__all__ = ["COMPARISON_COUNT", "evaluate_translation", "mean_l1", "to_uint8_batches", "write_comparison"]

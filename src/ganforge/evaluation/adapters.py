@@ -1,0 +1,152 @@
+"""The built-in metrics: adapters from :class:`~ganforge.evaluation.registry.EvalInputs` to the pure
+functions of :mod:`ganforge.metrics` (``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``modes``, ``cas``).
+
+Importing this module registers them in :data:`~ganforge.evaluation.registry.METRICS`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+from typing import Any, Callable
+
+from .. import data as data_module
+from ..config import DataConfig
+from ..data import Dataset
+from ..errors import UserError
+from ..metrics import (
+    density_coverage,
+    fid_from_features,
+    inception_score,
+    kernel_inception_distance,
+    mode_stats,
+    precision_recall,
+)
+from ..metrics import modes as mode_metrics
+from ..metrics.cas import cas_scores
+from .registry import EvalInputs, register_metric
+
+KID_SUBSET_SIZE = 1000  # torch-fidelity's default; smaller sets use all their samples per subset
+KID_SUBSETS = 100
+PR_K = 3  # Kynkäänniemi et al.
+DC_K = 5  # Naeem et al.
+IS_SPLITS = 10
+STACKED_MNIST_MODES = 1000  # three digits, one per channel: 10^3 classes
+
+
+@register_metric("fid", primary="fid", higher_is_better=False)
+def _fid(inputs: EvalInputs) -> dict[str, Any]:
+    """Fréchet distance between Gaussian fits of real and fake features (Heusel et al. 2017)."""
+    real, fake = inputs.pair()
+    n, dim = min(len(real), len(fake)), real.shape[1]
+    if 2 <= n < dim:
+        warnings.warn(
+            f"FID from {n} samples of {dim}-d features is biased upwards (rank-deficient covariance); "
+            f"use at least {dim} samples (10,000-50,000 for published numbers)",
+            stacklevel=4,
+        )
+    return {"fid": fid_from_features(real, fake)}
+
+
+@register_metric("kid", primary="kid_mean", higher_is_better=False)
+def _kid(inputs: EvalInputs) -> dict[str, Any]:
+    """Kernel Inception Distance: unbiased MMD^2, cubic kernel, mean and std over 100 subsets."""
+    real, fake = inputs.pair()
+    size = inputs.kid_subset_size or min(KID_SUBSET_SIZE, len(real), len(fake))
+    mean, std = kernel_inception_distance(real, fake, num_subsets=KID_SUBSETS, subset_size=size)
+    return {"kid_mean": mean, "kid_std": std}
+
+
+@register_metric("is", primary="is_mean", higher_is_better=True, needs_real=False, aliases=("inception-score",))
+def _is(inputs: EvalInputs) -> dict[str, Any]:
+    """Inception Score of the fake set from the extractor's logits (10 splits)."""
+    logits = inputs.features("fake").logits
+    if logits is None:
+        raise UserError("is needs class logits: use images and an extractor with a classifier head")
+    mean, std = inception_score(logits, splits=IS_SPLITS)
+    return {"is_mean": mean, "is_std": std}
+
+
+@register_metric("pr", primary="precision", higher_is_better=True, aliases=("precision-recall",))
+def _pr(inputs: EvalInputs) -> dict[str, Any]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019), k = 3."""
+    precision, recall = precision_recall(*inputs.pair(), k=PR_K)
+    return {"precision": precision, "recall": recall}
+
+
+@register_metric("dc", primary="density", higher_is_better=True, aliases=("density-coverage",))
+def _dc(inputs: EvalInputs) -> dict[str, Any]:
+    """Density and coverage (Naeem et al. 2020), k = 5."""
+    density, coverage = density_coverage(*inputs.pair(), k=DC_K)
+    return {"density": density, "coverage": coverage}
+
+
+def _mixture_modes(inputs: EvalInputs) -> dict[str, Any]:
+    centers, std = inputs.reference_info("centers"), inputs.reference_info("std")
+    if inputs.fake.is_image or centers is None:
+        raise UserError("modes on a Gaussian mixture needs 2-D points and the mixture's centres")
+    stats = mode_stats(inputs.fake.data, centers, std)
+    return {"modes": stats["modes_covered"], "high_quality": stats["high_quality"]}
+
+
+def _stacked_mnist_modes(inputs: EvalInputs) -> dict[str, Any]:
+    # Looked up when called: the MNIST classifier is optional (and replaceable in tests).
+    try:
+        from ..extractors.classifier import stacked_mnist_labels
+    except ImportError:
+        raise UserError("modes on stacked-mnist needs the MNIST classifier (ganforge.extractors.classifier)") from None
+    stats = mode_metrics.class_mode_stats(stacked_mnist_labels(inputs.fake.data), STACKED_MNIST_MODES)
+    return {"modes": stats["modes"], "kl": stats["kl"]}
+
+
+#: How ``modes`` counts modes, by the data set the samples come from.
+MODE_COUNTERS: dict[str, Callable[[EvalInputs], dict[str, Any]]] = {
+    "ring8": _mixture_modes,
+    "grid25": _mixture_modes,
+    "stacked-mnist": _stacked_mnist_modes,
+}
+
+
+@register_metric("modes", primary="modes", higher_is_better=True, needs_real=False, uses_features=False)
+def _modes(inputs: EvalInputs) -> dict[str, Any]:
+    """Modes covered: ring8/grid25 (and high-quality share), stacked-mnist (and KL to uniform)."""
+    name = inputs.reference_info("data")
+    if name not in MODE_COUNTERS:
+        raise UserError(
+            f"modes is defined for {', '.join(MODE_COUNTERS)} samples, not for "
+            f"{repr(name) if name else 'these samples'}"
+        )
+    return MODE_COUNTERS[name](inputs)
+
+
+def cas_test_split(cfg: DataConfig) -> Dataset:
+    """The labelled ``test`` split of the data set ``cfg`` names (what CAS classifiers are tested on)."""
+    try:
+        test = data_module.create(replace(cfg, split="test", max_samples=None))
+    except UserError as err:
+        raise UserError(f"cas needs the test split of '{cfg.name}': {err}") from None
+    if test.labels is None:
+        raise UserError(f"cas needs class labels, and '{cfg.name}' has none")
+    return test
+
+
+@register_metric("cas", primary="cas", higher_is_better=True, uses_features=False,
+                 aliases=("classification-accuracy-score",))
+def _cas(inputs: EvalInputs) -> dict[str, Any]:
+    """Classification Accuracy Score: a small CNN trained on the labelled fakes, tested on the real test split."""
+    fake, real = inputs.fake, inputs.real
+    assert real is not None, "check_real_given runs first"
+    if not fake.is_image or fake.info.get("labels") is None:
+        raise UserError("cas trains a classifier on labelled images: give a conditional generator (a run directory)")
+    cfg = real.info.get("data_config")
+    if cfg is None or real.info.get("labels") is None:
+        raise UserError(
+            "cas tests on the real test split of a labelled data set: evaluate a run on its own data set "
+            "(no --real), or give --real NAME (e.g. mnist, digits)"
+        )
+    test = cas_test_split(cfg)
+    return cas_scores(fake.data, fake.info["labels"], real.data, real.info["labels"], test.data, test.labels,
+                      test.num_classes)
+
+
+__all__ = ["DC_K", "IS_SPLITS", "KID_SUBSETS", "KID_SUBSET_SIZE", "MODE_COUNTERS", "PR_K", "cas_test_split"]

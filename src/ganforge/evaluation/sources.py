@@ -1,0 +1,320 @@
+"""Sources: anything evaluable, resolved to samples (uint8 images or float points).
+
+A *source* resolves to samples: uint8 images ``[N, C, H, W]``, or float points ``[N, D]``
+for the 2-D toy data sets. A source given as a string is, in this order:
+
+* a run directory or a ``generator/`` folder: its generator is sampled (fixed seed,
+  class-balanced labels for conditional generators);
+* a ``.npy`` / ``.npz`` array: uint8 images ``[N, C, H, W]``, ``[N, H, W, C]`` or
+  ``[N, H, W]``; float images in ``[-1, 1]`` (what ``ganforge sample --out x.npy`` writes);
+  or points ``[N, D]``;
+* an image folder (every image below it);
+* a built-in data set name, optionally with a split: ``digits``, ``cifar10:test``.
+
+Python callers may also pass a tensor / array, a :class:`~ganforge.data.Dataset`, a
+:class:`~ganforge.models.Generator` or a :class:`Source`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import numpy as np
+import torch
+
+from .. import data as data_module
+from ..config import DataConfig
+from ..core import IMAGE_SUFFIXES, to_uint8
+from ..data import Dataset
+from ..data.images import load_folder
+from ..errors import UserError
+from .. import modality as modalities
+from ..models import Generator
+from ..rundir import RunDir, load_generator
+from ..models.base import GENERATOR_CONFIG, seeded_latents
+from ..models.base import generate as generate_batched
+from ..registry import did_you_mean
+
+DEFAULT_N = 5000  # samples drawn from a generator when ``n`` is not given
+DEFAULT_BATCH_SIZE = 100
+SUBSET_SEED = 0  # which rows a set larger than ``n`` keeps
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+@dataclass
+class Source:
+    """Samples to evaluate, and what else metrics may need about them.
+
+    Attributes:
+        data: uint8 images ``[N, C, H, W]`` or float32 points ``[N, D]``, on the CPU.
+        description: where the samples came from, for reports.
+        info: ``data`` (the data set's name), ``centers`` and ``std`` of Gaussian
+            mixtures, ``generated`` (sampled from a generator).
+        cache_key: what identifies the features of a built-in data set in the cache;
+            None for samples that are not cached.
+        modality: what a sample is (:mod:`ganforge.modality`); inferred from the shape when
+            not given (``image`` for ``[N, C, H, W]``, else ``points``).
+    """
+
+    data: torch.Tensor
+    description: str
+    info: dict[str, Any] = field(default_factory=dict)
+    cache_key: dict[str, Any] | None = None
+    modality: str = ""
+
+    def __post_init__(self) -> None:
+        self.modality = self.modality or modalities.infer(tuple(self.data.shape[1:]))
+
+    @property
+    def kind(self) -> modalities.Modality:
+        return modalities.get(self.modality)
+
+    @property
+    def is_image(self) -> bool:
+        return self.modality == "image"
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How sources are read: sample count, image size (folders, data sets), sampling."""
+
+    n: int | None = None  # at most this many samples (a fixed-seed subset); generators: exactly n
+    resolution: int | None = None  # data sets and folders: square side; None = native
+    channels: int | None = None  # data sets and folders: 1 or 3; None = native
+    seed: int = 0  # generator latents
+    batch_size: int = DEFAULT_BATCH_SIZE
+    device: str | torch.device = "cpu"
+
+
+SourceLike = Union[str, Path, torch.Tensor, np.ndarray, Dataset, Generator, Source]
+
+
+def take(x: torch.Tensor, n: int | None) -> torch.Tensor:
+    """``x``, or a fixed-seed random subset of ``n`` of its rows (kept in order) when it has more."""
+    if n is None or n >= len(x):
+        return x
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    return x[order[:n].sort().values]
+
+
+def digest(x: torch.Tensor) -> str:
+    """SHA-256 of a CPU tensor's bytes (identifies the exact samples in cache keys)."""
+    return hashlib.sha256(np.ascontiguousarray(x.numpy())).hexdigest()
+
+
+def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | None = None) -> Source:
+    """A :class:`Source` of (a fixed subset of) ``dataset``; cached features when ``cfg`` is given."""
+    data = take(dataset.data, n)
+    info: dict[str, Any] = {"data": dataset.name}
+    info.update({k: dataset.info[k] for k in ("centers", "std") if k in dataset.info})
+    if dataset.labels is not None:
+        info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas)
+    if cfg is not None:
+        info["data_config"] = cfg  # where its other splits live (cas tests on the test split)
+    key = None
+    if cfg is not None and data.dim() == 4:
+        key = {
+            "data": cfg.name,
+            "split": cfg.split,
+            "resolution": int(data.shape[-1]),
+            "channels": int(data.shape[1]),
+            "count": len(data),
+            "digest": digest(data),  # the exact pixels: a changed root or folder is a new entry
+        }
+    description = f"{dataset.name}:{cfg.split}" if cfg is not None else dataset.name
+    return Source(data, description, info, key, dataset.modality)
+
+
+@torch.no_grad()
+def generate(generator: Generator, n: int, *, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE) -> torch.Tensor:
+    """``n`` samples of ``generator`` as stored data: uint8 images or float32 points, on the CPU.
+
+    The latents are those of ``generator.sample(n, seed)`` and conditional generators get
+    labels ``0, 1, ..., K-1, 0, ...`` (class-balanced), so these are the same samples;
+    they are converted batch by batch, so only the uint8 copies are ever held.
+    """
+    labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
+    z = seeded_latents(n, generator.latent_dim, seed)
+    return generate_batched(generator, z, labels, batch_size=batch_size, convert=modalities.of(generator).to_stored)
+
+
+def generated_source(generator: Generator, opts: SourceOptions, description: str = "generator") -> Source:
+    """``opts.n`` (default :data:`DEFAULT_N`) samples of ``generator`` with seed ``opts.seed``."""
+    n = opts.n or DEFAULT_N
+    meta = getattr(generator, "meta", None) or {}
+    info: dict[str, Any] = {"generated": True, "data": meta.get("data")}
+    if "centers" in meta:
+        info.update(centers=torch.tensor(meta["centers"]), std=float(meta["std"]))
+    if generator.num_classes:
+        info["labels"] = torch.arange(n) % generator.num_classes  # the labels generate() draws (cas)
+    samples = generate(generator, n, seed=opts.seed, batch_size=opts.batch_size)
+    return Source(samples, f"{description} ({n} samples, seed {opts.seed})", info,
+                  modality=modalities.of(generator).name)
+
+
+def array_samples(array: Any, name: str = "array") -> torch.Tensor:
+    """Convert an image or point array to stored form: uint8 ``[N, C, H, W]`` or float32 ``[N, D]``.
+
+    Accepts uint8 (or 0-255 integer) images ``[N, C, H, W]``, ``[N, H, W, C]`` or
+    ``[N, H, W]``, float images in ``[-1, 1]``, and numeric points ``[N, D]``.
+    """
+    x = array.detach().cpu() if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
+    if x.numel() == 0 or x.dim() == 0:
+        raise UserError(f"{name} holds no samples (shape {tuple(x.shape)})")
+    if x.dtype == torch.bool or x.is_complex():
+        raise UserError(f"{name} must hold numbers, got {x.dtype}")
+    if x.dim() == 2:
+        return x.float()
+    if x.dim() == 3:
+        x = x[:, None]
+    if x.dim() != 4:
+        raise UserError(
+            f"{name} must be images [N, C, H, W], [N, H, W, C] or [N, H, W], or points [N, D]; got shape {tuple(x.shape)}"
+        )
+    if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+        x = x.permute(0, 3, 1, 2)
+    if x.shape[1] not in (1, 3):
+        raise UserError(f"{name}: images need 1 or 3 channels, got shape {tuple(x.shape)}")
+    if x.is_floating_point():
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1.001 or hi > 1.001:
+            raise UserError(
+                f"{name}: float images must lie in [-1, 1] (what ganforge sample writes), got values in "
+                f"[{lo:.3g}, {hi:.3g}]; store 0-255 images as uint8"
+            )
+        return to_uint8(x).contiguous()
+    if x.dtype != torch.uint8 and (int(x.min()) < 0 or int(x.max()) > 255):
+        raise UserError(f"{name}: integer images must lie in 0..255, got {int(x.min())}..{int(x.max())}")
+    return x.to(torch.uint8).contiguous()
+
+
+def read_array(path: Path) -> np.ndarray:
+    """The array in a ``.npy`` file, or the one array (or ``images``/``samples``) of a ``.npz``."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            key = next((k for k in ("images", "samples") if k in names), names[0] if len(names) == 1 else None)
+            if key is None:
+                raise UserError(
+                    f"'{path}' holds {len(names)} arrays ({', '.join(names) or 'none'}); name the one to use 'images'"
+                )
+            return archive[key]
+    except UserError:
+        raise
+    except (OSError, ValueError, EOFError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"cannot read array file '{path}': {reason}") from None
+
+
+def _is_run(path: Path) -> bool:
+    return RunDir(path).is_run() or (path / GENERATOR_CONFIG).is_file()
+
+
+def _run_source(path: Path, opts: SourceOptions) -> Source:
+    generator = load_generator(path, opts.device)
+    if not isinstance(generator, Generator):  # a Translator needs inputs, not latents
+        raise UserError(
+            f"'{path}' holds an image-to-image generator: score it on its test pairs with `ganforge eval RUN_DIR`"
+        )
+    return generated_source(generator, opts, str(path))
+
+
+def _array_source(path: Path, opts: SourceOptions) -> Source:
+    return Source(take(array_samples(read_array(path), f"'{path}'"), opts.n), str(path))
+
+
+def _folder_source(path: Path, opts: SourceOptions) -> Source:
+    data, _, _ = load_folder(path, opts.resolution, opts.channels, labels_from_subfolders=False)
+    return Source(take(data, opts.n), str(path))
+
+
+@dataclass(frozen=True)
+class SourceKind:
+    """A kind of path a source spec may name: a test on the path and its loader."""
+
+    name: str
+    matches: Callable[[Path], bool]
+    load: Callable[[Path, SourceOptions], Source]
+
+
+#: Path kinds, in the order they are tried (a run directory is also a folder).
+SOURCE_KINDS: list[SourceKind] = [
+    SourceKind("run", _is_run, _run_source),
+    SourceKind("array", lambda p: p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES, _array_source),
+    SourceKind("folder", lambda p: p.is_dir(), _folder_source),
+]
+
+
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec or "\\" in spec or spec.startswith((".", "~")) or Path(spec).suffix.lower() in (
+        *ARRAY_SUFFIXES, *IMAGE_SUFFIXES,
+    )
+
+
+def _spec_source(spec: str, opts: SourceOptions) -> Source:
+    path = Path(spec).expanduser()
+    if path.exists():
+        for kind in SOURCE_KINDS:
+            if kind.matches(path):
+                return kind.load(path, opts)
+        raise UserError(
+            f"'{spec}' is a file but not a .npy/.npz array (give the folder of an image set, a run directory, "
+            "an array file or a data set name)"
+        )
+    name, _, split = spec.partition(":")
+    if name in data_module.DATASETS and not _looks_like_path(spec):
+        cfg = DataConfig(name=name, split=split or "train", resolution=opts.resolution, channels=opts.channels)
+        return dataset_source(data_module.create(cfg), cfg, opts.n)
+    if _looks_like_path(spec):
+        raise UserError(f"'{spec}' does not exist (expected an image folder, a run directory or a .npy/.npz file)")
+    names = data_module.DATASETS.names()
+    raise UserError(
+        f"unknown source '{spec}': no such file or folder, nor a data set name{did_you_mean(name, names)} "
+        f"(data sets: {', '.join(names)})"
+    )
+
+
+def load_source(source: SourceLike, opts: SourceOptions = SourceOptions()) -> Source:
+    """Resolve anything evaluable to a :class:`Source` (see the module docstring)."""
+    if isinstance(source, Source):
+        if opts.n is None or opts.n >= len(source):
+            return source
+        info = {**source.info, **({"labels": take(source.info["labels"], opts.n)} if "labels" in source.info else {})}
+        return Source(take(source.data, opts.n), source.description, info, modality=source.modality)  # new cache key
+    if isinstance(source, Generator):
+        return generated_source(source, opts)
+    if isinstance(source, Dataset):
+        return dataset_source(source, None, opts.n)
+    if isinstance(source, (torch.Tensor, np.ndarray)):
+        return Source(take(array_samples(source), opts.n), f"array {tuple(source.shape)}")
+    if isinstance(source, (str, Path)):
+        return _spec_source(str(source), opts)
+    raise TypeError(f"cannot evaluate a {type(source).__name__}: give a path, a data set name, an array or a generator")
+
+
+__all__ = [
+    "ARRAY_SUFFIXES",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_N",
+    "SOURCE_KINDS",
+    "Source",
+    "SourceKind",
+    "SourceLike",
+    "SourceOptions",
+    "array_samples",
+    "dataset_source",
+    "digest",
+    "generate",
+    "generated_source",
+    "load_source",
+    "read_array",
+    "take",
+]
