@@ -75,6 +75,7 @@ class Modality:
     """
 
     name: str = ""
+    plural: str = "samples"  # how messages name a set of them ("images", "points")
     description: str = ""
     default_metrics: tuple[str, ...] = ("fid",)
     extractor: str | None = None
@@ -141,6 +142,7 @@ class ImageModality(Modality):
     """Images ``[C, H, W]``: stored as uint8, modelled in [-1, 1]; scored on Inception features."""
 
     name = "image"
+    plural = "images"
     description = "images [C, H, W] (uint8 on disk, [-1, 1] in the model)"
     default_metrics = ("fid",)
     extractor = "inception"
@@ -166,6 +168,7 @@ class PointsModality(Modality):
     """Vectors ``[D]`` in data coordinates (the 2-D Gaussian mixtures): their own features."""
 
     name = "points"
+    plural = "points"
     description = "vectors [D] in data coordinates (2-D mixtures: scatter plots)"
     default_metrics = ("fid",)
     extractor = None
@@ -204,6 +207,7 @@ def of(obj: Any) -> Modality:
     name = getattr(obj, "modality", None) or (getattr(obj, "meta", None) or {}).get("modality")
     if not name and hasattr(obj, "in_channels"):  # image-to-image translators
         name = "image"
+    plural = "images"
     if not name:
         shape = getattr(obj, "output_shape", None)
         if shape is None:

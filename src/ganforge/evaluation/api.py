@@ -115,8 +115,8 @@ class Evaluator:
         real = self.real
         if real is not None and real.is_image != fake.is_image:
             raise UserError(
-                f"cannot compare {real.modality} samples (real, shape {tuple(real.data.shape[1:])}) with "
-                f"{fake.modality} samples (fake, shape {tuple(fake.data.shape[1:])})"
+                f"cannot compare {real.kind.plural} (real, shape {tuple(real.data.shape[1:])}) with "
+                f"{fake.kind.plural} (fake, shape {tuple(fake.data.shape[1:])})"
             )
         inputs = EvalInputs(real, fake, self.features, self.kid_subset_size)
         results: dict[str, Any] = {}
