@@ -20,13 +20,14 @@ from utils import TINY_DIGITS
 import ganforge
 import ganforge.metrics.modes
 from ganforge import cli
-from ganforge.config import DataConfig, load_config
+from ganforge.config import DataConfig
 from ganforge.data import create as create_data, to_uint8
 from ganforge.errors import ConfigError, UserError
 from ganforge.evaluation import METRICS, Evaluator, SourceOptions, evaluate, evaluate_run, generate, load_source
 from ganforge.extractors import EXTRACTORS, FeatureExtractor, Features
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.trainer import resume_config
+from ganforge.validate import load_config
 
 
 class ProjectionExtractor(FeatureExtractor):

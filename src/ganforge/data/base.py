@@ -13,12 +13,25 @@ images; *unpaired* ones (CycleGAN) are an independent stream with its own order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 import torch
 
-from ..core import from_uint8
+from ..core import cache_root, from_uint8
 from ..errors import DataError
+from ..registry import Registry
+
+#: The data sets by name; each module of this package registers its own (``ganforge.data`` imports them all).
+DATASETS: Registry = Registry("data set")
+
+
+def default_root(name: str) -> Path:
+    """Where data set ``name`` is downloaded when no ``data.root`` is given.
+
+    ``$GANFORGE_CACHE/data/<name>``, by default ``~/.cache/ganforge/data/<name>``.
+    """
+    return cache_root() / "data" / name
 
 
 @dataclass

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import inspect
 import json
 from pathlib import Path
@@ -278,14 +279,22 @@ def save_generator(generator: Generator | Translator, folder: str | Path, meta: 
     )
 
 
+#: One module per family; importing it registers the family (and its network classes).
+FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan")
+
+
+def ensure_registered() -> None:
+    """Import every family module of ``ganforge.models`` so that its networks are registered."""
+    for module in FAMILY_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
     """Rebuild a generator from a ``generator/`` folder (or a run folder holding one).
 
     Image-to-image runs give a :class:`Translator` (see :func:`is_translator`).
     """
     from safetensors.torch import load_file
-
-    from . import ensure_registered
 
     ensure_registered()
     folder = Path(folder)
