@@ -3,8 +3,9 @@ import sys
 
 import pytest
 
-from ganforge.config import Config, apply_overrides, from_dict, load_config, parse_override, preset_names
+from ganforge.config import Config, apply_overrides, from_dict, parse_override, preset_names
 from ganforge.errors import ConfigError, UserError
+from ganforge.validate import load_config
 
 REQUIRED_PRESETS = {"dcgan-digits", "cdcgan-digits", "gan-ring8", "gan-grid25", "dcgan-mnist", "dcgan-cifar10", "dcgan64-celeba"}
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import ganforge
 from ganforge import models
-from ganforge.config import DataConfig, apply_overrides, load_config
+from ganforge.config import DataConfig, apply_overrides
 from ganforge.data import BatchLoader, create
 from ganforge.errors import ConfigError, DataError
 from ganforge.losses.paired import cycle_loss, identity_loss
@@ -20,6 +20,7 @@ from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.cyclegan import cycle_error, load_translators
 from ganforge.training.image_pool import ImagePool
+from ganforge.validate import load_config
 
 # --------------------------------------------------------------------------- synthetic domains
 

@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 import torch
 from utils import TINY_DIGITS
 

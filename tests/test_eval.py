@@ -7,7 +7,6 @@ Inception weights are not needed.
 import json
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -20,13 +19,14 @@ from utils import TINY_DIGITS
 import ganforge
 import ganforge.metrics.modes
 from ganforge import cli
-from ganforge.config import DataConfig, load_config
+from ganforge.config import DataConfig
 from ganforge.data import create as create_data, to_uint8
 from ganforge.errors import ConfigError, UserError
 from ganforge.evaluation import METRICS, Evaluator, SourceOptions, evaluate, evaluate_run, generate, load_source
 from ganforge.extractors import EXTRACTORS, FeatureExtractor, Features
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.trainer import resume_config
+from ganforge.validate import load_config
 
 
 class ProjectionExtractor(FeatureExtractor):
@@ -209,7 +209,7 @@ def test_modes_on_ring8_and_stacked_mnist(monkeypatch):
         seen["num_modes"] = num_modes
         return {"modes": int(labels.unique().numel()), "kl": 6.9}
 
-    monkeypatch.setitem(sys.modules, "ganforge.extractors.classifier", types.SimpleNamespace(stacked_mnist_labels=labels))
+    monkeypatch.setattr(ganforge.evaluation.adapters, "stacked_mnist_labels", labels)
     monkeypatch.setattr(ganforge.metrics.modes, "class_mode_stats", class_mode_stats, raising=False)
     fake = ganforge.evaluation.Source(torch.zeros(12, 3, 28, 28, dtype=torch.uint8), "fake", {"data": "stacked-mnist"})
     assert evaluate(None, fake, metrics=["modes"]) == {"modes": 1, "kl": 6.9, "n_real": None, "n_fake": 12, "extractor": None}

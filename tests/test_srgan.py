@@ -17,7 +17,7 @@ from PIL import Image
 import ganforge
 from ganforge import models
 from ganforge.cli import main
-from ganforge.config import apply_overrides, load_config
+from ganforge.config import apply_overrides
 from ganforge.errors import ConfigError, UserError
 from ganforge.extractors.vgg import VGG19Features, conv_indices
 from ganforge.inference import apply_generator, read_input
@@ -28,6 +28,7 @@ from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.models.srgan import RRDBNet, SRDiscriminator, SRResNet
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.srgan import SRGANRecipe, downsample
+from ganforge.validate import load_config
 
 # --------------------------------------------------------------------------- data
 

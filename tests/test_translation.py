@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,14 @@ from safetensors.torch import load_file
 
 import ganforge
 from ganforge import models
-from ganforge.config import DataConfig, apply_overrides, load_config
+from ganforge.config import DataConfig, apply_overrides
 from ganforge.data import BatchLoader, Dataset, create, to_uint8
 from ganforge.errors import ConfigError, DataError, UserError
 from ganforge.layers.patchgan import receptive_field
 from ganforge.evaluation.translation import evaluate_translation, mean_l1
 from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.training.checkpoint import load_checkpoint
+from ganforge.validate import load_config
 from ganforge.viz import comparison_grid
 
 # --------------------------------------------------------------------------- synthetic pairs

@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from .config import load_config
 from .errors import UserError
+from .training.trainer import Trainer
+from .validate import load_config
 
 
 def sync_device(device: torch.device) -> None:
@@ -75,8 +76,6 @@ def bench_train(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Time ``preset``'s training step; returns the figures listed in the module docstring."""
-    from .training.trainer import Trainer
-
     if steps < 1 or repeats < 1 or warmup < 0:
         raise UserError(f"bench needs steps >= 1, repeats >= 1 and warmup >= 0, got {steps}, {repeats}, {warmup}")
     changes = {**(overrides or {}), "train.progress": False}

@@ -59,8 +59,8 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     import subprocess
 
     if not args.resume:  # check the config here, once, before N processes start and fail alike
-        from .config import load_config
         from .distributed import check_global_batch
+        from .validate import load_config
 
         check_global_batch(load_config(*_split_set_args(args.config, args.set or [])).train.batch_size, args.nproc)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
@@ -167,7 +167,8 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluation import evaluate, evaluate_run, format_results
+    from .evaluation import evaluate, evaluate_run, format_results, run_config
+    from .validate import check_config
 
     if args.n is not None and args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
@@ -178,6 +179,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.run is not None:
         if args.fake is not None or args.resolution is not None:
             raise UserError("RUN_DIR is evaluated at its own resolution against --real or its data set: give no --fake or --resolution with it")
+        check_config(run_config(args.run))  # the run's saved config against this installation's registries
         result = evaluate_run(args.run, metrics=args.metrics, real=args.real, seed=args.seed, **common)
         reference = f"its {result['split']} split" if "split" in result else "its data set"  # image-to-image: test pairs
         reference = result.get("sets", reference)  # super-resolution: HR benchmark folders (Set5, Set14)

@@ -1,14 +1,18 @@
-"""Typed run configuration: YAML presets + ``key=value`` overrides, strictly validated.
+"""Typed run configuration: the schema, YAML presets and ``key=value`` overrides.
 
 A config is a tree of dataclasses. :func:`from_dict` converts plain YAML data into it and
-rejects unknown keys and wrong types with a one-line :class:`ConfigError` that names the
-key and suggests the nearest valid one. Model options are family-specific: they are
-checked against the signature of the registered model factory (the constructor signature
-*is* the config).
+rejects unknown keys, wrong types and out-of-range values with a one-line
+:class:`ConfigError` that names the key and suggests the nearest valid one.
+
+This module imports no registry: names (data sets, losses, recipes, metrics, ...) and the
+family-specific model options are checked by :func:`ganforge.validate.check_config`, and
+:func:`ganforge.load_config` (= :func:`ganforge.validate.load_config`) is the loader that does
+both. :func:`parse_config` here only parses.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import types
@@ -16,7 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Collection, Union
 
 import yaml
 
@@ -186,7 +190,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
 
 
-def _coerce(value: Any, tp: Any, key: str) -> Any:
+def coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp`` (lenient only where YAML is: int -> float)."""
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -198,7 +202,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key)
+                return coerce(value, arg, key)
             except ConfigError as err:
                 errors.append(err)
         raise errors[0] if len(errors) == 1 else ConfigError(
@@ -209,7 +213,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         (item,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict or tp is Any:
         return value
     if tp is bool:
@@ -227,11 +231,16 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str):
             return value
     elif dataclasses.is_dataclass(tp):
-        return _from_dict(tp, value, key)
+        return build_dataclass(tp, value, key)
     raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
 
 
-def _from_dict(cls: type, data: Any, prefix: str) -> Any:
+def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
+    """Build dataclass ``cls`` from the mapping ``data``, coercing every field (see :func:`coerce`).
+
+    Unknown keys are errors naming ``prefix.key``, except in :class:`ModelConfig`, where they
+    are the family's options (collected in ``options``, checked later against the factory).
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -241,11 +250,11 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in names or (cls is ModelConfig and key == "options"):
-            if cls is ModelConfig:  # family options, validated later against the factory
+            if cls is ModelConfig:  # family options, checked by ganforge.validate against the factory
                 extra[key] = value
                 continue
             raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(str(key), names)}")
-        kwargs[key] = _coerce(value, hints[key], dotted)
+        kwargs[key] = coerce(value, hints[key], dotted)
     obj = cls(**kwargs)
     if cls is ModelConfig:
         obj.options = dict(extra)
@@ -253,62 +262,55 @@ def _from_dict(cls: type, data: Any, prefix: str) -> Any:
 
 
 def from_dict(data: dict[str, Any]) -> Config:
-    """Build a :class:`Config` from plain data, raising :class:`ConfigError` on any mistake."""
-    config = _from_dict(Config, data, "")
+    """Build a :class:`Config` from plain data, raising :class:`ConfigError` on any mistake it can see.
+
+    Types and value ranges are checked here; names and model options need the registries:
+    pass the result through :func:`ganforge.validate.check_config`.
+    """
+    config = build_dataclass(Config, data, "")
     validate(config)
     return config
 
 
-def validate(config: Config) -> None:
-    """Check values and names against the registries (lazy imports avoid cycles)."""
-    from . import data as data_module
-    from .losses import LOSSES, check_regularizers
-    from .models import check_options
-    from .training.recipes import RECIPES
+def _at_least(section: str, obj: Any, keys: tuple[str, ...], low: int) -> None:
+    for key in keys:
+        if getattr(obj, key) < low:
+            raise ConfigError(f"config key '{section}.{key}' must be >= {low}, got {getattr(obj, key)}")
 
+
+def _one_of(key: str, value: str, choices: list[str]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"config key '{key}' must be {', '.join(choices[:-1])} or {choices[-1]}, got '{value}'"
+            f"{did_you_mean(value, choices)}"
+        )
+
+
+def validate(config: Config) -> None:
+    """Check the values that need no registry: ranges, precision, channels, pack vs batch size, ..."""
     t = config.train
-    for key in ("steps", "batch_size", "n_critic", "log_every", "sample_every", "checkpoint_every"):
-        if getattr(t, key) < 1:
-            raise ConfigError(f"config key 'train.{key}' must be >= 1, got {getattr(t, key)}")
+    _at_least("train", t, ("steps", "batch_size", "n_critic", "log_every", "sample_every", "checkpoint_every"), 1)
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"config key 'train.ema_decay' must be in [0, 1), got {t.ema_decay}")
-    if config.optim.name not in ("adam", "rmsprop"):
+    if config.optim.name not in OPTIMIZERS:
         raise ConfigError(
-            f"unknown optimizer '{config.optim.name}'{did_you_mean(config.optim.name, ['adam', 'rmsprop'])}"
-            " (available: adam, rmsprop)"
+            f"unknown optimizer '{config.optim.name}'{did_you_mean(config.optim.name, list(OPTIMIZERS))}"
+            f" (available: {', '.join(OPTIMIZERS)})"
         )
-    from .training.schedule import LR_SCHEDULES
-
-    LR_SCHEDULES.canonical(config.optim.lr_schedule)
     if not 0.0 <= config.optim.decay_start <= 1.0:
         raise ConfigError(f"config key 'optim.decay_start' must be in [0, 1], got {config.optim.decay_start}")
     for key in ("g_betas", "d_betas"):
         if len(getattr(config.optim, key)) != 2:
             raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")
-    if t.precision not in ("fp32", "bf16", "fp16"):
-        raise ConfigError(
-            f"config key 'train.precision' must be fp32, bf16 or fp16, got '{t.precision}'"
-            f"{did_you_mean(t.precision, ['fp32', 'bf16', 'fp16'])}"
-        )
+    _one_of("train.precision", t.precision, list(PRECISIONS))
     if config.data.channels not in (None, 1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
     if config.data.crop is not None and config.data.crop < 1:
         raise ConfigError(f"config key 'data.crop' must be >= 1 or null, got {config.data.crop}")
-    if config.data.direction not in ("AtoB", "BtoA"):
-        raise ConfigError(
-            f"config key 'data.direction' must be AtoB or BtoA, got '{config.data.direction}'"
-            f"{did_you_mean(config.data.direction, ['AtoB', 'BtoA'])}"
-        )
-    data_module.DATASETS.canonical(config.data.name)
-    LOSSES.canonical(config.loss.name)
-    RECIPES.canonical(config.recipe)
-    RECIPES.get(config.recipe).check_options(config.recipe_options)
-    check_options(config.model.name, config.model.options)
-    check_regularizers(config.loss.regularizers)
+    _one_of("data.direction", config.data.direction, ["AtoB", "BtoA"])
     if config.loss.weight_clip is not None and config.loss.weight_clip <= 0:
         raise ConfigError(f"config key 'loss.weight_clip' must be > 0, got {config.loss.weight_clip}")
-    if config.model.pack < 1:
-        raise ConfigError(f"config key 'model.pack' must be >= 1, got {config.model.pack}")
+    _at_least("model", config.model, ("pack",), 1)
     if t.batch_size % config.model.pack:
         raise ConfigError(
             f"train.batch_size ({t.batch_size}) must be a multiple of model.pack ({config.model.pack})"
@@ -318,10 +320,7 @@ def validate(config: Config) -> None:
 
 
 def validate_augment(a: AugmentConfig) -> None:
-    from .augment import AUGMENTS, parse_policy
-
-    if AUGMENTS.canonical(a.name) == "diffaugment":
-        parse_policy(a.policy)
+    """Check the numbers of the ``augment`` section (the name and policy: ``ganforge.validate``)."""
     if not 0.0 <= a.p <= 1.0:
         raise ConfigError(f"config key 'augment.p' must be in [0, 1], got {a.p}")
     if a.target is not None and not -1.0 < a.target < 1.0:
@@ -331,23 +330,16 @@ def validate_augment(a: AugmentConfig) -> None:
 
 
 def validate_eval(e: EvalConfig) -> None:
-    """Check the ``eval`` section; the extractor name only when evaluation is on and uses it."""
-    from .evaluation import METRICS
-    from .extractors import EXTRACTORS
+    """Check the numbers of the ``eval`` section (metric and extractor names: ``ganforge.validate``)."""
+    _at_least("eval", e, ("every",), 0)
+    _at_least("eval", e, ("n",), 2)
+    _at_least("eval", e, ("batch_size",), 1)
 
-    for key, low in (("every", 0), ("n", 2), ("batch_size", 1)):
-        if getattr(e, key) < low:
-            raise ConfigError(f"config key 'eval.{key}' must be >= {low}, got {getattr(e, key)}")
-    if not e.metrics:
-        raise ConfigError(f"config key 'eval.metrics' must name at least one metric (available: {', '.join(METRICS.names())})")
-    for name in e.metrics:
-        if name not in METRICS:
-            raise ConfigError(
-                f"unknown metric '{name}' in eval.metrics{did_you_mean(name, METRICS.names())} "
-                f"(available: {', '.join(METRICS.names())})"
-            )
-    if e.every > 0 and any(METRICS.get(m).uses_features for m in e.metrics):
-        EXTRACTORS.canonical(e.extractor)
+
+#: optim.name values (training/recipes.py make_optimizer builds them).
+OPTIMIZERS = ("adam", "rmsprop")
+#: train.precision values (training/recipes.py AMP_DTYPES maps them to autocast dtypes).
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 # --------------------------------------------------------------------------- presets
@@ -401,14 +393,22 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+#: ``accepted(family) -> option names``: how :func:`apply_overrides` learns a model family's options
+#: (``ganforge.validate`` passes the registry's; config.py itself knows no family).
+AcceptedOptions = Callable[[str], Collection[str]]
+
+
+def apply_overrides(
+    data: dict[str, Any],
+    overrides: list[str] | dict[str, Any],
+    accepted_options: AcceptedOptions | None = None,
+) -> dict[str, Any]:
     """Return a copy of ``data`` with dotted-key overrides applied.
 
-    When ``model.name`` is overridden, model options inherited from the preset that the new
-    family does not accept are dropped (options set explicitly are still checked).
+    When ``model.name`` is overridden and ``accepted_options`` is given, model options
+    inherited from the preset that the new family does not accept are dropped (options set
+    explicitly are kept, to be checked). Without it nothing is dropped.
     """
-    import copy
-
     out = copy.deepcopy(data)
     pairs = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
     explicit_model_keys: set[str] = set()
@@ -424,9 +424,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
         if parts[0] == "model" and len(parts) == 2:
             explicit_model_keys.add(parts[1])
     model = out.get("model")
-    if isinstance(model, dict) and "name" in explicit_model_keys:
-        from .models import accepted_options
-
+    if accepted_options is not None and isinstance(model, dict) and "name" in explicit_model_keys:
         accepted = accepted_options(str(model["name"]))
         for key in list(model):
             if key not in ("name", "conditional") and key not in explicit_model_keys and key not in accepted:
@@ -434,16 +432,21 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any])
     return out
 
 
-def load_config(
+def parse_config(
     source: str | Path | dict[str, Any] | None = None,
     overrides: list[str] | dict[str, Any] | None = None,
+    accepted_options: AcceptedOptions | None = None,
 ) -> Config:
-    """Resolve a preset name, a YAML path or a dict, apply overrides, validate.
+    """Resolve a preset name, a YAML path or a dict, apply overrides, parse (no registry checks).
+
+    Most callers want :func:`ganforge.load_config`, which also checks names and model
+    options against the registries (and passes ``accepted_options``).
 
     Args:
         source: preset name (``"dcgan-digits"``), path to a YAML file, a mapping, or None for
             the default preset.
         overrides: ``["train.steps=100", ...]`` or ``{"train.steps": 100}``.
+        accepted_options: see :func:`apply_overrides`.
     """
     if source is None:
         source = DEFAULT_PRESET
@@ -454,7 +457,7 @@ def load_config(
     else:
         data = resolve_extends(read_yaml(preset_path(str(source))))
         data["name"] = data.get("name") or str(source)
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(data, overrides or [], accepted_options)
     return from_dict(data)
 
 

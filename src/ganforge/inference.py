@@ -26,8 +26,10 @@ import torch.nn.functional as F
 
 from .core import eval_mode
 from .errors import UserError
-from .models import Translator
+from .models import Translator, weights_hash
+from .sampling import provenance
 from .tiling import apply_tiled
+from .viz import save_png
 
 LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -145,10 +147,6 @@ def process_files(
     Every input is checked (exists, decodes) before any work, so a typo fails fast.
     """
     from PIL import Image
-
-    from .models import weights_hash
-    from .sampling import provenance
-    from .viz import save_png
 
     if not inputs:
         raise UserError("give at least one input image")

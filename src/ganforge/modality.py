@@ -207,7 +207,6 @@ def of(obj: Any) -> Modality:
     name = getattr(obj, "modality", None) or (getattr(obj, "meta", None) or {}).get("modality")
     if not name and hasattr(obj, "in_channels"):  # image-to-image translators
         name = "image"
-    plural = "images"
     if not name:
         shape = getattr(obj, "output_shape", None)
         if shape is None:

@@ -29,6 +29,7 @@ from .data.images import IMAGE_EXTENSIONS, list_images
 from .errors import UserError
 from .models.base import Generator, generate, truncated_normal
 from .sampling import provenance
+from .viz import save_png
 
 MANIFEST = "manifest.json"
 CREATED_BY = "ganforge synthesize"
@@ -275,8 +276,6 @@ def synthesize(
         The manifest (also written to ``out/manifest.json``).
     """
     from tqdm.auto import tqdm
-
-    from .viz import save_png
 
     if truncation is not None and truncation <= 0:
         raise UserError(f"--truncation must be > 0, got {truncation}")

@@ -16,6 +16,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+from ..registry import did_you_mean
+
 Op = Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]
 
 
@@ -80,9 +83,6 @@ POLICIES: dict[str, tuple[Op, ...]] = {
 
 def parse_policy(policy: str) -> list[Op]:
     """``"color,translation,cutout"`` -> the list of ops (unknown names are an error)."""
-    from ..errors import ConfigError
-    from ..registry import did_you_mean
-
     ops: list[Op] = []
     for name in (p.strip() for p in policy.split(",") if p.strip()):
         if name not in POLICIES:

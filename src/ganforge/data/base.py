@@ -13,12 +13,26 @@ images; *unpaired* ones (CycleGAN) are an independent stream with its own order.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 import torch
 
 from .. import modality as modalities
+from ..core import cache_root
 from ..errors import DataError, UserError
+from ..registry import Registry
+
+#: The data sets by name; each module of this package registers its own (``ganforge.data`` imports them all).
+DATASETS: Registry = Registry("data set")
+
+
+def default_root(name: str) -> Path:
+    """Where data set ``name`` is downloaded when no ``data.root`` is given.
+
+    ``$GANFORGE_CACHE/data/<name>``, by default ``~/.cache/ganforge/data/<name>``.
+    """
+    return cache_root() / "data" / name
 
 
 @dataclass

@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset, default_root
 from .images import array_dataset, check_split, load_folder
 
 SPLITS = ("train", "test")
@@ -125,8 +124,6 @@ def cifar10(
     """
     check_split("cifar10", split, SPLITS)
     if root is None:
-        from .factory import default_root  # here: factory imports this package's registry
-
         folder = default_root("cifar10")
         if _binary_dir(folder) is None and not (folder / split).is_dir():
             if not download:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset
 from .images import array_dataset, check_no_root, check_split
 
 TEST_FRACTION = 0.2

@@ -5,24 +5,10 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..config import DataConfig
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
-from ..core import cache_root
-
-if TYPE_CHECKING:
-    from ..config import DataConfig
-
-
-def default_root(name: str) -> Path:
-    """Where data set ``name`` is downloaded when no ``data.root`` is given.
-
-    ``$GANFORGE_CACHE/data/<name>``, by default ``~/.cache/ganforge/data/<name>``.
-    """
-    return cache_root() / "data" / name
+from .base import DATASETS, Dataset
 
 
 def create(cfg: DataConfig) -> Dataset:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset
 from .images import load_folder
 
 

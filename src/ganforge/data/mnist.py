@@ -15,8 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset, default_root
 from .images import array_dataset, check_split
 
 SPLITS = ("train", "test")
@@ -125,8 +124,6 @@ def _load(
 ) -> Dataset:
     check_split(spec.name, split, SPLITS)
     if root is None:
-        from .factory import default_root  # here: factory imports this package's registry
-
         folder = default_root(spec.name)
         if _split_files(folder, spec, split) is None:
             if not download:

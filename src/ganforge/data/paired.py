@@ -29,8 +29,7 @@ import torch
 from PIL import Image
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset
 from .images import (
     _decode_files,
     _fingerprint,

@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset
 from .images import array_dataset
 from .mnist import mnist
 

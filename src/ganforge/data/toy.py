@@ -12,8 +12,7 @@ import math
 import torch
 
 from ..errors import DataError
-from . import DATASETS
-from .base import Dataset
+from .base import DATASETS, Dataset
 from .images import check_no_root, check_split
 
 NUM_SAMPLES = 100_000

@@ -14,6 +14,7 @@ from .. import data as data_module
 from ..config import DataConfig
 from ..data import Dataset
 from ..errors import UserError
+from ..extractors.classifier import stacked_mnist_labels
 from ..metrics import (
     density_coverage,
     fid_from_features,
@@ -91,10 +92,6 @@ def _mixture_modes(inputs: EvalInputs) -> dict[str, Any]:
 
 def _stacked_mnist_modes(inputs: EvalInputs) -> dict[str, Any]:
     # Looked up when called: the MNIST classifier is optional (and replaceable in tests).
-    try:
-        from ..extractors.classifier import stacked_mnist_labels
-    except ImportError:
-        raise UserError("modes on stacked-mnist needs the MNIST classifier (ganforge.extractors.classifier)") from None
     stats = mode_metrics.class_mode_stats(stacked_mnist_labels(inputs.fake.data), STACKED_MNIST_MODES)
     return {"modes": stats["modes"], "kl": stats["kl"]}
 

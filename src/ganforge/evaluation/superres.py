@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..config import _from_dict
+from ..config import build_dataclass
 from ..core import IMAGE_SUFFIXES, resolve_device
 from ..errors import UserError
 from ..inference import apply_generator
@@ -53,7 +53,7 @@ class SREvalOptions:
     def of(cls, recipe_options: dict[str, Any] | None) -> SREvalOptions:
         """The evaluation options among a run's ``recipe_options`` (the others are the recipe's)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return _from_dict(cls, {k: v for k, v in (recipe_options or {}).items() if k in names}, "recipe_options")
+        return build_dataclass(cls, {k: v for k, v in (recipe_options or {}).items() if k in names}, "recipe_options")
 
 
 def image_files(folder: str | Path) -> list[Path]:

@@ -18,8 +18,12 @@ import torch
 from torch import nn
 
 from ..errors import GanforgeError, UserError
+from ..layers.style import ModulatedConv2d
 from ..models.base import Generator, weights_hash
+from ..models.progan import Growing
+from ..models.stylegan import StyleGANGenerator
 from ..registry import Registry
+from ..version import __version__
 
 #: Key of the JSON metadata (ONNX ``metadata_props`` key, TorchScript extra file name stem).
 METADATA_KEY = "ganforge"
@@ -84,8 +88,6 @@ def missing_package(packages: str, purpose: str) -> UserError:
 
 def uses_w_truncation(generator: nn.Module) -> bool:
     """True for StyleGAN generators: truncation is psi in ``w`` space, not clipping of ``z``."""
-    from ..models.stylegan import StyleGANGenerator
-
     return isinstance(generator, StyleGANGenerator)
 
 
@@ -147,8 +149,6 @@ def frozen_copy(generator: Generator) -> Generator:
     """
     from torch.nn.utils import parametrize
 
-    from ..layers.style import ModulatedConv2d
-    from ..models.progan import Growing
 
     copy = rebuilt_copy(generator)
     for module in copy.modules():
@@ -199,8 +199,6 @@ def first_line(err: BaseException) -> str:
 
 def build_metadata(generator: Generator, format_name: str) -> dict[str, Any]:
     """What an exported file says about itself (JSON-able)."""
-    from .. import __version__
-
     meta = dict(getattr(generator, "meta", {}) or {})
     meta.setdefault("weights_id", weights_hash(generator))
     return {

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from ..errors import ConfigError
+
 M = TypeVar("M", bound=nn.Module)
 
 
@@ -61,8 +63,6 @@ IMAGE_NORMS: dict[str, Callable[[int], nn.Module]] = {
 
 def image_norm(name: str, channels: int) -> nn.Module:
     """The :data:`IMAGE_NORMS` layer ``name`` for ``channels`` channels."""
-    from ..errors import ConfigError
-
     if name not in IMAGE_NORMS:
         raise ConfigError(f"unknown normalisation '{name}' (available: {', '.join(IMAGE_NORMS)})")
     return IMAGE_NORMS[name](channels)

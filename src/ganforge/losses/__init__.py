@@ -83,6 +83,6 @@ def get(name: str) -> AdversarialLoss:
 
 
 from . import paired  # noqa: E402
-from .regularizers import REGULARIZERS, Regularizer, check_regularizers  # noqa: E402
+from .regularizers import REGULARIZERS, Regularizer, check_regularizers, resolve_regularizers  # noqa: E402
 
-__all__ = ["LOSSES", "REGULARIZERS", "AdversarialLoss", "Regularizer", "check_regularizers", "get", "paired"]
+__all__ = ["LOSSES", "REGULARIZERS", "AdversarialLoss", "Regularizer", "check_regularizers", "get", "paired", "resolve_regularizers"]

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..config import coerce
 from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 
@@ -148,24 +149,30 @@ _add("bcr-real", _bcr_real, ("real", "real_logits"), "consistency regularization
 _add("bcr-fake", _bcr_fake, ("fake", "fake_logits"), "consistency regularization on generated samples (bCR)")
 
 GENERIC_OPTIONS = {"weight": float, "every": int}
+GENERIC_DEFAULTS = {"weight": 1.0, "every": 1}
+
+
+def _expand(options: Any) -> Any:
+    """One penalty's options as written: None is ``{}``, a number is its weight (``gp: 10``)."""
+    if options is None:
+        return {}
+    if isinstance(options, (int, float)) and not isinstance(options, bool):
+        return {"weight": options}
+    return options
 
 
 def check_regularizers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Validate ``loss.regularizers`` (name -> options) and fill ``weight``/``every`` defaults."""
-    from ..config import _coerce
-
     if not isinstance(config, dict):
         raise ConfigError(f"config key 'loss.regularizers' must be a mapping of name -> options, got {config!r}")
     out: dict[str, dict[str, Any]] = {}
     for name, options in config.items():
         reg = REGULARIZERS.get(str(name))
-        options = {} if options is None else options
-        if isinstance(options, (int, float)) and not isinstance(options, bool):
-            options = {"weight": options}  # shorthand: gp: 10
+        options = _expand(options)
         if not isinstance(options, dict):
             raise ConfigError(f"config key 'loss.regularizers.{name}' must be a mapping of options or a weight")
         accepted = {**{k: p.annotation for k, p in reg.options().items()}, **GENERIC_OPTIONS}
-        checked: dict[str, Any] = {"weight": 1.0, "every": 1}
+        checked: dict[str, Any] = dict(GENERIC_DEFAULTS)
         for key, value in options.items():
             if key not in accepted:
                 raise ConfigError(
@@ -174,11 +181,19 @@ def check_regularizers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 )
             hint = accepted[key]
             hint = {"float": float, "int": int, "str": str, "bool": bool}.get(hint, hint) if isinstance(hint, str) else hint
-            checked[key] = _coerce(value, hint, f"loss.regularizers.{name}.{key}")
+            checked[key] = coerce(value, hint, f"loss.regularizers.{name}.{key}")
         if checked["every"] < 1:
             raise ConfigError(f"config key 'loss.regularizers.{name}.every' must be >= 1")
         out[reg.name] = checked
     return out
+
+
+def resolve_regularizers(config: dict[str, Any]) -> list[tuple[Regularizer, dict[str, Any]]]:
+    """The penalties of an already checked ``loss.regularizers``, with ``weight``/``every`` defaults.
+
+    Nothing is checked again (:func:`check_regularizers` did, in ``ganforge.validate``).
+    """
+    return [(REGULARIZERS.get(str(name)), {**GENERIC_DEFAULTS, **_expand(options)}) for name, options in config.items()]
 
 
 __all__ = [
@@ -190,4 +205,5 @@ __all__ = [
     "gradient_penalty",
     "r1_penalty",
     "r2_penalty",
+    "resolve_regularizers",
 ]

@@ -12,6 +12,7 @@ import inspect
 import typing
 from typing import Any
 
+from ..config import coerce
 from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 
@@ -28,18 +29,8 @@ from .base import (  # noqa: E402
     save_generator,
     weights_hash,
 )
-
-
-#: One module per family; importing it registers the family (and its network classes).
-FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan")
-
-
-def ensure_registered() -> None:
-    """Import every family module so that its networks are registered."""
-    import importlib
-
-    for module in FAMILY_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+from .base import FAMILY_MODULES, ensure_registered  # noqa: E402
+from .pacgan import PackedDiscriminator, packed_shape  # noqa: E402
 
 
 def smallest(name: str) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
@@ -77,8 +68,11 @@ def is_translator_family(name: str) -> bool:
 def create_translator(name: str, in_channels: int, out_channels: int, **options: Any) -> tuple[Translator, Any]:
     """Build the ``(translator, discriminator)`` pair of image-to-image family ``name``.
 
+    ``options`` are not checked again here (:func:`ganforge.validate.check_config` did, with
+    :func:`check_options`); an unknown keyword raises ``TypeError``.
+
     Raises:
-        ConfigError: ``name`` is a latent-variable family, or an option is wrong.
+        ConfigError: ``name`` is a latent-variable family.
     """
     if not is_translator_family(name):
         names = [n for n in MODELS.names() if is_translator_family(n)]
@@ -86,7 +80,6 @@ def create_translator(name: str, in_channels: int, out_channels: int, **options:
             f"model '{name}' generates from latents; image-to-image recipes need an image-to-image model "
             f"(available: {', '.join(names)})"
         )
-    check_options(name, options)
     return MODELS.create(name, in_channels, out_channels, **options)
 
 
@@ -101,19 +94,21 @@ def accepted_options(name: str) -> dict[str, inspect.Parameter]:
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Validate (and type-coerce) ``options`` against the factory signature of ``name``."""
-    from ..config import _coerce
+    """``options`` checked and type-coerced against the factory signature of ``name`` (a new dict).
 
+    Called once, by :func:`ganforge.validate.check_config`; :func:`create` trusts its options.
+    """
     accepted = accepted_options(name)
     hints = typing.get_type_hints(MODELS.get(name))
-    for key, value in list(options.items()):
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
         if key not in accepted:
             raise ConfigError(
                 f"unknown config key 'model.{key}' for model '{name}'{did_you_mean(key, list(accepted))}"
                 f" (accepted: {', '.join(accepted) or 'none'})"
             )
-        options[key] = _coerce(value, hints.get(key, Any), f"model.{key}")
-    return options
+        checked[key] = coerce(value, hints.get(key, Any), f"model.{key}")
+    return checked
 
 
 def create(
@@ -123,13 +118,11 @@ def create(
 
     With ``pack = m > 1`` (PacGAN) the discriminator is built for ``m`` samples stacked
     along the channel (or feature) axis and wrapped to take ``[N, ...]`` batches, ``N`` a
-    multiple of ``m``, returning ``N / m`` logits.
+    multiple of ``m``, returning ``N / m`` logits. ``options`` are not checked again here
+    (see :func:`create_translator`).
     """
-    from .pacgan import PackedDiscriminator, packed_shape
-
     if is_translator_family(name):
         raise ConfigError(f"model '{name}' translates images: train it with an image-to-image recipe (e.g. recipe=pix2pix)")
-    check_options(name, options)
     shape = tuple(data_shape)
     if pack == 1:
         return MODELS.create(name, shape, num_classes, **options)
@@ -141,6 +134,8 @@ def create(
 ensure_registered()
 
 __all__ = [
+    "FAMILY_MODULES",
+    "ensure_registered",
     "MODELS",
     "NETWORKS",
     "Discriminator",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import inspect
 import json
 from pathlib import Path
@@ -278,6 +279,16 @@ def save_generator(generator: Generator | Translator, folder: str | Path, meta: 
     )
 
 
+#: One module per family; importing it registers the family (and its network classes).
+FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan")
+
+
+def ensure_registered() -> None:
+    """Import every family module of ``ganforge.models`` so that its networks are registered."""
+    for module in FAMILY_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
 def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
     """Rebuild a generator from its folder (``config.json`` + ``model.safetensors``).
 
@@ -286,6 +297,7 @@ def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Ge
     """
     from safetensors.torch import load_file
 
+    ensure_registered()
     folder = Path(folder)
     config_path = folder / GENERATOR_CONFIG
     if not config_path.is_file():

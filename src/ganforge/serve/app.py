@@ -36,6 +36,7 @@ from ..errors import UserError
 from ..models.base import Generator, truncated_normal
 from ..rundir import load_generator
 from ..sampling import latent_walk, provenance
+from ..version import __version__
 from ..viz import image_grid
 from .batcher import MicroBatcher, padded_forward
 
@@ -388,6 +389,4 @@ def create_app(
 
 
 def _version() -> str:
-    from .. import __version__
-
     return __version__

@@ -37,6 +37,7 @@ from ..config import Config
 from ..data import Dataset
 from ..core import eval_mode
 from ..rundir import RunDir
+from ..viz import comparison_grid
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
 from .checkpoint import load_checkpoint
@@ -177,8 +178,6 @@ class CycleGANRecipe(TranslationRecipe):
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``a | G(a) | F(G(a)) | b | F(b)``: ``generator`` is the exported G_AB; F the current G_BA."""
-        from ..viz import comparison_grid
-
         fmt = self.memory_format
         backward = self.networks["generator_ba"]
         with eval_mode(backward):

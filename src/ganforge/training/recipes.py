@@ -30,7 +30,7 @@ from torch import nn
 
 from .. import augment, distributed, losses, models
 from .. import modality as modalities
-from ..config import Config, OptimConfig
+from ..config import Config, OptimConfig, build_dataclass
 from ..data import Dataset
 from ..distributed import DistInfo
 from ..errors import ConfigError
@@ -83,14 +83,16 @@ class Recipe:
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> Any:
-        """Validate ``recipe_options`` against :attr:`Options` (unknown keys are errors)."""
-        from ..config import _from_dict
+        """``recipe_options`` checked and coerced into :attr:`Options` (unknown keys are errors).
 
-        return _from_dict(cls.Options, options or {}, "recipe_options")
+        Called by :func:`ganforge.validate.check_config`; subclasses add checks of values.
+        """
+        return build_dataclass(cls.Options, options or {}, "recipe_options")
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
+        """``config`` is checked (:func:`ganforge.validate.check_config`): its options are trusted."""
         self.config, self.dataset, self.device = config, dataset, device
-        self.options = self.check_options(config.recipe_options)
+        self.options = self.Options(**config.recipe_options)
         self.rngs: dict[str, torch.Generator] = {}
         self.amp_dtype = AMP_DTYPES[config.train.precision]
         if self.amp_dtype is torch.float16 and device.type != "cuda":
@@ -277,9 +279,7 @@ class GANRecipe(Recipe):
         self.augment = augment.create(config.augment, self.rngs["augment"])
         if self.augment.enabled and not dataset.is_image:
             raise ConfigError(f"augment.name={config.augment.name} needs image data; '{dataset.name}' is not")
-        self.regularizers = [
-            (losses.REGULARIZERS.get(name), opts) for name, opts in losses.check_regularizers(config.loss.regularizers).items()
-        ]
+        self.regularizers = losses.resolve_regularizers(config.loss.regularizers)
         if any(r.name.startswith("bcr") for r, _ in self.regularizers) and not dataset.is_image:
             raise ConfigError("consistency regularization (bcr-*) needs image data")
         self.d_updates = 0

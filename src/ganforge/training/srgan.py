@@ -35,8 +35,11 @@ from torch import nn
 from ..config import Config
 from ..data import Dataset
 from ..errors import ConfigError
+from ..extractors import EXTRACTORS
+from ..extractors.vgg import VGG19Features
 from ..evaluation.superres import SREvalOptions
 from ..losses.paired import content_loss, pixel_loss
+from ..viz import comparison_grid
 from .recipes import RECIPES, Batch
 from .translation import GRID_ROWS, TranslationRecipe
 
@@ -101,9 +104,6 @@ class SRGANRecipe(TranslationRecipe):
 
     def build_content_extractor(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """``phi``: differentiable feature maps of the registered extractor (ConfigError without its weights)."""
-        from ..extractors import EXTRACTORS
-        from ..extractors.vgg import VGG19Features
-
         o = self.options
         EXTRACTORS.get(o.content_extractor)  # "did you mean" for a misspelt name
         if o.content_extractor != "vgg19":  # the other extractors give pooled vectors, not feature maps
@@ -190,8 +190,6 @@ class SRGANRecipe(TranslationRecipe):
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``LR (nearest) | bicubic | SR | HR``."""
-        from ..viz import comparison_grid
-
         source = self.make_source(fixed)
         output = generator(source.contiguous(memory_format=self.memory_format)).float()
         bicubic = F.interpolate(source.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(-1, 1)

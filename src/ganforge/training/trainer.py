@@ -22,14 +22,16 @@ import torch
 
 from .. import data as data_module
 from .. import distributed
-from ..config import Config, from_dict, read_yaml
+from ..config import Config, apply_overrides, from_dict, parse_override, read_yaml
 from ..core import atomic_write_text, resolve_device
+from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
 from ..rundir import RunDir
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
 from ..report import write_report
 from ..sampling import provenance
+from ..validate import check_config, load_config
 from ..viz import save_png
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
@@ -91,9 +93,7 @@ def preserved_rng(generators: dict[str, torch.Generator] | None = None) -> Itera
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
-    """The saved config of ``run_dir`` with the allowed overrides applied."""
-    from ..config import apply_overrides
-
+    """The saved config of ``run_dir`` with the allowed overrides applied, checked (see :func:`check_config`)."""
     saved = read_yaml(run_dir / "config.yaml")
     changed = {k: v for k, v in overrides.items() if _lookup(saved, k) != v}
     forbidden = sorted(set(changed) - RESUMABLE_KEYS)
@@ -101,7 +101,7 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
         raise ConfigError(
             f"cannot change {', '.join(forbidden)} when resuming (allowed: {', '.join(sorted(RESUMABLE_KEYS))})"
         )
-    return from_dict(apply_overrides(saved, changed))
+    return check_config(from_dict(apply_overrides(saved, changed)))
 
 
 def _lookup(data: dict[str, Any], dotted: str) -> Any:
@@ -117,7 +117,7 @@ class Trainer:
     """Runs a recipe for ``config.train.steps`` generator steps in ``run_dir``.
 
     Args:
-        config: the resolved configuration.
+        config: a checked configuration (:func:`ganforge.load_config` or :func:`ganforge.check_config`).
         run_dir: the run directory (created; must be new or empty unless resuming).
         resume: continue from ``run_dir/checkpoints/latest.pt``.
     """
@@ -267,8 +267,6 @@ class Trainer:
         writes ``checkpoints/best.pt`` and ``generator-best/``. Random states are restored
         afterwards, so evaluating never changes the training trajectory.
         """
-        from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
-
         self._check_finite()  # a diverged state is reported as such, not as a failing metric
         e = self.config.eval
         with preserved_rng(self.recipe.rngs):
@@ -468,8 +466,6 @@ def train(
         resume: a run directory to continue (its saved config is used; ``train.steps`` and
             other non-trajectory keys may be overridden).
     """
-    from ..config import load_config, parse_override
-
     if resume is not None:
         if config is not None:
             raise UserError("give either a config or --resume RUN_DIR, not both")
@@ -481,7 +477,7 @@ def train(
         return Trainer(cfg, run_dir, resume=True).fit()
     if overrides and isinstance(config, Config):
         raise UserError("pass overrides together with a preset name, path or mapping, not a Config object")
-    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    cfg = check_config(config) if isinstance(config, Config) else load_config(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg.name)
     return Trainer(cfg, run_dir).fit()
 

@@ -36,6 +36,7 @@ from ..data import Dataset
 from ..data.base import center_crop
 from ..errors import ConfigError
 from ..losses.paired import l1_loss
+from ..viz import comparison_grid
 from .recipes import RECIPES, Batch, Recipe, make_optimizer
 
 if TYPE_CHECKING:
@@ -139,8 +140,6 @@ class TranslationRecipe(Recipe):
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``input | output | target`` (``input | output`` for unpaired data)."""
-        from ..viz import comparison_grid
-
         source = self.make_source(fixed)
         output = generator(source.contiguous(memory_format=self.memory_format)).float()
         columns = [source, output] + ([fixed["image"]] if self.dataset.paired or self.dataset.sources is None else [])
