@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 import torch
 from torch import nn
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 

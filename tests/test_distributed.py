@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.training.checkpoint import load_checkpoint

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 from PIL import Image
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.serve import create_app
