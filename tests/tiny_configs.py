@@ -15,3 +15,12 @@ TINY_DIGITS = {
     "train.progress": False,
     "train.threads": 2,
 }
+
+#: The tiny runs the test session trains once and shares (conftest's ``tiny_*_run`` fixtures):
+#: name -> (preset, overrides). Their tests are about the API, files and commands around a trained
+#: generator, not what it learned; tests that need other settings train their own run.
+TINY_RUNS = {
+    "dcgan": ("dcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
+    "cdcgan": ("cdcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
+    "ring8": ("gan-ring8", {"train.steps": 10, "train.progress": False, "model.hidden_dim": 32}),  # evaluates at step 10
+}
