@@ -3,14 +3,23 @@
 Tests run on small CPU budgets (2 threads), never write to the user's real cache
 (``GANFORGE_CACHE`` points at a per-session temporary folder), and find the real data sets
 in ``../shared/data`` next to the project (skipped with a reason where it is absent).
+
+The tiny runs of ``tiny_configs.TINY_RUNS`` are trained once per session, on first use, and
+shared read-only by every module that needs "some trained run": a test that changes a run
+directory works on ``run_copy(run)``; a changed shared run fails the session at its end.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from tiny_configs import TINY_RUNS
+
+import ganforge
 
 torch.set_num_threads(2)
 
@@ -34,3 +43,59 @@ def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _isolated_cache(_session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep decode caches and downloads out of ``~/.cache`` (shared within the session)."""
     monkeypatch.setenv("GANFORGE_CACHE", str(_session_cache))
+
+
+# --------------------------------------------------------------------------- shared tiny runs
+
+
+def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def _tiny_runs(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Callable[[str], ganforge.Run]]:
+    """``get(name)``: the run ``TINY_RUNS[name]``, trained on the first call of the session."""
+    root = tmp_path_factory.mktemp("tiny-runs")
+    runs, prints = {}, {}
+
+    def get(name: str) -> ganforge.Run:
+        if name not in runs:
+            preset, overrides = TINY_RUNS[name]
+            with pytest.MonkeyPatch.context() as patch:  # session fixtures run before the autouse cache fixture
+                patch.setenv("GANFORGE_CACHE", str(_session_cache))
+                runs[name] = ganforge.train(preset, out=root / name, overrides=overrides)
+            prints[name] = _fingerprint(runs[name].dir)
+        return runs[name]
+
+    yield get
+    changed = [name for name, run in runs.items() if _fingerprint(run.dir) != prints[name]]
+    assert not changed, f"tests changed the shared tiny runs {changed}: work on run_copy(run) instead"
+
+
+@pytest.fixture(scope="session")
+def tiny_dcgan_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """An unconditional DCGAN on the digits (``TINY_DIGITS``, 20 steps), shared: do not change it."""
+    return _tiny_runs("dcgan")
+
+
+@pytest.fixture(scope="session")
+def tiny_cdcgan_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """A conditional DCGAN on the digits (``TINY_DIGITS``, 20 steps), shared: do not change it."""
+    return _tiny_runs("cdcgan")
+
+
+@pytest.fixture(scope="session")
+def tiny_ring8_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """The ``gan-ring8`` preset for 10 steps (hidden 32; evaluated at step 10), shared: do not change it."""
+    return _tiny_runs("ring8")
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path) -> Callable[[object], Path]:
+    """``run_copy(run)``: a private copy of a run directory (a ``Run`` or a path) under ``tmp_path``."""
+
+    def copy(run: object) -> Path:
+        source = Path(getattr(run, "dir", run))
+        return Path(shutil.copytree(source, tmp_path / "run-copies" / source.name))
+
+    return copy

@@ -4,7 +4,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from utils import TINY_DIGITS, classify_digits
+from digit_checks import classify_digits
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge import models

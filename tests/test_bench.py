@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 from ganforge.bench import bench_train
 from ganforge.cli import main

@@ -8,7 +8,6 @@ from typing import Iterator
 import pytest
 import torch
 from torch import nn
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main
@@ -110,13 +109,8 @@ def test_helpers() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("cas")
-    overrides = {**TINY_DIGITS, "train.steps": 10, "train.sample_every": 10, "train.checkpoint_every": 10}
-    return {
-        preset: ganforge.train(preset, out=root / preset, overrides=overrides).dir
-        for preset in ("cdcgan-digits", "dcgan-digits")
-    }
+def tiny_runs(tiny_cdcgan_run: ganforge.Run, tiny_dcgan_run: ganforge.Run) -> dict[str, Path]:
+    return {"cdcgan-digits": tiny_cdcgan_run.dir, "dcgan-digits": tiny_dcgan_run.dir}
 
 
 def test_eval_cas_end_to_end(tiny_runs: dict[str, Path], capsys) -> None:

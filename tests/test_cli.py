@@ -2,7 +2,8 @@
 
 Most commands run ``ganforge.cli.main`` in this process (what the console script calls;
 importing torch for each command would cost 3-4 s): exit code, stdout and stderr as a
-subprocess would see them. The run fixture and the entry-point tests use real subprocesses.
+subprocess would see them. Training and the entry-point tests use real subprocesses; the sample
+tests use the session's shared tiny conditional run (conftest).
 """
 
 import contextlib
@@ -15,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 
@@ -46,13 +47,16 @@ def ganforge_cli(*args, cwd=None):
 
 
 @pytest.fixture(scope="module")
-def conditional_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cli") / "run"
+def conditional_run(tiny_cdcgan_run):
+    return tiny_cdcgan_run.dir
+
+
+def test_train_in_a_subprocess(tmp_path):
+    out = tmp_path / "run"
     sets = [f"{k}={v}" for k, v in {**TINY_DIGITS, "train.steps": 20}.items()]
     proc = ganforge_subprocess("train", "cdcgan-digits", "--out", out, "--set", *sets)
     assert proc.returncode == 0, proc.stderr
     assert f"run saved to {out}" in proc.stdout
-    return out
 
 
 def test_sample_png_is_deterministic(conditional_run, tmp_path):
@@ -109,8 +113,8 @@ def test_sample_bad_suffix_and_missing_run(tmp_path, conditional_run):
     assert proc.returncode == 2 and "no generator found" in proc.stderr
 
 
-def test_sample_2d_data_as_npy_and_scatter(tmp_path):
-    run = ganforge.train("gan-ring8", out=tmp_path / "ring", overrides={"train.steps": 5, "train.progress": False})
+def test_sample_2d_data_as_npy_and_scatter(tiny_ring8_run, tmp_path):
+    run = tiny_ring8_run
     proc = ganforge_cli("sample", run.dir, "--n", 100, "--out", tmp_path / "p.npy")
     assert proc.returncode == 0 and np.load(tmp_path / "p.npy").shape == (100, 2)
     proc = ganforge_cli("sample", run.dir, "--n", 100, "--out", tmp_path / "p.png")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import torch
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.training.checkpoint import load_checkpoint

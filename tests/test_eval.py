@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 import ganforge.metrics.modes
@@ -310,8 +310,8 @@ def test_eval_run_dir_uses_the_runs_data_and_eval_config(eval_run, tmp_path, cap
     assert set(evaluate_run(eval_run.dir, metrics="dc", n=40)) == {"density", "coverage", "n_real", "n_fake", "extractor"}
 
 
-def test_eval_run_dir_on_a_ring8_run_in_a_subprocess(tmp_path):
-    run = ganforge.train("gan-ring8", out=tmp_path / "ring", overrides={"train.steps": 10, "train.progress": False, "model.hidden_dim": 32})
+def test_eval_run_dir_on_a_ring8_run_in_a_subprocess(tiny_ring8_run, tmp_path):
+    run = tiny_ring8_run  # gan-ring8, 10 steps, hidden 32
     assert [r["step"] for r in run.metrics() if "eval/modes" in r] == [10]  # the preset evaluates (and at the end)
     assert (run.dir / "checkpoints" / "best.pt").is_file()
     out = tmp_path / "ring.json"

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge import models
@@ -78,11 +77,10 @@ BUILT = {
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
-    """Generator folders: a trained conditional digits run, an unconditional DCGAN, and the BUILT cases."""
+def folders(tmp_path_factory, tiny_cdcgan_run):
+    """Generator folders: the session's trained conditional digits run, an unconditional DCGAN, and the BUILT cases."""
     root = tmp_path_factory.mktemp("export")
-    run = ganforge.train("cdcgan-digits", out=root / "cdcgan", overrides={**TINY_DIGITS, "train.steps": 10})
-    found = {"cdcgan-run": run.dir}
+    found = {"cdcgan-run": tiny_cdcgan_run.dir}
     dcgan = _built("dcgan", (3, 8, 8), 0, base_channels=4, latent_dim=8)
     found["dcgan"] = save_generator(dcgan, root / "dcgan" / "generator", {"run": "dcgan-test"}).parent
     for case, (family, shape, classes, options) in BUILT.items():

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge import models
@@ -21,9 +20,8 @@ from ganforge.sampling import latent_walk, lerp, slerp
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("walk") / "run"
-    return ganforge.train("cdcgan-digits", out=out, overrides={**TINY_DIGITS, "train.steps": 10}).dir
+def run_dir(tiny_cdcgan_run):
+    return tiny_cdcgan_run.dir
 
 
 @pytest.fixture(scope="module")

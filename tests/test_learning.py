@@ -7,7 +7,8 @@ independent classifier.
 
 import pytest
 import torch
-from utils import TINY_DIGITS, classify_digits, nearest_real_distance
+from digit_checks import classify_digits, nearest_real_distance
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.data import create

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from utils import classify_digits, nearest_real_distance
+from digit_checks import classify_digits, nearest_real_distance
 
 import ganforge
 from ganforge import models

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge import cli
@@ -29,14 +28,9 @@ with warnings.catch_warnings():  # starlette prefers httpx2 but works with httpx
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """A tiny unconditional and a tiny conditional digits DCGAN (20 steps: these tests are about the API)."""
-    root = tmp_path_factory.mktemp("serve")
-    overrides = {**TINY_DIGITS, "train.steps": 20}
-    return {
-        name: ganforge.train(preset, out=root / name, overrides=overrides).dir
-        for name, preset in (("unconditional", "dcgan-digits"), ("conditional", "cdcgan-digits"))
-    }
+def runs(tiny_dcgan_run, tiny_cdcgan_run):
+    """The session's tiny unconditional and conditional digits DCGANs (20 steps: these tests are about the API)."""
+    return {"unconditional": tiny_dcgan_run.dir, "conditional": tiny_cdcgan_run.dir}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import httpx
 import pytest
 import uvicorn
 from PIL import Image
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge.serve import create_app
@@ -61,10 +60,9 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def conditional_url(tmp_path_factory, browser):  # after `browser`: no training when the tests skip
-    """A tiny conditional digits DCGAN (20 steps: the page is under test, not the model), served."""
-    out = tmp_path_factory.mktemp("serve-browser") / "cdcgan"
-    run = ganforge.train("cdcgan-digits", out=out, overrides={**TINY_DIGITS, "train.steps": 20})
+def conditional_url(browser, request):  # after `browser`: no training when the tests skip
+    """The session's tiny conditional digits DCGAN (20 steps: the page is under test, not the model), served."""
+    run = request.getfixturevalue("tiny_cdcgan_run")
     with serving(run.dir) as url:
         yield url
 

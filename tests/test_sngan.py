@@ -8,7 +8,8 @@ and that the samples are much nearer to real digits than an untrained generator'
 import pytest
 import torch
 from torch.nn.utils import parametrize
-from utils import TINY_DIGITS, classify_digits, nearest_real_distance
+from digit_checks import classify_digits, nearest_real_distance
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge import models

@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.augment import ada, diffaugment

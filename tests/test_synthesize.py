@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from utils import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main
@@ -28,19 +27,14 @@ from ganforge.synthesize import (
 )
 
 
-def _train(out: Path, preset: str) -> Path:
-    overrides = {**TINY_DIGITS, "train.steps": 4, "train.sample_every": 4, "train.checkpoint_every": 4}
-    return ganforge.train(preset, out=out, overrides=overrides).dir
+@pytest.fixture(scope="module")
+def conditional_run(tiny_cdcgan_run: ganforge.Run) -> Path:
+    return tiny_cdcgan_run.dir
 
 
 @pytest.fixture(scope="module")
-def conditional_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("syn") / "cond", "cdcgan-digits")
-
-
-@pytest.fixture(scope="module")
-def unconditional_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _train(tmp_path_factory.mktemp("syn") / "uncond", "dcgan-digits")
+def unconditional_run(tiny_dcgan_run: ganforge.Run) -> Path:
+    return tiny_dcgan_run.dir
 
 
 def _skewed_folder(root: Path, counts: dict[str, int]) -> Path:

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
-from utils import TINY_DIGITS
+from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.errors import DivergenceError, TrainingError, UserError

@@ -1,4 +1,5 @@
-"""Helpers shared by the tests (importable because tests/ has no __init__.py)."""
+"""Checks of what a digits generator learned: an independent classifier of its samples and their
+distance to the real digits (importable: tests/ has no __init__.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,6 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-#: A small, fast DCGAN on the digits (16x16, few channels): seconds per hundred steps.
-TINY_DIGITS = {
-    "data.resolution": 16,
-    "model.base_channels": 8,
-    "model.latent_dim": 16,
-    "train.batch_size": 32,
-    "train.log_every": 10,
-    "train.sample_every": 20,
-    "train.checkpoint_every": 20,
-    "train.sample_count": 16,
-    "train.progress": False,
-    "train.threads": 2,
-}
 
 
 @lru_cache(maxsize=1)

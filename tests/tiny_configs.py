@@ -1,0 +1,26 @@
+"""Config overrides for tiny, fast training runs in the tests (importable: tests/ has no __init__.py)."""
+
+from __future__ import annotations
+
+#: A small, fast DCGAN on the digits (16x16, few channels): seconds per hundred steps.
+TINY_DIGITS = {
+    "data.resolution": 16,
+    "model.base_channels": 8,
+    "model.latent_dim": 16,
+    "train.batch_size": 32,
+    "train.log_every": 10,
+    "train.sample_every": 20,
+    "train.checkpoint_every": 20,
+    "train.sample_count": 16,
+    "train.progress": False,
+    "train.threads": 2,
+}
+
+#: The tiny runs the test session trains once and shares (conftest's ``tiny_*_run`` fixtures):
+#: name -> (preset, overrides). Their tests are about the API, files and commands around a trained
+#: generator, not what it learned; tests that need other settings train their own run.
+TINY_RUNS = {
+    "dcgan": ("dcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
+    "cdcgan": ("cdcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
+    "ring8": ("gan-ring8", {"train.steps": 10, "train.progress": False, "model.hidden_dim": 32}),  # evaluates at step 10
+}
