@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _parallel import run_all
 
 import ganforge
 from ganforge.config import preset_changes
 from ganforge.data import create as create_data
 from ganforge.metrics import mode_stats
-
-from _parallel import run_all
 
 METHODS = {
     "gan": "gan-grid25",

@@ -105,10 +105,10 @@ def main() -> None:
 
     import ganforge
     from ganforge.config import parse_override
-    from ganforge.data import create, to_uint8
+    from ganforge.data import create
     from ganforge.evaluation import Evaluator, Source, dataset_source, run_config
-    from ganforge.metrics import fid_from_features
     from ganforge.evaluation.translation import evaluate_translation, to_uint8_batches
+    from ganforge.metrics import fid_from_features
     from ganforge.sampling import provenance
     from ganforge.viz import comparison_grid, save_png
 

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _parallel import run_all
 
 import ganforge
-
-from _parallel import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from _parallel import run_all
 
 import ganforge
 from ganforge.config import DataConfig
@@ -48,8 +49,6 @@ from ganforge.data.images import load_folder
 from ganforge.errors import DataError
 from ganforge.metrics import cas
 from ganforge.synthesize import plan_per_class, synthesize
-
-from _parallel import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET = "cdcgan-digits"

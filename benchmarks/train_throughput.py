@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from ganforge import models
-from ganforge.bench import count_step_flops, sync_device as sync
+from ganforge.bench import count_step_flops
+from ganforge.bench import sync_device as sync
 from ganforge.config import load_config, parse_override
 from ganforge.data import Dataset
 from ganforge.training.ema import EMA

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_configs import TINY_RUNS
 
 import ganforge
+from tiny_configs import TINY_RUNS
 
 torch.set_num_threads(2)
 

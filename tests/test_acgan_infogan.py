@@ -4,14 +4,14 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from digit_checks import classify_digits
-from tiny_configs import TINY_DIGITS
 
 import ganforge
+from digit_checks import classify_digits
 from ganforge import models
 from ganforge.errors import ConfigError, UserError
 from ganforge.models import load_generator, save_generator
 from ganforge.training.auxiliary import gaussian_nll
+from tiny_configs import TINY_DIGITS
 
 # ----------------------------------------------------------------------------- heads
 

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from tiny_configs import TINY_DIGITS
 
 from ganforge.bench import bench_train
 from ganforge.cli import main
+from tiny_configs import TINY_DIGITS
 
 
 def test_bench_counts_the_step_and_scales_with_the_batch():

@@ -11,8 +11,8 @@ from torch import nn
 
 import ganforge
 from ganforge.cli import main
-from ganforge.data import create as create_data
 from ganforge.config import DataConfig
+from ganforge.data import create as create_data
 from ganforge.errors import UserError
 from ganforge.metrics import cas
 from ganforge.models.base import Generator

@@ -16,9 +16,9 @@ import warnings
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_configs import TINY_DIGITS
 
 import ganforge
+from tiny_configs import TINY_DIGITS
 
 
 def ganforge_subprocess(*args, cwd=None):

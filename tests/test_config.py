@@ -32,7 +32,8 @@ def test_classic_dcgan64_preset():
 def test_overrides_with_dotted_keys_and_yaml_values():
     cfg = load_config(
         "dcgan-digits",
-        ["train.steps=7", "train.batch_size=16", "train.seed=3", "data.name=mnist", "data.root=/x", "loss.name=hinge", "optim.g_betas=[0.0, 0.9]"],
+        ["train.steps=7", "train.batch_size=16", "train.seed=3", "data.name=mnist", "data.root=/x", "loss.name=hinge",
+         "optim.g_betas=[0.0, 0.9]"],
     )
     assert (cfg.train.steps, cfg.train.batch_size, cfg.train.seed) == (7, 16, 3)
     assert (cfg.data.name, cfg.data.root, cfg.loss.name) == ("mnist", "/x", "hinge")

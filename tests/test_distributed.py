@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import torch
-from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.training.checkpoint import load_checkpoint
+from tiny_configs import TINY_DIGITS
 
 #: DCGAN has BatchNorm in both networks: with train.sync_batchnorm its statistics span the
 #: global batch, so 2 processes x 16 images must train exactly like 1 process x 32.

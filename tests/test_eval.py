@@ -14,19 +14,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
-from tiny_configs import TINY_DIGITS
 
 import ganforge
 import ganforge.metrics.modes
 from ganforge import cli
 from ganforge.config import DataConfig
-from ganforge.data import create as create_data, to_uint8
+from ganforge.data import create as create_data
+from ganforge.data import to_uint8
 from ganforge.errors import ConfigError, UserError
 from ganforge.evaluation import METRICS, Evaluator, SourceOptions, evaluate, evaluate_run, generate, load_source
 from ganforge.extractors import EXTRACTORS, FeatureExtractor, Features
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.trainer import resume_config
 from ganforge.validate import load_config
+from tiny_configs import TINY_DIGITS
 
 
 class ProjectionExtractor(FeatureExtractor):
@@ -226,7 +227,8 @@ def test_modes_on_ring8_and_stacked_mnist(monkeypatch):
         ("digitz", "digits", {}, r"unknown source 'digitz'.*did you mean 'digits'\?"),
         ("digits", "missing/samples.npy", {}, r"'missing/samples.npy' does not exist"),
         ("digits", "digits", {"metrics": ["fid"], "n": 1}, r"fid: real needs at least 2 samples, got 1"),
-        ("digits", "digits", {"metrics": ["kid"], "n": 50, "kid_subset_size": 100}, r"kid: KID subset_size 100 exceeds the number of samples"),
+        ("digits", "digits", {"metrics": ["kid"], "n": 50, "kid_subset_size": 100},
+         r"kid: KID subset_size 100 exceeds the number of samples"),
         ("digits", "digits", {"metrics": ["pr"], "n": 3}, r"pr: real needs at least 4 samples"),
         ("digits", "digits", {"metrics": ["dc"], "n": 5}, r"dc: real needs at least 6 samples"),
         ("digits", "digits", {"metrics": ["is"], "n": 5}, r"is: .*5 samples, 10 splits"),

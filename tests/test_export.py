@@ -13,8 +13,8 @@ from ganforge import models
 from ganforge.cli import main
 from ganforge.export import ExportError, export_generator, load_exported
 from ganforge.models import save_generator
-from ganforge.rundir import load_generator
 from ganforge.models.base import truncated_normal
+from ganforge.rundir import load_generator
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")

@@ -20,7 +20,8 @@ import torch
 import ganforge.data.stacked_mnist  # noqa: F401  (registers 'stacked-mnist' until data/__init__ imports it)
 import ganforge.extractors.classifier  # noqa: F401  (registers the classifiers until extractors/__init__ imports it)
 from ganforge.config import DataConfig
-from ganforge.data import DATASETS, create as create_dataset
+from ganforge.data import DATASETS
+from ganforge.data import create as create_dataset
 from ganforge.data.images import resize_batch, to_channels
 from ganforge.data.stacked_mnist import stack_digits
 from ganforge.errors import UserError

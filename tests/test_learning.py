@@ -7,12 +7,12 @@ independent classifier.
 
 import pytest
 import torch
-from digit_checks import classify_digits, nearest_real_distance
-from tiny_configs import TINY_DIGITS
 
 import ganforge
+from digit_checks import classify_digits, nearest_real_distance
 from ganforge.data import create
 from ganforge.metrics import mode_stats
+from tiny_configs import TINY_DIGITS
 
 
 def _ring_stats(generator, config):

@@ -20,8 +20,8 @@ from PIL import Image
 
 import ganforge
 from ganforge.errors import ConfigError, UserError
-from ganforge.metrics import lpips as gl
 from ganforge.evaluation.superres import score_folder
+from ganforge.metrics import lpips as gl
 
 pytest.importorskip("lpips")
 
@@ -102,7 +102,8 @@ def test_missing_weights_are_a_one_line_error_and_never_downloaded(tmp_path, mon
     monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GANFORGE_LPIPS_ALEXNET_WEIGHTS", raising=False)
     assert not gl.available()
-    with pytest.raises(ConfigError, match=r"^AlexNet \(for LPIPS\) weights not found: download https://download.pytorch.org/models/alexnet-owt-7be5be79.pth") as err:
+    pattern = r"^AlexNet \(for LPIPS\) weights not found: download https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+    with pytest.raises(ConfigError, match=pattern) as err:
         gl.load_lpips()
     assert "\n" not in str(err.value) and str(tmp_path / "cache") in str(err.value)
     fake = tmp_path / "cache" / "weights" / "alexnet-owt-7be5be79.pth"  # the published name, other bytes

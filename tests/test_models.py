@@ -5,6 +5,7 @@ from ganforge import models
 from ganforge.errors import ConfigError, UserError
 from ganforge.models import MODELS, load_generator, save_generator
 
+
 def _cases():
     for name in MODELS.names():
         if models.is_translator_family(name):

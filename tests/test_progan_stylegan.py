@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from digit_checks import classify_digits, nearest_real_distance
 
 import ganforge
+from digit_checks import classify_digits, nearest_real_distance
 from ganforge import models
 from ganforge.config import from_dict
 from ganforge.errors import ConfigError

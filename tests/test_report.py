@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.cli import main
 from ganforge.report import MAX_GRIDS, build_report, pick_grids, read_metrics, series
+from tiny_configs import TINY_DIGITS
 
 
 @pytest.fixture(scope="module")

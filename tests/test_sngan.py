@@ -8,18 +8,15 @@ and that the samples are much nearer to real digits than an untrained generator'
 import pytest
 import torch
 from torch.nn.utils import parametrize
-from digit_checks import classify_digits, nearest_real_distance
-from tiny_configs import TINY_DIGITS
 
 import ganforge
+from digit_checks import classify_digits, nearest_real_distance
 from ganforge import models
 from ganforge.errors import ConfigError
 from ganforge.layers.attention import SelfAttention
 from ganforge.layers.normalization import ConditionalBatchNorm2d
 from ganforge.models.sngan import SNGANDiscriminator
-
-
-
+from tiny_configs import TINY_DIGITS
 
 # --------------------------------------------------------------------------- self-attention
 

@@ -19,11 +19,11 @@ from ganforge import models
 from ganforge.cli import main
 from ganforge.config import apply_overrides
 from ganforge.errors import ConfigError, UserError
+from ganforge.evaluation.superres import evaluate_sr
 from ganforge.extractors.vgg import VGG19Features, conv_indices
 from ganforge.inference import apply_generator, read_input
 from ganforge.losses.paired import content_loss, pixel_loss
 from ganforge.metrics.psnr_ssim import bicubic_upscale, psnr
-from ganforge.evaluation.superres import evaluate_sr
 from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.models.srgan import RRDBNet, SRDiscriminator, SRResNet
 from ganforge.training.checkpoint import load_checkpoint

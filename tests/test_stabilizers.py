@@ -3,7 +3,6 @@
 
 import pytest
 import torch
-from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.augment import ada, diffaugment
@@ -13,6 +12,7 @@ from ganforge.layers import MinibatchDiscrimination, MinibatchStdDev
 from ganforge.losses import check_regularizers
 from ganforge.losses.regularizers import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
 from ganforge.models.pacgan import PackedDiscriminator
+from tiny_configs import TINY_DIGITS
 
 # ----------------------------------------------------------------------------- penalties
 

@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_configs import TINY_DIGITS
 
 import ganforge
 from ganforge.errors import DivergenceError, TrainingError, UserError
 from ganforge.losses import LOSSES
 from ganforge.training import recipes
 from ganforge.training.checkpoint import load_checkpoint
+from tiny_configs import TINY_DIGITS
 
 
 def _train(out, **overrides):

@@ -18,8 +18,8 @@ from ganforge import models
 from ganforge.config import DataConfig, apply_overrides
 from ganforge.data import BatchLoader, Dataset, create, to_uint8
 from ganforge.errors import ConfigError, DataError, UserError
-from ganforge.layers.patchgan import receptive_field
 from ganforge.evaluation.translation import evaluate_translation, mean_l1
+from ganforge.layers.patchgan import receptive_field
 from ganforge.models import is_translator, load_generator, save_generator
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.validate import load_config
@@ -208,7 +208,7 @@ def test_loader_keeps_pairs_aligned_through_crop_and_flip():
         assert torch.equal(source, 255 - image)  # same rows, same windows, same flips
         # every crop is a window of some data image, flipped or not
         for x in image:
-            windows = [images[i, :, t : t + 12, l : l + 12] for i in range(10) for t in range(5) for l in range(5)]
+            windows = [images[i, :, t : t + 12, c : c + 12] for i in range(10) for t in range(5) for c in range(5)]
             plain = any(torch.equal(x, w) for w in windows)
             mirrored = any(torch.equal(x.flip(-1), w) for w in windows)
             assert plain or mirrored

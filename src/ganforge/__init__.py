@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .version import __version__  # noqa: E402
-
 from .config import Config  # noqa: E402
 from .errors import ConfigError, DataError, DivergenceError, GanforgeError, TrainingError, UserError  # noqa: E402
 from .evaluation import evaluate, evaluate_run  # noqa: E402
-from .models import Generator, create as create_model  # noqa: E402
+from .models import Generator  # noqa: E402
+from .models import create as create_model
 from .rundir import RunDir, load_generator  # noqa: E402
 from .training import Run, Trainer, train  # noqa: E402
 from .validate import check_config, load_config  # noqa: E402
+from .version import __version__  # noqa: E402
 
 
 def load(path: str | Path, device: str = "cpu") -> Generator:

@@ -178,7 +178,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     if args.run is not None:
         if args.fake is not None or args.resolution is not None:
-            raise UserError("RUN_DIR is evaluated at its own resolution against --real or its data set: give no --fake or --resolution with it")
+            raise UserError(
+                "RUN_DIR is evaluated at its own resolution against --real or its data set: "
+                "give no --fake or --resolution with it"
+            )
         check_config(run_config(args.run))  # the run's saved config against this installation's registries
         result = evaluate_run(args.run, metrics=args.metrics, real=args.real, seed=args.seed, **common)
         reference = f"its {result['split']} split" if "split" in result else "its data set"  # image-to-image: test pairs

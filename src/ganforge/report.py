@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 from . import modality as modalities
 from .core import atomic_write_text
+from .errors import UserError
 from .rundir import REPORT as REPORT_FILE
 from .rundir import RunDir
-from .errors import UserError
 
 REPORT = REPORT_FILE
 #: Sample grids embedded at most (evenly spaced over the run, always the first and the last).

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from .core import from_uint8, to_uint8
 from .errors import UserError
 
 Network = Callable[[torch.Tensor], torch.Tensor]
@@ -31,7 +32,7 @@ def tile_boxes(height: int, width: int, tile: int) -> Iterator[tuple[int, int, i
 def to_model_range(image: np.ndarray) -> torch.Tensor:
     """``uint8 [H, W, C]`` (or ``[H, W]``) -> ``float32 [1, C, H, W]`` in [-1, 1]."""
     array = image[..., None] if image.ndim == 2 else image
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float().div_(127.5).sub_(1.0)
+    return from_uint8(torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None])
 
 
 @torch.no_grad()
@@ -67,14 +68,12 @@ def apply_tiled(
     out = np.empty((height * scale, width * scale, channels), dtype=np.uint8)
     for top, left, bottom, right in tile_boxes(height, width, tile or max(height, width)):
         # The tile plus its context, clipped to the image.
-        t, l = max(top - margin, 0), max(left - margin, 0)
+        t, lf = max(top - margin, 0), max(left - margin, 0)
         b, r = min(bottom + margin, height), min(right + margin, width)
-        x = to_model_range(image[t:b, l:r]).to(device)
-        y = network(x).float()  # [1, C', s(b-t), s(r-l)]
-        y = y[0, :, (top - t) * scale : (bottom - t) * scale, (left - l) * scale : (right - l) * scale]
-        out[top * scale : bottom * scale, left * scale : right * scale] = (
-            y.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        )
+        x = to_model_range(image[t:b, lf:r]).to(device)
+        y = network(x).float()  # [1, C', s(b-t), s(r-lf)]
+        y = y[0, :, (top - t) * scale : (bottom - t) * scale, (left - lf) * scale : (right - lf) * scale]
+        out[top * scale : bottom * scale, left * scale : right * scale] = to_uint8(y).permute(1, 2, 0).cpu().numpy()
         if progress is not None:
             progress(1)
     return out[..., 0] if image.ndim == 2 and channels == 1 else out

@@ -7,11 +7,10 @@ Each data set is a factory registered in :data:`DATASETS` that returns an in-mem
 from __future__ import annotations
 
 from ..core import to_uint8
-from .base import DATASETS, BatchLoader, Dataset, default_root
 
 # Importing the modules registers their data sets.
-from . import digits, folder, mnist, cifar10, toy, stacked_mnist, paired  # noqa: E402,F401
-
+from . import cifar10, digits, folder, mnist, paired, stacked_mnist, toy  # noqa: E402,F401
+from .base import DATASETS, BatchLoader, Dataset, default_root
 from .factory import create  # noqa: E402
 
 __all__ = ["DATASETS", "BatchLoader", "Dataset", "create", "default_root", "to_uint8"]

@@ -142,7 +142,7 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
 
 def crop_each(x: torch.Tensor, tops: list[int], lefts: list[int], size: int) -> torch.Tensor:
     """Crop image ``i`` of ``x [N, C, H, W]`` to ``[top_i : top_i + size, left_i : left_i + size]``."""
-    return torch.stack([x[i, :, t : t + size, l : l + size] for i, (t, l) in enumerate(zip(tops, lefts))])
+    return torch.stack([x[i, :, t : t + size, left : left + size] for i, (t, left) in enumerate(zip(tops, lefts))])
 
 
 #: Data sets up to this size live on the GPU for the whole run (CIFAR-10 is 150 MiB).

@@ -25,7 +25,6 @@ from ..core import IMAGE_SUFFIXES, cached
 from ..errors import DataError
 from .base import Dataset
 
-
 IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # what image-folder data sets read
 
 # Bump when decoding changes (resampling filter, crop, ...) so stale caches are not reused.

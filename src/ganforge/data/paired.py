@@ -235,7 +235,10 @@ def unpaired_folders(
     a_dir, b_dir = base / f"{split}A", base / f"{split}B"
     missing = [str(d) for d in (a_dir, b_dir) if not d.is_dir()]
     if missing:
-        raise DataError(f"data set 'unpaired-folders' needs folders {a_dir.name}/ and {b_dir.name}/ in '{base}'; missing: {', '.join(missing)}")
+        raise DataError(
+            f"data set 'unpaired-folders' needs folders {a_dir.name}/ and {b_dir.name}/ in '{base}'; "
+            f"missing: {', '.join(missing)}"
+        )
     a, _, _ = load_folder(a_dir, resolution, channels, labels_from_subfolders=False)
     b, _, _ = load_folder(b_dir, resolution, channels, labels_from_subfolders=False)
     sources, targets = _orient(a, b, direction)

@@ -24,12 +24,13 @@ from typing import Any, Callable, Sequence, Union
 
 import torch
 
-from ..rundir import RunDir
 from .. import data as data_module
 from ..config import Config, EvalConfig
 from ..core import resolve_device
 from ..errors import UserError
-from ..extractors import FeatureExtractor, Features, create as create_extractor, extract_features
+from ..extractors import FeatureExtractor, Features, extract_features
+from ..extractors import create as create_extractor
+from ..rundir import RunDir
 from .features import cached_features
 from .registry import METRICS, EvalInputs, check_real_given, resolve_metrics
 from .sources import DEFAULT_BATCH_SIZE, Source, SourceLike, SourceOptions, dataset_source, load_source

@@ -18,7 +18,6 @@ from ..extractors import Features
 from ..registry import Registry
 from .sources import Source
 
-
 #: What a metric computes: ``fn(inputs) -> {key: value}``.
 MetricFn = Callable[["EvalInputs"], dict[str, Any]]
 

@@ -26,17 +26,17 @@ import numpy as np
 import torch
 
 from .. import data as data_module
+from .. import modality as modalities
 from ..config import DataConfig
 from ..core import IMAGE_SUFFIXES, to_uint8
 from ..data import Dataset
 from ..data.images import load_folder
 from ..errors import UserError
-from .. import modality as modalities
 from ..models import Generator
-from ..rundir import RunDir, load_generator
 from ..models.base import GENERATOR_CONFIG, seeded_latents
 from ..models.base import generate as generate_batched
 from ..registry import did_you_mean
+from ..rundir import RunDir, load_generator
 
 DEFAULT_N = 5000  # samples drawn from a generator when ``n`` is not given
 DEFAULT_BATCH_SIZE = 100

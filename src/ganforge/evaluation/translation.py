@@ -30,8 +30,8 @@ from ..core import resolve_device, to_uint8
 from ..errors import UserError
 from ..metrics import lpips
 from ..models import Translator, is_translator, weights_hash
-from ..rundir import load_generator
 from ..models.base import generate
+from ..rundir import load_generator
 from ..sampling import provenance
 from ..viz import comparison_grid, save_png
 from .api import EvalRequest, Evaluator, RunLike, register_run_evaluator

@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 from . import onnx, torchscript  # noqa: F401  (register the formats)
-from .program import EXPORTERS, ExportError, ExportModule, ExportResult, frozen_copy, trace
 from .files import (
     TOLERANCE,
     ExportedGenerator,
@@ -27,6 +26,7 @@ from .files import (
     load_exported,
     verify,
 )
+from .program import EXPORTERS, ExportError, ExportModule, ExportResult, frozen_copy, trace
 
 __all__ = [
     "EXPORTERS",

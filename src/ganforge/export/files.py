@@ -10,6 +10,7 @@ import torch
 
 from ..errors import UserError
 from ..models.base import Generator
+from .onnx import DEFAULT_OPSET, MIN_OPSET
 from .program import (
     EXPORTERS,
     Exporter,
@@ -22,7 +23,6 @@ from .program import (
     rebuilt_copy,
     trace,
 )
-from .onnx import DEFAULT_OPSET, MIN_OPSET
 
 #: Largest accepted difference between the exported file and the PyTorch generator.
 TOLERANCE = 1e-4

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
 from ..core import atomic_write_bytes, eval_mode
+from ..errors import UserError
 from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

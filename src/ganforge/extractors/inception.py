@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
 from ..core import cache_root
+from ..errors import UserError
 from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -440,7 +440,9 @@ class InceptionExtractor(FeatureExtractor):
         return Features(pool3.float(), None if logits is None else logits.float())
 
 
-@EXTRACTORS.register("inception", aliases=("inception-v3", "fid-inception"), help="FID Inception-v3 (TF 2015-12-05), 2048-d pool3 + 1008 logits")
+@EXTRACTORS.register(
+    "inception", aliases=("inception-v3", "fid-inception"), help="FID Inception-v3 (TF 2015-12-05), 2048-d pool3 + 1008 logits"
+)
 def inception(weights: str | None = None) -> InceptionExtractor:
     """FID Inception-v3 (TF 2015-12-05), 2048-d pool3 features and 1008 unbiased logits."""
     path = Path(weights) if weights else default_weights()

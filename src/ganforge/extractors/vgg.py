@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core import from_uint8
 from ..errors import ConfigError, UserError
 from .base import EXTRACTORS, FeatureExtractor, Features, WeightsFile, file_sha256
 
@@ -127,7 +128,7 @@ class VGG19Features(FeatureExtractor):
 
     def extract(self, images: torch.Tensor) -> Features:
         """Pooled features ``[N, c]`` of uint8 images (at their own size)."""
-        x = images.float().div(127.5).sub(1.0)
+        x = from_uint8(images)
         return Features(F.adaptive_avg_pool2d(self.feature_maps(x), 1).flatten(1))
 
 

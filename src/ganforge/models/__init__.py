@@ -18,18 +18,19 @@ from ..registry import Registry, did_you_mean
 
 MODELS: Registry = Registry("model")
 
-from .base import (  # noqa: E402
+from .base import (  # noqa: E402  # noqa: E402
+    FAMILY_MODULES,
     NETWORKS,
     Discriminator,
     Generator,
     Translator,
     configurable,
+    ensure_registered,
     is_translator,
     load_generator,
     save_generator,
     weights_hash,
 )
-from .base import FAMILY_MODULES, ensure_registered  # noqa: E402
 from .pacgan import PackedDiscriminator, packed_shape  # noqa: E402
 
 

@@ -34,12 +34,12 @@ from torch import nn
 
 from .. import losses, models
 from ..config import Config
-from ..data import Dataset
 from ..core import eval_mode
-from ..rundir import RunDir
-from ..viz import comparison_grid
+from ..data import Dataset
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
+from ..rundir import RunDir
+from ..viz import comparison_grid
 from .checkpoint import load_checkpoint
 from .image_pool import ImagePool
 from .recipes import RECIPES, Batch, make_optimizer

@@ -33,11 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import Config
+from ..core import from_uint8, to_uint8
 from ..data import Dataset
 from ..errors import ConfigError
+from ..evaluation.superres import SREvalOptions
 from ..extractors import EXTRACTORS
 from ..extractors.vgg import VGG19Features
-from ..evaluation.superres import SREvalOptions
 from ..losses.paired import content_loss, pixel_loss
 from ..viz import comparison_grid
 from .recipes import RECIPES, Batch
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 def downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """LR inputs ``[N, C, H/s, W/s]`` of HR images ``[N, C, H, W]`` in [-1, 1]: antialiased bicubic, uint8 levels."""
     lr = F.interpolate(hr.float(), scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
-    return lr.add(1.0).mul(127.5).round().clamp(0, 255).div(127.5).sub(1.0).to(hr.dtype)
+    return from_uint8(to_uint8(lr)).to(hr.dtype)
 
 
 def batch_psnr(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -24,12 +24,12 @@ from .. import data as data_module
 from .. import distributed
 from ..config import Config, apply_overrides, from_dict, parse_override, read_yaml
 from ..core import atomic_write_text, resolve_device
-from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
-from ..rundir import RunDir
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
+from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
 from ..report import write_report
+from ..rundir import RunDir
 from ..sampling import provenance
 from ..validate import check_config, load_config
 from ..viz import save_png
