@@ -28,8 +28,9 @@ from typing import Any
 import torch
 
 import ganforge
-from ganforge.config import load_config, parse_override
+from ganforge.config import parse_override
 from ganforge.runtime import tune_allocator
+from ganforge.validate import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

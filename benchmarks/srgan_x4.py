@@ -87,8 +87,8 @@ def comparison_image(run_dir: Path, path: Path, hr_path: Path) -> None:
 
 def main() -> None:
     import ganforge
-    from ganforge.config import load_config
     from ganforge.evaluation.superres import evaluate_sr
+    from ganforge.validate import load_config
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "srgan-x4-study")

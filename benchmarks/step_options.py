@@ -17,8 +17,8 @@ import time
 
 import torch
 
-from ganforge.config import load_config
 from ganforge.training.trainer import Trainer
+from ganforge.validate import load_config
 
 VARIANTS = {
     "fp32 NCHW (baseline)": {"train.precision": "fp32", "train.channels_last": False},

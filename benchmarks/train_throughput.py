@@ -34,11 +34,12 @@ import torch.nn.functional as F
 from ganforge import models
 from ganforge.bench import count_step_flops
 from ganforge.bench import sync_device as sync
-from ganforge.config import load_config, parse_override
+from ganforge.config import parse_override
 from ganforge.data import Dataset
 from ganforge.training.ema import EMA
 from ganforge.training.recipes import RECIPES
 from ganforge.training.trainer import compile_networks
+from ganforge.validate import load_config
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, reps: int = 10) -> float:
