@@ -132,3 +132,17 @@ def test_config_imports_no_registry():
     assert imported <= {"ganforge.errors", "ganforge.registry"}
     assert import_graph().edges["ganforge.registry"] <= {"ganforge.errors"}  # a leaf: config may use did_you_mean
 
+
+
+def test_metrics_are_pure_and_core_is_the_lowest_layer():
+    """metrics/ holds pure functions (no evaluation, training or models); core imports only errors."""
+    graph = import_graph()
+    forbidden = ("ganforge.evaluation", "ganforge.training", "ganforge.models")
+    for module, imported in graph.edges.items():
+        if module.startswith("ganforge.metrics"):
+            assert not {m for m in imported if m.startswith(forbidden)}, (module, imported)
+    assert graph.edges["ganforge.core"] <= {"ganforge.errors"}
+    assert not (SRC / "ganforge" / "evaluation.py").exists() and (SRC / "ganforge" / "evaluation" / "__init__.py").is_file()
+    assert not {m for m in graph.edges if m.startswith("ganforge.evaluation.")} - {
+        f"ganforge.evaluation.{n}" for n in ("sources", "features", "registry", "adapters", "api", "translation", "superres")
+    }
