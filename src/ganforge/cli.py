@@ -76,20 +76,9 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     return subprocess.run(command).returncode
 
 
-def _parse_label(text: str | None, class_names: list[str] | None) -> int | None:
-    if text is None:
-        return None
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if class_names and text in class_names:
-        return class_names.index(text)
-    known = f" (classes: {', '.join(class_names)})" if class_names else ""
-    raise UserError(f"unknown label '{text}'{known}")
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     from . import modality
-    from .sampling import provenance
+    from .sampling import parse_label, provenance
 
     if args.n < 1:
         raise UserError(f"--n must be >= 1, got {args.n}")
@@ -97,7 +86,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     kind = modality.of(generator)
     kind.writer_for(args.out)  # a bad --out fails before any work
     meta = getattr(generator, "meta", {})
-    label = _parse_label(args.label, meta.get("class_names"))
+    label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
     samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
     nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
     metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation)
@@ -130,10 +119,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from .interpolation import output_kind, render_walk, save_walk
+    from .sampling import parse_label
 
     output_kind(args.out)  # a bad --out fails before any work
     generator = _load_generator(args.run)
-    label = _parse_label(args.label, getattr(generator, "meta", {}).get("class_names"))
+    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
     walk = render_walk(generator, args.seeds, args.frames, args.mode, label, args.truncation)
     written = save_walk(walk, args.out, fps=args.fps, size=args.size)
     where = args.out if len(written) == 1 else f"{written[0].parent} ({written[0].name} ... {written[-1].name})"

@@ -16,6 +16,39 @@ from .models.base import Generator, generate, truncated_normal
 INTERPOLATIONS = ("slerp", "linear")
 
 
+def shorten(text: object, limit: int = 24) -> str:
+    """``text`` as a string of at most ``limit`` characters (errors quote only a prefix of bad input)."""
+    text = str(text).strip()
+    return text if len(text) <= limit else f"{text[: limit - 4]}..."
+
+
+def label_out_of_range(label: int | str, num_classes: int) -> UserError:
+    return UserError(f"label {shorten(label)} is out of range: this generator has classes 0..{num_classes - 1}")
+
+
+def parse_label(label: int | str | None, class_names: Sequence[str] | None, num_classes: int) -> int | None:
+    """A label given as a class index or a class name (``--label``, the API's ``label``) as an index.
+
+    Names win over digits (folder names may be digits); only ASCII digits count as a number
+    (``"²".isdigit()`` is true, but ``int("²")`` fails). The range is the caller's check.
+
+    Raises:
+        UserError: an unknown name, or a number too long to be any class.
+    """
+    if label is None or isinstance(label, int):
+        return label
+    if class_names and label in class_names:
+        return list(class_names).index(label)
+    text = label.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if not (digits.isascii() and digits.isdigit()):
+        known = f" (classes: {', '.join(map(str, class_names))})" if class_names else ""
+        raise UserError(f"unknown label '{shorten(label)}'{known}")
+    if len(digits) > 18:
+        raise label_out_of_range(text, num_classes)
+    return int(text)
+
+
 def provenance(
     model: Generator | None = None,
     *,

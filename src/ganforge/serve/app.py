@@ -35,7 +35,7 @@ from .. import modality as modalities
 from ..errors import UserError
 from ..models.base import Generator, truncated_normal
 from ..rundir import load_generator
-from ..sampling import latent_walk, provenance
+from ..sampling import label_out_of_range, latent_walk, parse_label, provenance
 from ..version import __version__
 from ..viz import image_grid
 from .batcher import MicroBatcher, padded_forward
@@ -187,23 +187,10 @@ class GeneratorService:
         k = self.generator.num_classes
         if k == 0:
             raise UserError(f"this generator is unconditional: it takes no label (got {label!r})")
-        if isinstance(label, str):
-            if label in self.class_names:
-                return self.class_names.index(label)
-            digits = label.strip().lstrip("-")
-            if not digits.isdigit():
-                raise UserError(f"unknown label '{label}' (classes: {', '.join(self.class_names)})")
-            if len(digits) > 18:
-                raise self._out_of_range(label)
-            label = int(label)
-        if not 0 <= label < k:
-            raise self._out_of_range(label)
-        return label
-
-    def _out_of_range(self, label: int | str) -> UserError:
-        text = str(label).strip()
-        text = text if len(text) <= 24 else f"{text[:20]}..."
-        return UserError(f"label {text} is out of range: this generator has classes 0..{self.generator.num_classes - 1}")
+        index = parse_label(label, self.class_names, k)
+        if not 0 <= index < k:
+            raise label_out_of_range(index, k)
+        return index
 
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
         """Per-sample labels: ``label`` for all, or cycling ``0..K-1`` when none was given."""

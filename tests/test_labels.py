@@ -1,0 +1,32 @@
+"""One label parser for the CLI (--label) and the API (label): names, ASCII digits, bounded messages."""
+
+import pytest
+
+from ganforge.errors import UserError
+from ganforge.sampling import parse_label
+
+NAMES = ["T-shirt", "Trouser", "Sneaker"]
+
+
+def test_names_and_indices():
+    assert parse_label(None, NAMES, 3) is None
+    assert parse_label(2, NAMES, 3) == 2
+    assert parse_label("Sneaker", NAMES, 3) == 2
+    assert parse_label(" 1 ", NAMES, 3) == 1
+    assert parse_label("-1", NAMES, 3) == -1  # the range is the caller's check
+    assert parse_label("3", ["9", "3"], 2) == 1  # names win: folder names may be digits
+
+
+@pytest.mark.parametrize("label", ["²", "١", "cat", "", "1.5"])
+def test_what_is_not_a_label_is_a_one_line_error(label):
+    with pytest.raises(UserError, match="unknown label") as err:
+        parse_label(label, NAMES, 3)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_input_is_quoted_short():
+    with pytest.raises(UserError, match=r"^label 9{20}\.\.\. is out of range: this generator has classes 0\.\.2$"):
+        parse_label("9" * 5000, NAMES, 3)
+    with pytest.raises(UserError) as err:
+        parse_label("x" * 10_000, NAMES, 3)
+    assert len(str(err.value)) < 200
