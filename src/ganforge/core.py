@@ -137,6 +137,33 @@ def atomic_write_files(folder: str | Path, files: Mapping[str, bytes]) -> Path:
     return folder
 
 
+def read_files(folder: str | Path, names: list[str] | tuple[str, ...], attempts: int = 5) -> dict[str, bytes]:
+    """The bytes of ``names`` in ``folder``, all from one version of a folder that
+    :func:`atomic_write_files` may be replacing meanwhile.
+
+    The files are opened relative to one handle of the folder (``openat``), so a swap
+    between two reads cannot mix versions; a read that lost its folder to a swap is retried.
+
+    Raises:
+        FileNotFoundError: ``folder`` or one of ``names`` does not exist.
+    """
+    for attempt in range(attempts):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            out = {}
+            for name in names:
+                file_fd = os.open(name, os.O_RDONLY, dir_fd=fd)
+                with os.fdopen(file_fd, "rb") as f:
+                    out[name] = f.read()
+            return out
+        except FileNotFoundError:
+            if attempt == attempts - 1:
+                raise
+        finally:
+            os.close(fd)
+    raise AssertionError("unreachable")
+
+
 # --------------------------------------------------------------------------- cache
 
 
@@ -284,6 +311,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_files",
     "atomic_write_text",
+    "read_files",
     "cache_root",
     "cached",
     "cached_tensors",
