@@ -64,17 +64,21 @@ def _write_synced(path: Path, data: bytes) -> None:
     os.chmod(path, 0o644)  # mkstemp-style temporaries must not leave 0600 files behind
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+def atomic_write_bytes(path: str | Path, data: bytes, check: Callable[[Path], None] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically: a reader sees the old file or the new one, whole.
 
-    The bytes go to a temporary file in the same folder (``.NAME.tmp-PID``), are fsync'ed,
-    then renamed over ``path``; the folder is fsync'ed so the rename survives a power cut.
+    The bytes go to a temporary file in the same folder (``.NAME.tmp-PID.SUFFIX``), are
+    fsync'ed, then renamed over ``path``; the folder is fsync'ed so the rename survives a
+    power cut. ``check(temporary_path)``, when given, runs before the rename: if it raises,
+    ``path`` is left as it was (``ganforge export`` verifies the file this way).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         _write_synced(tmp, data)
+        if check is not None:
+            check(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

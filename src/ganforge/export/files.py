@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..core import atomic_write_bytes
 from ..errors import UserError
 from ..models.base import Generator
 from .onnx import DEFAULT_OPSET, MIN_OPSET
@@ -144,13 +144,6 @@ def verify(generator: Generator, exported: Generator) -> float:
     return worst
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def export_generator(
     generator: Generator,
     out: str | Path,
@@ -181,17 +174,15 @@ def export_generator(
     data = exporter.serialize(trace(generator), metadata, opset)
     # compare on the CPU (a GPU's TF32 convolutions alone can differ by more than the tolerance)
     reference = generator if generator.device.type == "cpu" else rebuilt_copy(generator)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    try:
-        _write_synced(tmp, data)
-        diff = verify(reference, load_exported(tmp))
-        if not diff <= tolerance:  # NaN fails too
+    measured: list[float] = []
+
+    def check(written: Path) -> None:  # the file is verified before it takes the name ``out``
+        measured.append(verify(reference, load_exported(written)))
+        if not measured[0] <= tolerance:  # NaN fails too
             raise ExportError(
-                f"the {exporter.name} export differs from the PyTorch generator by {diff:.3g} (tolerance "
+                f"the {exporter.name} export differs from the PyTorch generator by {measured[0]:.3g} (tolerance "
                 f"{tolerance:g}); '{out}' was not written"
             )
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return ExportResult(out, exporter.name, diff, metadata)
+
+    atomic_write_bytes(out, data, check)
+    return ExportResult(out, exporter.name, measured[0], metadata)
