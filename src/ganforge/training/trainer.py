@@ -12,7 +12,9 @@ import contextlib
 import copy
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -76,6 +78,23 @@ def compile_networks(networks: Any) -> None:
         net.compile()
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (what Slurm and Kubernetes send) like Ctrl-C: save, say how to resume, exit 1."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -135,11 +154,13 @@ class Trainer:
         if threads:
             torch.set_num_threads(threads)
 
-        if resume:
-            self.checkpoint_path = self.run.latest_checkpoint
-            if not self.checkpoint_path.is_file():
-                raise UserError(f"cannot resume: '{self.checkpoint_path}' does not exist")
-        elif self.dir.exists() and any(self.dir.iterdir()):
+        self.checkpoint_path = self.run.latest_checkpoint
+        if resume and not self.checkpoint_path.is_file():
+            # Stopped before its first checkpoint: nothing to continue, so start it again from step 0.
+            print(f"{self.dir}: no checkpoint yet, starting the run from step 0", file=sys.stderr)
+            self.resume = resume = False
+            self.run.truncate_metrics(0)
+        elif not resume and self.dir.exists() and any(self.dir.iterdir()):
             raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
         if self.dist.enabled:
             distributed.barrier()  # every process has checked the directory before rank 0 writes to it
@@ -392,7 +413,13 @@ class Trainer:
                 dynamic_ncols=True, file=sys.stderr, mininterval=interval,
             )
         self._bar = bar
-        window_start, window_steps = time.perf_counter(), 0
+        with sigterm_as_interrupt():
+            return self._loop(bar)
+
+    def _loop(self, bar: Any) -> RunDir:
+        t = self.config.train
+        main = self.dist.is_main
+        start, window_start, window_steps = self.step, time.perf_counter(), 0
         try:
             o = self.config.optim
             while self.step < t.steps:
@@ -418,14 +445,10 @@ class Trainer:
                 every = self.config.eval.every
                 evaluating = every > 0 and (self.step % every == 0 or done)
                 if (checkpoint or samples or evaluating) and main:  # the other processes hold the same state
-                    exported = self.ema_snapshot()  # shared by all outputs
-                    if evaluating:  # before the checkpoint, which then holds this step's best
-                        self.evaluate(exported)
-                    if checkpoint:
-                        self.save_checkpoint(exported)
-                    if samples:
-                        self.save_samples(exported)
-                        write_report(self.dir)
+                    self._write_outputs(checkpoint, samples, evaluating)
+            if main and self.step == start and self.step >= t.steps and self.resume:
+                # Resumed at the last step (killed after latest.pt, maybe before generator/): redo the outputs.
+                self._write_outputs(checkpoint=True, samples=True, evaluating=False)
         except KeyboardInterrupt:
             if main:
                 self._on_interrupt()
@@ -437,6 +460,17 @@ class Trainer:
             if self._writer is not None:
                 self._writer.close()
         return RunDir(self.dir, self.config, self.step)
+
+    def _write_outputs(self, checkpoint: bool, samples: bool, evaluating: bool) -> None:
+        """This step's outputs from one EMA snapshot: evaluation, checkpoint + generator/, samples + report."""
+        exported = self.ema_snapshot()  # shared by all outputs
+        if evaluating:  # before the checkpoint, which then holds this step's best
+            self.evaluate(exported)
+        if checkpoint:
+            self.save_checkpoint(exported)
+        if samples:
+            self.save_samples(exported)
+            write_report(self.dir)
 
     def _on_interrupt(self) -> None:
         """Save what we have (if it is sound) so that ``--resume`` continues from here.
