@@ -164,3 +164,10 @@ def test_python_m_and_console_script_agree():
     assert exe, "the ganforge console script is installed next to the interpreter"
     proc = subprocess.run([exe, "presets"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == ganforge_subprocess("presets").stdout == ganforge_cli("presets").stdout
+
+
+def test_recipes_lists_every_default_as_a_value():
+    """Options with a default factory show the value, not dataclasses' MISSING sentinel."""
+    proc = ganforge_cli("recipes")
+    out = proc.stdout
+    assert proc.returncode == 0 and "MISSING" not in out and "eval_sets=[" in out and "unroll_steps=5" in out

@@ -136,6 +136,17 @@ def test_image_folder_grey_and_native_size(tmp_path: Path) -> None:
     assert ds.labels is None and ds.class_names is None  # a flat folder has no labels
 
 
+def test_netpbm_faces_are_images_too(tmp_path: Path) -> None:
+    """Classic face sets (AT&T/ORL) ship as .pgm: Netpbm files are read like any other image."""
+    for person in ("s1", "s2"):
+        (tmp_path / person).mkdir()
+        for i in range(2):
+            Image.fromarray(np.ascontiguousarray(gradient(16, 16)[..., i])).save(tmp_path / person / f"{i}.pgm")
+    Image.fromarray(gradient(16, 16)).save(tmp_path / "s2" / "9.ppm")
+    ds = make("image-folder", root=str(tmp_path), channels=1)
+    assert ds.data.shape == (5, 1, 16, 16) and ds.class_names == ["s1", "s2"]
+
+
 def test_mixed_sizes_need_a_resolution(class_folder: Path) -> None:
     with pytest.raises(DataError, match="data.resolution"):
         make("image-folder", root=str(class_folder))

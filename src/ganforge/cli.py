@@ -332,7 +332,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     rows = []
     for name in RECIPES.names():
         fields = dataclasses.fields(RECIPES.get(name).Options)
-        options = ", ".join(f"{f.name}={f.default!r}" for f in fields)
+        defaults = {f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default for f in fields}
+        options = ", ".join(f"{key}={value!r}" for key, value in defaults.items())
         rows.append((name, RECIPES.describe(name) + (f" [recipe_options: {options}]" if options else "")))
     return _list("recipes (recipe):", rows)
 

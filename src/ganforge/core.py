@@ -37,7 +37,7 @@ T = TypeVar("T")
 CACHE_VERSION = 2
 
 #: File suffixes read as images (lower case; matched case-insensitively).
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".pnm")
 
 # --------------------------------------------------------------------------- atomic files
 
