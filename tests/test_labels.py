@@ -30,3 +30,20 @@ def test_bad_input_is_quoted_short():
     with pytest.raises(UserError) as err:
         parse_label("x" * 10_000, NAMES, 3)
     assert len(str(err.value)) < 200
+
+
+def test_out_of_range_labels_are_named_once():
+    from ganforge import models
+
+    g, _ = models.create("mlp", (2,), 10, hidden_dim=8)
+    with pytest.raises(UserError, match=r"labels must be in 0\.\.9, got 12$"):
+        g.sample(8, labels=12)
+
+
+@pytest.mark.parametrize("truncation", [1e-6, 0.0, -1.0, float("nan"), float("inf")])
+def test_truncation_out_of_range_is_an_error_not_a_hang(truncation):
+    from ganforge import models
+
+    g, _ = models.create("mlp", (2,), 0, hidden_dim=8)
+    with pytest.raises(UserError, match="truncation must be a number >= 0.05"):
+        g.sample(4, truncation=truncation)

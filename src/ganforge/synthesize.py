@@ -27,7 +27,7 @@ import torch
 from .core import to_uint8
 from .data.images import IMAGE_EXTENSIONS, list_images
 from .errors import UserError
-from .models.base import Generator, generate, truncated_normal
+from .models.base import Generator, check_truncation, generate, truncated_normal
 from .sampling import provenance
 from .viz import save_png
 
@@ -277,8 +277,7 @@ def synthesize(
     """
     from tqdm.auto import tqdm
 
-    if truncation is not None and truncation <= 0:
-        raise UserError(f"--truncation must be > 0, got {truncation}")
+    check_truncation(truncation, "--truncation")
     if batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
     if not generator.is_image:

@@ -16,6 +16,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 
@@ -30,6 +31,9 @@ M = TypeVar("M", bound=type)
 
 #: Every concrete network class, by class name, so ``config.json`` can name it safely.
 NETWORKS: Registry = Registry("network class")
+
+#: Smallest latent truncation threshold (CLI, API and library alike).
+MIN_TRUNCATION = 0.05
 
 GENERATOR_CONFIG = "config.json"
 GENERATOR_WEIGHTS = "model.safetensors"
@@ -67,6 +71,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def check_truncation(truncation: float | None, name: str = "truncation") -> None:
+    """Raise unless ``truncation`` is None or a finite number >= :data:`MIN_TRUNCATION`."""
+    if truncation is None:
+        return
+    if not math.isfinite(truncation) or truncation < MIN_TRUNCATION:
+        # P(|z| <= t) is about 0.8 t for small t: a tiny threshold would redraw (almost) forever
+        raise UserError(f"{name} must be a number >= {MIN_TRUNCATION} (or none), got {truncation}")
+
+
 def truncated_normal(
     shape: tuple[int, ...],
     truncation: float | None,
@@ -77,8 +90,7 @@ def truncated_normal(
     z = torch.randn(shape, generator=generator, device=device)
     if truncation is None:
         return z
-    if truncation <= 0:
-        raise UserError(f"truncation must be > 0, got {truncation}")
+    check_truncation(truncation)
     while True:
         bad = z.abs() > truncation
         if not bad.any():
@@ -126,7 +138,8 @@ class Generator(nn.Module):
         if labels.numel() != n:
             raise UserError(f"got {labels.numel()} labels for {n} samples")
         if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise UserError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()[:8]}")
+            bad = labels[(labels < 0) | (labels >= self.num_classes)].unique()[:8].tolist()
+            raise UserError(f"labels must be in 0..{self.num_classes - 1}, got {', '.join(map(str, bad))}")
         return labels
 
     @torch.no_grad()

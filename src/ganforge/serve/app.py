@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import modality as modalities
 from ..errors import UserError
-from ..models.base import Generator, truncated_normal
+from ..models.base import MIN_TRUNCATION, Generator, truncated_normal
 from ..rundir import load_generator
 from ..sampling import label_out_of_range, latent_walk, parse_label, provenance
 from ..version import __version__
@@ -42,7 +42,7 @@ from .batcher import MicroBatcher, padded_forward
 
 STATIC = Path(__file__).parent / "static"
 MAX_SEED = 2**32 - 1
-MIN_TRUNCATION, MAX_TRUNCATION = 0.05, 10.0
+MAX_TRUNCATION = 10.0
 
 
 @dataclass(frozen=True)
