@@ -19,7 +19,7 @@ import ganforge
 from ganforge import modality as modalities
 from ganforge.cli import main
 from ganforge.data import DATASETS, Dataset
-from ganforge.modality import Modality
+from ganforge.modality import Modality, write_npy, write_png
 
 LENGTH = 32
 FREQUENCIES = (1.0, 3.0)  # cycles per signal, one per class
@@ -35,18 +35,6 @@ def sine_waves(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return 0.8 * torch.sin(2 * math.pi * freq * t + phase), labels
 
 
-def _line_plot(modality, samples, path, *, nrow=None, reference=None, metadata=None):
-    """A PNG of up to 16 signals, one line each."""
-    image = modality.preview(samples)
-    image.save(path)
-    return path
-
-
-def _npy(modality, samples, path, **_):
-    np.save(path, samples.float().numpy())
-    return path
-
-
 class SignalModality(Modality):
     """1-D signals ``[L]`` in [-1, 1]: their own features (flattened)."""
 
@@ -54,7 +42,7 @@ class SignalModality(Modality):
     description = "1-D signals [L] (test modality)"
     default_metrics = ("fid",)
     extractor = None
-    writers = {".npy": _npy, ".png": _line_plot}
+    writers = {".npy": write_npy, ".png": write_png}  # the shared writers; .png is the preview below
     preview_caption = "line plots"
 
     def check(self, data, what):

@@ -36,21 +36,21 @@ Writer = Callable[..., Path]
 MODALITIES: Registry["Modality"] = Registry("modality")
 
 
-def write_npy(samples: torch.Tensor, path: Path, **_: Any) -> Path:
+# The writers every modality may list in its ``writers`` (a new modality reuses them).
+
+
+def write_npy(modality: "Modality", samples: torch.Tensor, path: Path, **_: Any) -> Path:
     """The raw generator outputs (float32, model range) as a NumPy array."""
     np.save(path, samples.float().cpu().numpy())
     return path
 
 
-def _png(modality: "Modality", samples: torch.Tensor, path: Path, **options: Any) -> Path:
+def write_png(modality: "Modality", samples: torch.Tensor, path: Path, **options: Any) -> Path:
+    """The modality's :meth:`~Modality.preview` of the batch as one PNG, with provenance text chunks."""
     return modality.write_preview(samples, path, **options)
 
 
-def _npy(modality: "Modality", samples: torch.Tensor, path: Path, **_: Any) -> Path:
-    return write_npy(samples, path)
-
-
-def _single_pngs(modality: "Modality", samples: torch.Tensor, path: Path, *, metadata: dict[str, Any] | None = None,
+def write_pngs(modality: "Modality", samples: torch.Tensor, path: Path, *, metadata: dict[str, Any] | None = None,
                  **_: Any) -> Path:
     """One PNG per image, ``DIR/000000.png`` ... (each with the batch's provenance)."""
     path.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ class Modality:
     description: str = ""
     default_metrics: tuple[str, ...] = ("fid",)
     extractor: str | None = None
-    writers: dict[str, Writer] = {".npy": _npy}
+    writers: dict[str, Writer] = {".npy": write_npy}
     preview_caption: str = "samples"
     #: Whether ``ganforge serve`` can show it (its page shows stored samples as PNG images).
     servable: bool = False
@@ -146,7 +146,7 @@ class ImageModality(Modality):
     description = "images [C, H, W] (uint8 on disk, [-1, 1] in the model)"
     default_metrics = ("fid",)
     extractor = "inception"
-    writers = {".png": _png, ".npy": _npy, "": _single_pngs}
+    writers = {".png": write_png, ".npy": write_npy, "": write_pngs}
     preview_caption = "sample grids"
     servable = True
 
@@ -172,7 +172,7 @@ class PointsModality(Modality):
     description = "vectors [D] in data coordinates (2-D mixtures: scatter plots)"
     default_metrics = ("fid",)
     extractor = None
-    writers = {".png": _png, ".npy": _npy}
+    writers = {".png": write_png, ".npy": write_npy}
     preview_caption = "scatter plots"
     min_preview = 1024
 
@@ -218,4 +218,7 @@ def of(obj: Any) -> Modality:
 register(ImageModality())
 register(PointsModality())
 
-__all__ = ["MODALITIES", "ImageModality", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register"]
+__all__ = [
+    "MODALITIES", "ImageModality", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register", "write_npy",
+    "write_png", "write_pngs",
+]

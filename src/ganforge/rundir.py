@@ -151,11 +151,22 @@ class RunDir:
             keep = [r for r in self.metrics() if r.get("step", 0) <= step]
             self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
 
+    def generator_config(self) -> dict[str, Any]:
+        """``generator/config.json`` (class, constructor arguments, metadata) without the weights."""
+        path = self.generator_dir / GENERATOR_CONFIG
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise UserError(f"cannot read the generator config '{path}' ({err})") from None
+        if not isinstance(config, dict):
+            raise UserError(f"'{path}' is not a valid generator config")
+        return config
+
     def generator_meta(self) -> dict[str, Any]:
         """The metadata saved beside the generator's weights (``{}`` when unreadable)."""
         try:
-            meta = json.loads((self.generator_dir / GENERATOR_CONFIG).read_text()).get("meta")
-        except (OSError, ValueError, AttributeError):
+            meta = self.generator_config().get("meta")
+        except UserError:
             return {}
         return meta if isinstance(meta, dict) else {}
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .core import to_uint8
-from .data.images import IMAGE_EXTENSIONS, list_images
+from .core import IMAGE_SUFFIXES, to_uint8
+from .data.images import list_images
 from .errors import UserError
 from .models.base import Generator, check_truncation, generate, truncated_normal
 from .sampling import provenance
@@ -144,7 +144,7 @@ def read_class_counts(folder: str | Path) -> dict[str, int]:
         raise UserError(f"--balance folder '{folder}' does not exist")
     if not folder.is_dir():
         raise UserError(f"--balance '{folder}' is a file, not a folder of class sub-folders")
-    loose = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    loose = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if loose:
         raise UserError(
             f"'{folder}' holds {len(loose)} images at its top level (e.g. '{loose[0]}'); "

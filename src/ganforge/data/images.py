@@ -25,8 +25,6 @@ from ..core import IMAGE_SUFFIXES, cached
 from ..errors import DataError
 from .base import Dataset
 
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES  # what image-folder data sets read
-
 # Bump when decoding changes (resampling filter, crop, ...) so stale caches are not reused.
 DECODE_VERSION = 1
 
@@ -213,7 +211,7 @@ def pil_to_tensor(im: Image.Image) -> torch.Tensor:
 def list_images(folder: str | Path) -> list[Path]:
     """All image files under ``folder`` (recursive, sorted, following symlinks).
 
-    Extensions are matched case-insensitively against :data:`IMAGE_EXTENSIONS`. Hidden
+    Extensions are matched case-insensitively against :data:`IMAGE_SUFFIXES`. Hidden
     files and folders (``.DS_Store``, ``._x.jpg`` from macOS, ``.ipynb_checkpoints``) are
     left out: they are never part of a data set and are often unreadable.
     """
@@ -234,7 +232,7 @@ def _relative_images(folder: Path) -> list[tuple[str, ...]]:
         rel = os.path.relpath(dirpath, base)
         prefix = () if rel == os.curdir else tuple(rel.split(os.sep))
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
                 found.append((*prefix, name))
     found.sort()
     return found
@@ -364,7 +362,7 @@ def load_folder(
     rel_parts = _relative_images(folder)
     if not rel_parts:
         raise DataError(
-            f"no images found in '{folder}' (looked recursively for {', '.join(IMAGE_EXTENSIONS)})"
+            f"no images found in '{folder}' (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
         )
 
     def build() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..core import cached
 from ..errors import DataError
 from .base import DATASETS, Dataset
 from .images import (
@@ -36,7 +37,6 @@ from .images import (
     _relative_images,
     _stack,
     _to_pil_mode,
-    cached,
     check_channels,
     check_resolution,
     decode_image,

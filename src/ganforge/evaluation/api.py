@@ -178,14 +178,16 @@ def evaluate(
     Raises:
         UserError: a bad source, name or sample count (one line).
     """
-    if metrics is not None:
-        check_real_given(resolve_metrics(metrics), real is not None)  # before any sampling
+    names = None if metrics is None else resolve_metrics(metrics)
+    if names is not None:
+        check_real_given(names, real is not None)  # before any sampling
     if n is not None and n < 1:
         raise UserError(f"n must be >= 1, got {n}")
     opts = SourceOptions(n=n, resolution=resolution, seed=seed, batch_size=batch_size, device=resolve_device(device))
     fake_source = load_source(fake, opts)
-    names = resolve_metrics(metrics if metrics is not None else fake_source.kind.default_metrics)
-    check_real_given(names, real is not None)
+    if names is None:  # the fake samples' modality decides
+        names = resolve_metrics(fake_source.kind.default_metrics)
+        check_real_given(names, real is not None)
     extractor = extractor or fake_source.kind.extractor or "inception"
     if fake_source.info.get("generated") and fake_source.is_image and resolution is None:
         # Read the reference at the generator's size, as the run's training data was.

@@ -38,6 +38,7 @@ from ..core import eval_mode
 from ..data import Dataset
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
+from ..models.base import NETWORKS
 from ..rundir import RunDir
 from ..viz import comparison_grid
 from .checkpoint import load_checkpoint
@@ -210,8 +211,10 @@ def load_translators(run_dir: str | Path, device: str | torch.device = "cpu") ->
     path = run.latest_checkpoint
     if not path.is_file():
         raise UserError(f"no checkpoint at '{path}'")
-    g_ab = run.load_generator()  # G_AB's class and constructor arguments
-    cls, kwargs = type(g_ab), g_ab.init_kwargs
+    saved = run.generator_config()  # G_AB's class and constructor arguments (its weights are the EMA's)
+    if "class" not in saved or "kwargs" not in saved:
+        raise UserError(f"'{run.generator_dir}' holds no generator class and arguments")
+    cls, kwargs = NETWORKS.get(saved["class"]), saved["kwargs"]
     swapped = {**kwargs, "in_channels": kwargs["out_channels"], "out_channels": kwargs["in_channels"]}
     networks = load_checkpoint(path)["recipe"]["networks"]
     out = []

@@ -24,7 +24,7 @@ import torch
 
 from .. import data as data_module
 from .. import distributed
-from ..config import Config, apply_overrides, from_dict, parse_override, read_yaml
+from ..config import Config, apply_overrides, from_dict, parse_override
 from ..core import atomic_write_text, resolve_device
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
@@ -113,7 +113,7 @@ def preserved_rng(generators: dict[str, torch.Generator] | None = None) -> Itera
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> Config:
     """The saved config of ``run_dir`` with the allowed overrides applied, checked (see :func:`check_config`)."""
-    saved = read_yaml(run_dir / "config.yaml")
+    saved = RunDir(run_dir).config_data()
     changed = {k: v for k, v in overrides.items() if _lookup(saved, k) != v}
     forbidden = sorted(set(changed) - RESUMABLE_KEYS)
     if forbidden:
@@ -504,11 +504,10 @@ def train(
         if config is not None:
             raise UserError("give either a config or --resume RUN_DIR, not both")
         pairs = dict(overrides.items()) if isinstance(overrides, dict) else dict(parse_override(o) for o in overrides or [])
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise UserError(f"cannot resume: '{run_dir}' is not a run directory (no config.yaml)")
-        cfg = resume_config(run_dir, pairs)
-        return Trainer(cfg, run_dir, resume=True).fit()
+        run = RunDir(resume)
+        if not run.config_path.is_file():
+            raise UserError(f"cannot resume: '{run.dir}' is not a run directory (no {run.config_path.name})")
+        return Trainer(resume_config(run.dir, pairs), run.dir, resume=True).fit()
     if overrides and isinstance(config, Config):
         raise UserError("pass overrides together with a preset name, path or mapping, not a Config object")
     cfg = check_config(config) if isinstance(config, Config) else load_config(config, overrides)
