@@ -2,7 +2,10 @@
 
 * **Atomic files**: :func:`atomic_write_bytes` (temp file + fsync + rename + directory fsync)
   and :func:`atomic_write_files`, which replaces a whole folder of files at once, so a reader
-  never sees ``generator/config.json`` beside the weights of another step.
+  never sees ``generator/config.json`` beside the weights of another step;
+  :func:`remove_stale_temps` deletes the temporaries of writers that were killed.
+* **Fault injection** (a testing hook): :func:`fault_point` SIGKILLs the process at a named
+  point when ``$GANFORGE_FAULT`` asks for it (``tests/test_kill.py``).
 * **The on-disk cache**: :func:`cache_root` and :func:`cached`, used by decoded data sets,
   downloads and extracted features.
 * **Devices**: :func:`resolve_device` (``auto`` -> CUDA when available).
@@ -22,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
@@ -79,6 +83,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, check: Callable[[Path], No
         _write_synced(tmp, data)
         if check is not None:
             check(tmp)
+        fault_point(f"atomic-write:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -124,6 +129,7 @@ def atomic_write_files(folder: str | Path, files: Mapping[str, bytes]) -> Path:
         for name, data in files.items():
             _write_synced(tmp / name, data)
         _fsync_dir(tmp)
+        fault_point(f"atomic-swap:{folder.name}")
         if not folder.exists():
             os.rename(tmp, folder)
         elif _exchange(tmp, folder):
@@ -139,6 +145,57 @@ def atomic_write_files(folder: str | Path, files: Mapping[str, bytes]) -> Path:
     os.chmod(folder, 0o755)
     _fsync_dir(folder.parent)
     return folder
+
+
+#: The temporaries of :func:`atomic_write_bytes` (``.NAME.tmp-PID.SUFFIX``) and of
+#: :func:`atomic_write_files` (``.FOLDER.tmp-PID``, ``.FOLDER.old-PID``); group 1 is the PID.
+_TEMP_NAME = re.compile(r"^\..+\.(?:tmp|old)-(\d+)(?:\.[^.]+)?$")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts; so does an unanswerable question)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` is a temporary of :func:`atomic_write_bytes` or :func:`atomic_write_files`."""
+    return _TEMP_NAME.match(name) is not None
+
+
+def remove_stale_temps(folder: str | Path, *, include_own: bool = False) -> list[Path]:
+    """Delete the temporaries that killed writers left in ``folder``; returns what was removed.
+
+    A temporary is removed only when the process named in it is gone, so a live writer's
+    file is never pulled from under it. This process's own temporaries are kept unless
+    ``include_own``: a caller that is not writing into ``folder`` yet (the trainer, before it
+    starts) passes it, because a container restarted from scratch reuses PIDs and would
+    otherwise keep a dead run's leftovers forever. A missing ``folder`` has none.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None:
+            continue
+        pid = int(match.group(1))
+        if (pid == os.getpid() and not include_own) or (pid != os.getpid() and _process_alive(pid)):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def read_files(folder: str | Path, names: list[str] | tuple[str, ...], attempts: int = 5) -> dict[str, bytes]:
@@ -166,6 +223,37 @@ def read_files(folder: str | Path, names: list[str] | tuple[str, ...], attempts:
         finally:
             os.close(fd)
     raise AssertionError("unreachable")
+
+
+# --------------------------------------------------------------------------- fault injection
+
+#: The environment variable of :func:`fault_point`: ``POINT`` or ``POINT:N``.
+FAULT_ENV = "GANFORGE_FAULT"
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A testing hook: SIGKILL this process the N-th time it reaches the point ``name``
+    when ``$GANFORGE_FAULT`` is ``name:N`` (``name`` alone means N = 1).
+
+    The kill tests use it to stop a run exactly between two writes. Unset (always, outside
+    the tests), it costs one environment lookup. The points: ``atomic-write:FILENAME``
+    (the temporary is written and synced, not yet renamed), ``atomic-swap:FOLDER`` (the new
+    folder is complete, not yet swapped in), and the trainer's ``trainer:step`` (a step is
+    done, its outputs not yet written), ``trainer:checkpoint`` (``latest.pt`` is written,
+    ``generator/`` not yet) and ``trainer:samples`` (samples written, the report not yet).
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    target, _, count = spec.rpartition(":")
+    if not count.isdigit():
+        target, count = spec, "1"
+    if target != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] == int(count):
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 # --------------------------------------------------------------------------- cache
@@ -320,7 +408,10 @@ __all__ = [
     "cached",
     "cached_tensors",
     "eval_mode",
+    "fault_point",
     "from_uint8",
+    "is_temporary",
+    "remove_stale_temps",
     "resolve_device",
     "safe_filename",
     "to_uint8",

@@ -13,6 +13,8 @@ Everything a training run produces lands in one folder::
     RUN/report.html               curves, previews and config in one self-contained page
     RUN/tensorboard/              when train.tensorboard is true
 
+Files are written atomically (``core.atomic_write_bytes`` / ``atomic_write_files``) through
+hidden temporaries beside them; a killed writer's are removed by :meth:`RunDir.remove_stale_temps`.
 The trainer writes through :class:`RunDir`; evaluation, report, serve, the CLI and the
 CycleGAN loader read through it; nothing else spells these paths.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import torch
 
 from .config import Config, from_dict, read_yaml
+from .core import atomic_write_text, remove_stale_temps
 from .errors import UserError
 from .models.base import GENERATOR_CONFIG, Generator, Translator
 from .models.base import load_generator as load_folder_generator
@@ -149,7 +152,13 @@ class RunDir:
         """Keep the records up to ``step`` (a resumed run redoes the later ones); drops torn lines."""
         if self.metrics_path.exists():
             keep = [r for r in self.metrics() if r.get("step", 0) <= step]
-            self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            atomic_write_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))  # a kill keeps the old log
+
+    def remove_stale_temps(self, include_own: bool = False) -> list[Path]:
+        """Delete the temporaries of killed writers in the folders the trainer writes to
+        (see :func:`ganforge.core.remove_stale_temps`); returns what was removed."""
+        folders = (self.dir, self.checkpoints_dir, self.samples_dir)
+        return [path for folder in folders for path in remove_stale_temps(folder, include_own=include_own)]
 
     def generator_config(self) -> dict[str, Any]:
         """``generator/config.json`` (class, constructor arguments, metadata) without the weights."""

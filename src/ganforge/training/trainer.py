@@ -25,7 +25,7 @@ import torch
 from .. import data as data_module
 from .. import distributed
 from ..config import Config, apply_overrides, from_dict, parse_override
-from ..core import atomic_write_text, resolve_device
+from ..core import atomic_write_text, fault_point, is_temporary, resolve_device
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
 from ..layers.sync_batchnorm import set_sync
@@ -155,12 +155,14 @@ class Trainer:
             torch.set_num_threads(threads)
 
         self.checkpoint_path = self.run.latest_checkpoint
+        if self.dist.is_main:  # the only writer; a killed one left the temporaries of its atomic writes
+            self.run.remove_stale_temps(include_own=True)
         if resume and not self.checkpoint_path.is_file():
             # Stopped before its first checkpoint: nothing to continue, so start it again from step 0.
             print(f"{self.dir}: no checkpoint yet, starting the run from step 0", file=sys.stderr)
             self.resume = resume = False
             self.run.truncate_metrics(0)
-        elif not resume and self.dir.exists() and any(self.dir.iterdir()):
+        elif not resume and self.dir.exists() and any(not is_temporary(p.name) for p in self.dir.iterdir()):
             raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
         if self.dist.enabled:
             distributed.barrier()  # every process has checked the directory before rank 0 writes to it
@@ -274,6 +276,7 @@ class Trainer:
         save_checkpoint(state, latest)
         if self.config.train.keep_checkpoints:
             save_checkpoint(state, self.run.step_checkpoint(self.step))
+        fault_point("trainer:checkpoint")
         exported = exported if exported is not None else self.ema_snapshot()
         save_generator(exported, self.run.generator_dir, self.generator_meta())
         self._last_good = (self.step, latest)
@@ -396,14 +399,20 @@ class Trainer:
 
     def fit(self) -> Run:
         """Train until ``train.steps``; returns the :class:`Run`."""
-        t = self.config.train
-        main = self.dist.is_main
-        if main:
+        if self.dist.is_main:
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.run.config_path, self.config.to_yaml())
-        self._open_writer()
+        with sigterm_as_interrupt():
+            if self.resume and self.dist.is_main:
+                self._repair_outputs()
+            self._open_writer()
+            return self._loop(self._open_bar())
+
+    def _open_bar(self) -> Any:
+        """The progress bar (``train.progress``, rank 0), or None."""
+        t = self.config.train
         bar = None
-        if t.progress and main:
+        if t.progress and self.dist.is_main:
             from tqdm.auto import tqdm
 
             # Redraw at most twice a second on a terminal, every 30 s into a log file.
@@ -413,13 +422,12 @@ class Trainer:
                 dynamic_ncols=True, file=sys.stderr, mininterval=interval,
             )
         self._bar = bar
-        with sigterm_as_interrupt():
-            return self._loop(bar)
+        return bar
 
     def _loop(self, bar: Any) -> RunDir:
         t = self.config.train
         main = self.dist.is_main
-        start, window_start, window_steps = self.step, time.perf_counter(), 0
+        window_start, window_steps = time.perf_counter(), 0
         try:
             o = self.config.optim
             while self.step < t.steps:
@@ -428,6 +436,7 @@ class Trainer:
                 losses = self.recipe.train_step(self.loader, self.step)
                 self.step += 1
                 self.ema.update(self.recipe.generator, self.step)
+                fault_point("trainer:step")
                 self._pending.append(losses)
                 window_steps += 1
                 done = self.step == t.steps
@@ -446,9 +455,6 @@ class Trainer:
                 evaluating = every > 0 and (self.step % every == 0 or done)
                 if (checkpoint or samples or evaluating) and main:  # the other processes hold the same state
                     self._write_outputs(checkpoint, samples, evaluating)
-            if main and self.step == start and self.step >= t.steps and self.resume:
-                # Resumed at the last step (killed after latest.pt, maybe before generator/): redo the outputs.
-                self._write_outputs(checkpoint=True, samples=True, evaluating=False)
         except KeyboardInterrupt:
             if main:
                 self._on_interrupt()
@@ -470,7 +476,35 @@ class Trainer:
             self.save_checkpoint(exported)
         if samples:
             self.save_samples(exported)
+            fault_point("trainer:samples")
             write_report(self.dir)
+
+    def _repair_outputs(self) -> None:
+        """On resume: redo the outputs of the checkpoint's step that a kill may have cut short.
+
+        ``latest.pt`` is written first, then ``generator/``, then the samples and the report;
+        a run killed in between resumes from ``latest.pt``, and the loop only writes the
+        outputs of later steps. So ``generator/`` is rewritten when it holds another step, and
+        a sample step (the last step included) redraws its samples and the report. All come
+        from the resumed state, so they are exactly what the run would have written.
+        """
+        t = self.config.train
+        stale = self.run.generator_meta().get("step") != self.step
+        samples = self.step % t.sample_every == 0 or self.step >= t.steps
+        if not (stale or samples):
+            return
+        try:
+            exported = self.ema_snapshot()
+            if stale:
+                save_generator(exported, self.run.generator_dir, self.generator_meta())
+            if samples:
+                self.save_samples(exported)
+                write_report(self.dir)
+        except KeyboardInterrupt:
+            raise TrainingError(
+                f"interrupted while rewriting the outputs of step {self.step} ('{self.checkpoint_path}' is unchanged). "
+                f"Continue with: ganforge train --resume {self.dir}"
+            ) from None
 
     def _on_interrupt(self) -> None:
         """Save what we have (if it is sound) so that ``--resume`` continues from here.
