@@ -286,6 +286,8 @@ def test_a_body_over_the_cap_is_refused_before_it_is_read(runs, conditional):
     too_large = "request body too large: the limit is 1048576 bytes"
     response = conditional.post("/api/generate", content=b" " * (MiB + 1), headers={"content-type": "application/json"})
     assert response.status_code == 413 and message(response) == too_large
+    response = conditional.post("/api/generate", json={"label": "x" * (10 * MiB)})  # the 10 MB label
+    assert response.status_code == 413 and len(response.content) < 100
     at_the_cap = b'{"n": 1}'.ljust(MiB)  # JSON padded with spaces to exactly the cap
     assert conditional.post("/api/generate", content=at_the_cap, headers={"content-type": "application/json"}).status_code == 200
     app = create_app(runs["conditional"])
