@@ -1,5 +1,7 @@
 """One label parser for the CLI (--label) and the API (label): names, ASCII digits, bounded messages."""
 
+import json
+
 import pytest
 
 from ganforge.errors import UserError
@@ -47,3 +49,34 @@ def test_truncation_out_of_range_is_an_error_not_a_hang(truncation):
     g, _ = models.create("mlp", (2,), 0, hidden_dim=8)
     with pytest.raises(UserError, match="truncation must be a number >= 0.05"):
         g.sample(4, truncation=truncation)
+
+
+@pytest.fixture(scope="module")
+def api(tiny_cdcgan_run):
+    """The HTTP API on the session's tiny conditional digits DCGAN (classes '0'..'9')."""
+    pytest.importorskip("fastapi")
+    import warnings
+
+    from ganforge.serve import create_app
+
+    with warnings.catch_warnings():  # starlette prefers httpx2 but works with httpx
+        warnings.filterwarnings("ignore", message=".*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(tiny_cdcgan_run.dir), base_url="http://localhost") as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/api/interpolate"])
+@pytest.mark.parametrize("label", ["²", "١", "٣", "1.5", "x" * 5000, "\ud800", "\x1b[31m"])
+def test_the_api_answers_a_bad_label_with_a_short_400(api, path, label):
+    """Defect 1 of issue 16: a superscript or Arabic-Indic digit passed isdigit(), then int() raised: a 500.
+
+    A lone surrogate was a 500 too (the error quoting it could not be encoded as UTF-8); a
+    quoted label is escaped, so it cannot drive a terminal either.
+    """
+    body = {"label": label, "n": 2} if path == "/api/generate" else {"label": label}
+    response = api.post(path, content=json.dumps(body), headers={"content-type": "application/json"})  # ASCII JSON
+    assert response.status_code == 400, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("unknown label '") and "(classes: 0, 1, 2" in detail
+    assert len(detail) < 200 and detail.isprintable()

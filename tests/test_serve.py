@@ -3,6 +3,9 @@
 import asyncio
 import base64
 import io
+import itertools
+import json
+import re
 import socket
 import subprocess
 import sys
@@ -20,11 +23,17 @@ from ganforge import cli
 from ganforge.errors import UserError
 from ganforge.serve import create_app
 from ganforge.serve.batcher import MicroBatcher
+from ganforge.serve.guards import default_allowed_hosts
 from ganforge.viz import image_grid
 
 with warnings.catch_warnings():  # starlette prefers httpx2 but works with httpx
     warnings.filterwarnings("ignore", message=".*httpx2")
     from fastapi.testclient import TestClient
+
+
+def local(app) -> TestClient:
+    """A test client whose requests say ``Host: localhost`` (the app answers only loopback names by default)."""
+    return TestClient(app, base_url="http://localhost")
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +44,13 @@ def runs(tiny_dcgan_run, tiny_cdcgan_run):
 
 @pytest.fixture(scope="module")
 def conditional(runs):
-    with TestClient(create_app(runs["conditional"])) as client:
+    with local(create_app(runs["conditional"])) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def unconditional(runs):
-    with TestClient(create_app(runs["unconditional"])) as client:
+    with local(create_app(runs["unconditional"])) as client:
         yield client
 
 
@@ -213,7 +222,7 @@ def test_wrong_methods_and_paths(conditional):
 
 
 def test_openapi_documents_the_endpoints_and_limits(runs):
-    with TestClient(create_app(runs["conditional"], max_n=8, max_steps=5)) as client:
+    with local(create_app(runs["conditional"], max_n=8, max_steps=5)) as client:
         schema = client.get("/openapi.json").json()
         assert {"/api/generate", "/api/interpolate", "/api/info", "/health"} <= set(schema["paths"])
         parts = schema["components"]["schemas"]
@@ -238,6 +247,163 @@ def test_create_app_refuses_what_it_cannot_serve(tmp_path):
         create_app(ganforge.create_model("dcgan", data_shape=(1, 16, 16))[0], max_n=0)
 
 
+# --------------------------------------------------------------------------- body cap, Host check, nothing remote
+
+MiB = 1 << 20
+
+
+def asgi_request(app, headers: list[tuple[bytes, bytes]], chunks) -> tuple[int, dict, int]:
+    """POST /api/generate straight through the ASGI interface, the body sent as ``chunks``.
+
+    Returns the status, the JSON body, and how many chunks the app pulled (an endless
+    ``chunks`` shows how far it read).
+    """
+    pulled, sent = 0, []
+    chunks = iter(chunks)
+
+    async def receive() -> dict:
+        nonlocal pulled
+        chunk = next(chunks, None)
+        if chunk is None:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        pulled += 1
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/generate", "raw_path": b"/api/generate", "root_path": "", "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000)}
+    asyncio.run(app(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, json.loads(body), pulled
+
+
+def test_a_body_over_the_cap_is_refused_before_it_is_read(runs, conditional):
+    """Issue 16 defect 2: a 100 MB body was read into memory (RSS 563 -> 1,155 MB)."""
+    too_large = "request body too large: the limit is 1048576 bytes"
+    response = conditional.post("/api/generate", content=b" " * (MiB + 1), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and message(response) == too_large
+    response = conditional.post("/api/generate", json={"label": "x" * (10 * MiB)})  # the issue's 10 MB label
+    assert response.status_code == 413 and len(response.content) < 100
+    at_the_cap = b'{"n": 1}'.ljust(MiB)  # JSON padded with spaces to exactly the cap
+    assert conditional.post("/api/generate", content=at_the_cap, headers={"content-type": "application/json"}).status_code == 200
+    app = create_app(runs["conditional"])
+    host = (b"host", b"localhost")
+
+    def never():
+        raise AssertionError("the body was read")
+        yield b""
+
+    status, body, _ = asgi_request(app, [host, (b"content-length", str(100 * MiB).encode())], never())
+    assert (status, body["detail"]) == (413, too_large)
+    # chunked (no Content-Length): an endless stream is cut off at the cap
+    endless = itertools.repeat(b" " * (64 << 10))
+    status, body, pulled = asgi_request(app, [host, (b"content-type", b"application/json")], endless)
+    assert (status, body["detail"]) == (413, too_large)
+    assert pulled == 17  # 16 chunks of 64 KiB fill the cap; the 17th passes it
+    status, body, _ = asgi_request(app, [host, (b"content-length", b"12x")], [b"{}"])
+    assert (status, body["detail"]) == (400, "invalid Content-Length header '12x'")
+
+
+def test_errors_quote_a_short_prefix_of_the_input(runs):
+    """Issue 16 defect 2: a 10 MB label came back in a 10 MB error message."""
+    huge = "x" * (10 * MiB)
+    with local(create_app(runs["unconditional"], max_body_bytes=64 * MiB)) as client:
+        for body, status, text in [
+            ({"label": huge}, 400, "this generator is unconditional: it takes no label (got 'xxxxxxxxxxxxxxxxxxx...)"),
+            ({"format": huge}, 422, "format: Input should be 'grid' or 'images'"),
+            ({huge: 1}, 422, "xxxxxxxxxxxxxxxxxxxx...: Extra inputs are not permitted"),
+            ({f"field{i}": 1 for i in range(100_000)}, 422, "and 99990 more problems"),
+        ]:
+            response = client.post("/api/generate", json=body)
+            assert response.status_code == status and text in message(response)
+            assert len(response.content) < 2000
+    with local(create_app(runs["conditional"], max_body_bytes=64 * MiB)) as client:
+        response = client.post("/api/generate", json={"label": huge})
+        assert response.status_code == 400 and len(response.content) < 200
+        assert message(response).startswith("unknown label 'xxxxxxxxxxxxxxxxxxxx...' (classes: 0, 1")
+
+
+@pytest.mark.parametrize(
+    "host, status",
+    [("localhost", 200), ("localhost:8000", 200), ("127.0.0.1:8000", 200), ("[::1]:8000", 200), ("LOCALHOST", 200),
+     ("evil.example", 400), ("evil.example:8000", 400), ("127.0.0.1.evil.example", 400), ("localhost.", 400)],
+)
+def test_only_loopback_host_names_are_answered_by_default(conditional, host, status):
+    """Issue 16 defect 8: any Host was accepted (a page on a rebound DNS name could drive a localhost server)."""
+    response = conditional.get("/health", headers={"host": host})
+    assert response.status_code == status
+    if status == 400:
+        assert message(response).startswith(f"Host '{host}' is not allowed (allowed: localhost, 127.0.0.1, ::1;")
+
+
+def test_allowed_hosts(runs):
+    generator = ganforge.load(runs["unconditional"])
+    cases = {("*",): {"evil.example": 200}, ("*.example.org", "10.0.0.2"): {
+        "a.example.org": 200, "example.org": 400, "10.0.0.2:80": 200, "localhost": 400}}
+    for allowed, answers in cases.items():
+        with TestClient(create_app(generator, allowed_hosts=allowed)) as client:
+            for host, status in answers.items():
+                assert client.get("/health", headers={"host": host}).status_code == status, (allowed, host)
+    for bad, text in [([], "allowed hosts must be non-empty names"), (["a*b"], r"allowed host 'a\*b' is not a name")]:
+        with pytest.raises(UserError, match=text):
+            create_app(generator, allowed_hosts=bad)
+    assert default_allowed_hosts("127.0.0.1") == default_allowed_hosts("0.0.0.0") == ("localhost", "127.0.0.1", "::1")
+    assert default_allowed_hosts("::") == default_allowed_hosts("::1") == ("localhost", "127.0.0.1", "::1")
+    assert default_allowed_hosts("192.168.1.5") == ("localhost", "127.0.0.1", "::1", "192.168.1.5")
+    assert default_allowed_hosts("fe80::1") == ("localhost", "127.0.0.1", "::1", "fe80::1")
+
+
+def test_no_page_loads_anything_remote(conditional):
+    """Issue 16 defect 8: /docs loaded Swagger UI from a CDN (blank offline); there is no /docs or /redoc now."""
+    for path in ("/", "/docs", "/redoc", "/static/app.js", "/static/style.css", "/openapi.json", "/api/info"):
+        response = conditional.get(path)
+        assert not re.search(r"https?://|//cdn|\bcdn\.", response.text), path
+        assert response.status_code == (404 if path in ("/docs", "/redoc") else 200)
+    assert "application/json" in conditional.get("/openapi.json").headers["content-type"]
+
+
+def test_a_request_for_too_many_pixels_is_a_400(runs):
+    with local(create_app(runs["unconditional"], max_pixels=64 * 64 * 4)) as client:  # four 64x64 images
+        assert client.post("/api/generate", json={"n": 4, "scale": 4}).status_code == 200
+        response = client.post("/api/generate", json={"n": 5, "scale": 4})
+        assert response.status_code == 400
+        assert message(response) == ("this request asks for 5 images of 64x64 pixels (20480 in all); the limit is 16384: "
+                                     "ask for fewer images or a smaller scale")
+        assert client.post("/api/interpolate", json={"steps": 17, "scale": 2}).status_code == 400
+        assert client.get("/api/info").json()["limits"]["max_pixels"] == 16384
+
+
+@pytest.mark.parametrize(
+    "path, raw, status, text",
+    [
+        ("/api/generate", b'{"seed": 18446744073709551616}', 422, "seed: Input should be less than or equal to 4294967295"),
+        ("/api/generate", b'{"seed": 4294967296}', 422, "less than or equal to 4294967295"),
+        ("/api/generate", b'{"seed": 4294967295, "n": 64}', 200, ""),  # seeds past 2**32 - 1 are still seeds
+        ("/api/generate", b'{"truncation": -Infinity}', 422, "truncation: Input should be greater than or equal to 0.05"),
+        ("/api/generate", b'{"truncation": 5e-324}', 422, "greater than or equal to 0.05"),
+        ("/api/generate", b'{"truncation": 1e400}', 422, "less than or equal to 10"),
+        ("/api/generate", b'{"scale": 18446744073709551616}', 422, "scale: Input should be less than or equal to 8"),
+        ("/api/generate", b'{"scale": 0}', 422, "greater than or equal to 1"),
+        ("/api/generate", b'{"n": true}', 422, "n: Input should be a valid integer"),
+        ("/api/generate", b'{"format": null}', 422, "format: Input should be 'grid' or 'images'"),
+        ("/api/generate", b'{"nrow": 0}', 422, "nrow: Input should be greater than or equal to 1"),
+        ("/api/generate", b'{"label": "\xff"}', 400, "There was an error parsing the body"),  # not UTF-8
+        ("/api/generate", b"null", 422, "valid dictionary"),
+        ("/api/interpolate", b'{"label": 1, "steps": 18446744073709551616}', 422, "steps: Input should be less than"),
+        ("/api/interpolate", b'{"label": 1, "seed_b": -1}', 422, "seed_b: Input should be greater than or equal to 0"),
+        ("/api/interpolate", b'{"label": 1, "seed_a": 5, "seed_b": 5}', 200, ""),  # a walk that stays put
+    ],
+)
+def test_edge_values_are_4xx_or_served(conditional, path, raw, status, text):
+    response = conditional.post(path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert status == 200 or text in message(response)
+
+
 # --------------------------------------------------------------------------- micro-batching
 
 
@@ -251,7 +417,7 @@ def test_concurrent_requests_share_batches_and_match_unbatched(runs):
 
     async def post_all(parallel: bool) -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serve") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             if parallel:
                 return await asyncio.gather(*(client.post("/api/generate", json=b) for b in bodies))
             return [await client.post("/api/generate", json=b) for b in bodies]
@@ -308,6 +474,12 @@ def test_cli_serve_errors(runs, tmp_path, monkeypatch, capsys):
     assert "no generator found" in capsys.readouterr().err
     assert cli.main(["serve", str(runs["conditional"]), "--port", "70000"]) == 2
     assert "--port must be in 0..65535" in capsys.readouterr().err
+    for option, value, text in [("--max-body-bytes", "0", "serve limit max_body_bytes must be >= 1, got 0"),
+                                ("--allowed-hosts", ",", "allowed hosts must be non-empty names"),
+                                ("--allowed-hosts", "a*b", "allowed host 'a*b' is not a name")]:
+        assert cli.main(["serve", str(runs["conditional"]), option, value]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {text}") and err.count("\n") == 1
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -338,6 +510,14 @@ def test_cli_serve_end_to_end(runs, tmp_path):
             assert response.status_code == 200
             assert Image.open(io.BytesIO(response.content)).text["synthetic"] == "true"
             assert httpx.post(url + "api/generate", json={"n": 65}, timeout=30).status_code == 422
+            # over the wire: a foreign Host is a 400; a body declared over the cap is a 413 before it is sent
+            assert httpx.get(url + "health", headers={"host": "evil.example"}, timeout=30).status_code == 400
+            port = int(url.rsplit(":", 1)[1].strip("/"))
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:  # headers only: no body follows
+                conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 104857600\r\n\r\n")
+                answer = conn.makefile("rb").read()
+            assert answer.startswith(b"HTTP/1.1 413 ") and answer.endswith(b"the limit is 1048576 bytes\"}")
         finally:
             proc.terminate()
             proc.wait(timeout=30)

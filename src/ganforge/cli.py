@@ -242,9 +242,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .core import resolve_device
     from .serve import create_app
+    from .serve.guards import default_allowed_hosts
 
     device = resolve_device(args.device, "--device")
-    app = create_app(args.run, device=device)  # a missing or broken run is a UserError here
+    hosts = args.allowed_hosts.split(",") if args.allowed_hosts is not None else default_allowed_hosts(args.host)
+    # a missing or broken run, a bad --max-body-bytes or --allowed-hosts is a UserError here
+    app = create_app(args.run, device=device, max_body_bytes=args.max_body_bytes, allowed_hosts=hosts)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -254,7 +257,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}); try another --port") from None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    print(f"serving {args.run} at http://{shown}:{port}/ (API docs at /docs; Ctrl-C stops)", flush=True)
+    print(f"serving {args.run} at http://{shown}:{port}/ (API schema at /openapi.json; Ctrl-C stops)", flush=True)
+    if args.allowed_hosts is None and host in ("0.0.0.0", "::"):
+        print("note: only requests to localhost or 127.0.0.1 are answered; name the others this server is reached by "
+              "with --allowed-hosts (or '*' for any)", flush=True)
     config = uvicorn.Config(app, log_level=args.log_level)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
@@ -476,12 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "serve", help="serve a generator: HTTP API + web page (needs: pip install 'ganforge[serve]')",
-        description="Serve RUN_DIR's generator: a web page at / and a JSON/PNG API under /api (docs at /docs).",
+        description="Serve RUN_DIR's generator: a web page at / and a JSON/PNG API under /api (schema at /openapi.json).",
     )
     p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+    p.add_argument("--allowed-hosts", metavar="HOST[,HOST...]",
+                   help="names the Host header may give, others get a 400 (DNS-rebinding guard); '*.domain' matches "
+                        "subdomains, '*' any host (default: localhost, 127.0.0.1, ::1 and --host unless it is 0.0.0.0)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                   help="largest request body in bytes; larger ones get a 413 (default 1048576)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info: one line per request)")
     p.set_defaults(func=cmd_serve)

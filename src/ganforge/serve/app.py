@@ -1,6 +1,6 @@
 """The HTTP API and web page of ``ganforge serve``: a FastAPI app around one generator.
 
-Endpoints (all documented in ``/openapi.json``, browsable at ``/docs``):
+Endpoints (all documented in the OpenAPI schema at ``/openapi.json``):
 
 * ``POST /api/generate``: ``n`` samples, image ``i`` from seed ``seed + i``; one grid PNG or
   a JSON list of base64 PNGs.
@@ -11,17 +11,20 @@ Endpoints (all documented in ``/openapi.json``, browsable at ``/docs``):
 Every PNG carries provenance text chunks (:func:`ganforge.sampling.provenance`). Bad input is
 a 4xx with a message: 422 for a malformed request (wrong type, out-of-range field, unknown
 field), 400 for a request the model cannot honour (``{"detail": "..."}``, any
-:class:`~ganforge.errors.UserError`).
+:class:`~ganforge.errors.UserError`), 413 for a body over the cap, 400 for a ``Host`` header
+not allowed (:mod:`ganforge.serve.guards`). Errors quote at most a short prefix of the input.
+No page loads anything from the internet: there is no ``/docs`` (FastAPI's Swagger UI and
+ReDoc fetch their scripts from a CDN).
 """
 
 import asyncio
 import base64
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from fastapi import FastAPI, Request
@@ -29,20 +32,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image, PngImagePlugin
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .. import modality as modalities
 from ..errors import UserError
 from ..models.base import MIN_TRUNCATION, Generator, truncated_normal
 from ..rundir import load_generator
-from ..sampling import label_out_of_range, latent_walk, parse_label, provenance
+from ..sampling import label_out_of_range, latent_walk, parse_label, provenance, shorten
 from ..version import __version__
 from ..viz import image_grid
 from .batcher import MicroBatcher, padded_forward
+from .guards import DEFAULT_MAX_BODY_BYTES, LOOPBACK_HOSTS, BodyLimit, HostCheck, check_host_patterns
 
 STATIC = Path(__file__).parent / "static"
 MAX_SEED = 2**32 - 1
 MAX_TRUNCATION = 10.0
+MAX_FIELD_ERRORS = 10  # a 422 lists at most this many problems (a body may have thousands of unknown fields)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Limits:
     max_scale: int = 8  # nearest-neighbour upscaling factor of returned PNGs
     max_batch: int = 64  # samples per generator call (requests are merged up to this)
     batch_wait_ms: float = 5.0  # how long the batcher waits for more requests
+    max_pixels: int = 1 << 24  # image pixels per response (n * (H * scale) * (W * scale)), ~16.8 million
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # request body size (413 above it)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -97,6 +104,16 @@ class InfoResponse(BaseModel):
     batching: dict[str, int] = Field(description="micro-batcher counters since start")
 
 
+def _integral(value: Any) -> Any:
+    """A float with no fractional part as an int (JSON Schema's ``integer`` includes ``5.0``); the rest unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Int = Annotated[int, BeforeValidator(_integral)]  # strict otherwise: "5", 2.5 and true are not integers
+IntOrNone = Annotated[int | None, BeforeValidator(_integral)]  # (not Int | None: its bounds would leave the schema)
+Label = Annotated[int | str | None, BeforeValidator(_integral)]  # a class index or a class name
+
+
 def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
     """The request bodies, with this app's limits in their field constraints (and so in the schema)."""
     strict = ConfigDict(extra="forbid", strict=True)
@@ -108,28 +125,28 @@ def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         """``n`` samples; image ``i`` uses seed ``seed + i``."""
 
         model_config = strict
-        n: int = Field(16, ge=1, le=limits.max_n, description="number of samples")
-        seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the first image; image i uses seed + i")
-        label: int | str | None = Field(
+        n: Int = Field(16, ge=1, le=limits.max_n, description="number of samples")
+        seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the first image; image i uses seed + i")
+        label: Label = Field(
             None, description=f"{label_doc}; default on a conditional model: cycle through the classes"
         )
         truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
         format: Literal["grid", "images"] = Field("grid", description="one PNG grid, or JSON with one PNG per image")
-        nrow: int | None = Field(None, ge=1, le=limits.max_n, description="images per grid row")
-        scale: int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
+        nrow: IntOrNone = Field(None, ge=1, le=limits.max_n, description="images per grid row")
+        scale: Int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
 
     class InterpolateRequest(BaseModel):
         """``steps`` frames from seed ``seed_a``'s latent (first frame) to ``seed_b``'s (last frame)."""
 
         model_config = strict
-        seed_a: int = Field(0, ge=0, le=MAX_SEED)
-        seed_b: int = Field(1, ge=0, le=MAX_SEED)
-        steps: int = Field(8, ge=2, le=limits.max_steps, description="number of frames, both ends included")
+        seed_a: Int = Field(0, ge=0, le=MAX_SEED)
+        seed_b: Int = Field(1, ge=0, le=MAX_SEED)
+        steps: Int = Field(8, ge=2, le=limits.max_steps, description="number of frames, both ends included")
         mode: Literal["slerp", "linear"] = Field("slerp", description="great-circle or straight-line path")
-        label: int | str | None = Field(None, description=f"{label_doc}; required for conditional models")
+        label: Label = Field(None, description=f"{label_doc}; required for conditional models")
         truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
         format: Literal["grid", "images"] = Field("grid", description="one PNG strip, or JSON with one PNG per frame")
-        scale: int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
+        scale: Int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
 
     return GenerateRequest, InterpolateRequest
 
@@ -186,11 +203,21 @@ class GeneratorService:
             return None
         k = self.generator.num_classes
         if k == 0:
-            raise UserError(f"this generator is unconditional: it takes no label (got {label!r})")
+            raise UserError(f"this generator is unconditional: it takes no label (got {shorten(repr(label))})")
         index = parse_label(label, self.class_names, k)
         if not 0 <= index < k:
             raise label_out_of_range(index, k)
         return index
+
+    def check_size(self, count: int, scale: int) -> None:
+        """A UserError if ``count`` images at ``scale`` have more pixels than ``max_pixels``."""
+        _, height, width = (int(s) for s in self.generator.output_shape)
+        pixels = count * height * scale * width * scale
+        if pixels > self.limits.max_pixels:
+            raise UserError(
+                f"this request asks for {count} images of {width * scale}x{height * scale} pixels ({pixels} in all); "
+                f"the limit is {self.limits.max_pixels}: ask for fewer images or a smaller scale"
+            )
 
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
         """Per-sample labels: ``label`` for all, or cycling ``0..K-1`` when none was given."""
@@ -266,6 +293,9 @@ def create_app(
     max_scale: int = 8,
     max_batch: int = 64,
     batch_wait_ms: float = 5.0,
+    max_pixels: int = Limits.max_pixels,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
     """A FastAPI app serving one generator (a run directory, a ``generator/`` folder, or a loaded one).
 
@@ -279,12 +309,22 @@ def create_app(
         max_batch: samples per generator call; concurrent requests are merged up to this, and
             every call runs exactly this many (zero-padded) so results never depend on batching.
         batch_wait_ms: how long the batcher waits for more requests before running.
+        max_pixels: most image pixels per response (images x height x width, after scaling);
+            a request for more is a 400.
+        max_body_bytes: largest request body; a larger one is a 413, refused before it is read
+            when it declares its length, cut off at the limit when it is streamed.
+        allowed_hosts: the names a request's ``Host`` header may give (others get a 400):
+            host names, IP addresses, ``*.domain``, or ``*`` for any. The default, the
+            loopback names, refuses DNS-rebinding requests from web pages; a server reached
+            by another name needs that name here.
     """
     if isinstance(run_dir_or_generator, torch.nn.Module):
         generator = run_dir_or_generator
     else:
         generator = load_generator(run_dir_or_generator, device)
-    limits = Limits(max_n, max_steps, max_scale, max_batch, batch_wait_ms)
+    limits = Limits(max_n=max_n, max_steps=max_steps, max_scale=max_scale, max_batch=max_batch,
+                    batch_wait_ms=batch_wait_ms, max_pixels=max_pixels, max_body_bytes=max_body_bytes)
+    hosts = check_host_patterns(allowed_hosts)
     service = GeneratorService(generator, limits)
     GenerateRequest, InterpolateRequest = _request_models(limits)
 
@@ -294,7 +334,10 @@ def create_app(
         await service.batcher.close()
 
     title = f"ganforge: {service.meta.get('run') or type(generator).__name__}"
-    app = FastAPI(title=title, version=_version(), lifespan=lifespan, description=__doc__.split("\n\n")[0])
+    app = FastAPI(title=title, version=_version(), lifespan=lifespan, description=__doc__.split("\n\n")[0],
+                  docs_url=None, redoc_url=None)  # both load their scripts from a CDN
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(HostCheck, allowed_hosts=hosts)  # added last: runs first
     app.state.service = service
     app.state.batcher = service.batcher
 
@@ -304,19 +347,19 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
-        # FastAPI's own handler echoes the input back, which cannot be JSON when it is NaN or inf
-        fields = ("loc", "msg", "type")
-        return JSONResponse({"detail": [{k: e[k] for k in fields if k in e} for e in err.errors()]}, status_code=422)
+        return JSONResponse({"detail": field_errors(err.errors())}, status_code=422)
 
     png_or_json: dict[int | str, dict[str, Any]] = {
         200: {"content": {"image/png": {}}, "description": "one PNG for format=grid, JSON for format=images"},
-        400: {"model": ErrorResponse, "description": "a request the model cannot honour"},
+        400: {"model": ErrorResponse, "description": "a request the model cannot honour, or a Host header not allowed"},
+        413: {"model": ErrorResponse, "description": "a request body over max_body_bytes"},
     }
 
     @app.post("/api/generate", response_model=ImagesResponse, responses=png_or_json)
     async def generate(request: GenerateRequest) -> Response:
         """``n`` samples, image ``i`` from seed ``seed + i``: a PNG grid or base64 PNGs."""
         r: Any = request  # its class is made per app, from the limits
+        service.check_size(r.n, r.scale)
         label = service.resolve_label(r.label)
         seeds = list(range(r.seed, r.seed + r.n))
         labels = service.labels_for(r.n, label)
@@ -338,6 +381,7 @@ def create_app(
     async def interpolate(request: InterpolateRequest) -> Response:
         """``steps`` frames from seed ``seed_a``'s sample to seed ``seed_b``'s: a PNG strip or base64 PNGs."""
         r: Any = request  # its class is made per app, from the limits
+        service.check_size(r.steps, r.scale)
         label = service.resolve_label(r.label)
         if generator.num_classes and label is None:
             raise UserError(
@@ -373,6 +417,22 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def field_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's 422 entries without the input they echo: ``loc`` (names quoted short), ``msg`` and ``type``.
+
+    FastAPI's own handler returns each bad ``input`` whole (megabytes for a long string, and
+    not JSON at all for NaN); at most :data:`MAX_FIELD_ERRORS` entries are listed.
+    """
+    shown = [
+        {"loc": [shorten(part) if isinstance(part, str) else part for part in e.get("loc", ())],
+         "msg": shorten(e.get("msg", ""), 200), "type": str(e.get("type", ""))}
+        for e in errors[:MAX_FIELD_ERRORS]
+    ]
+    if len(errors) > MAX_FIELD_ERRORS:
+        shown.append({"loc": ["body"], "msg": f"and {len(errors) - MAX_FIELD_ERRORS} more problems", "type": "too_many_errors"})
+    return shown
 
 
 def _version() -> str:
