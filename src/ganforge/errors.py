@@ -8,6 +8,12 @@ itself failed, e.g. diverged) exits 1.
 from __future__ import annotations
 
 
+def shorten(text: object, limit: int = 24) -> str:
+    """``text`` as a string of at most ``limit`` characters (errors quote only a prefix of bad input)."""
+    text = str(text).strip()
+    return text if len(text) <= limit else f"{text[: limit - 4]}..."
+
+
 class GanforgeError(Exception):
     """Base class of every error ganforge raises on purpose."""
 
