@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import augment, data, losses, models
-from .config import Config, EvalConfig, parse_config
+from .config import Config, EvalConfig, from_dict, parse_config
 from .core import parse_device
 from .errors import ConfigError
 from .evaluation import METRICS
@@ -35,8 +35,10 @@ def check_config(config: Config) -> Config:
     ``models.create(name, ..., **config.model.options)`` need no further checks.
 
     Raises:
-        ConfigError: an unknown name (with a suggestion) or a wrong option.
+        ConfigError: an unknown name (with a suggestion) or a wrong option; a type or range
+            error of a ``Config`` built in Python, which never went through parsing.
     """
+    config = from_dict(config.to_dict())  # types and ranges (again, for a parsed config: it costs nothing)
     data.DATASETS.canonical(config.data.name)
     losses.LOSSES.canonical(config.loss.name)
     recipe = RECIPES.get(config.recipe)
