@@ -1,12 +1,15 @@
 """The ``ganforge`` command line: thin subcommands over the public API.
 
 User mistakes (unknown keys, names, missing files) print one ``error:`` line and exit 2;
-a run that fails (divergence, interruption) exits 1; no traceback either way.
+a run that fails (divergence, interruption) exits 1; no traceback either way. Every numeric
+flag declares its range (``set_defaults(ranges=...)``), checked by :func:`main` before the
+command does any work.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -36,8 +39,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     preset, sets = _split_set_args(args.config, args.set or [])
     if args.resume and (preset or args.out):
         raise UserError("--resume RUN_DIR continues that run: give no preset and no --out with it")
-    if args.nproc is not None and args.nproc < 1:
-        raise UserError(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
     try:
@@ -80,8 +81,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from . import modality
     from .sampling import parse_label, provenance
 
-    if args.n < 1:
-        raise UserError(f"--n must be >= 1, got {args.n}")
     generator = _load_generator(args.run)
     kind = modality.of(generator)
     kind.writer_for(args.out)  # a bad --out fails before any work
@@ -160,8 +159,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, evaluate_run, format_results, run_config
     from .validate import check_config
 
-    if args.n is not None and args.n < 1:
-        raise UserError(f"--n must be >= 1, got {args.n}")
     common = dict(
         n=args.n, extractor=args.extractor, extractor_weights=args.extractor_weights, device=args.device,
         batch_size=args.batch_size, progress=sys.stderr.isatty(),
@@ -201,8 +198,6 @@ def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
     from .models import is_translator
     from .rundir import load_generator
 
-    if args.tile is not None and args.tile < 1 or args.margin < 0:
-        raise UserError(f"--tile must be >= 1 and --margin >= 0, got {args.tile}, {args.margin}")
     generator = load_generator(args.run, resolve_device(args.device))
     scale = int(getattr(generator, "scale", 1))
     if not is_translator(generator):
@@ -350,8 +345,18 @@ def cmd_data(args: argparse.Namespace) -> int:
     return _list("data sets (data.name):", [(n, DATASETS.describe(n)) for n in DATASETS.names()])
 
 
+def check_ranges(args: argparse.Namespace) -> None:
+    """Every numeric flag within the range its command declares (``ranges``); a one-line error otherwise."""
+    for dest, within in getattr(args, "ranges", {}).items():
+        within.check(getattr(args, dest), f"--{dest.replace('_', '-')}", subject="{}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .config import MAX_BATCH, MAX_SIDE, MAX_STEPS, SEED_RANGE, Range
+
+    finite = Range(-math.inf, math.inf)  # --truncation: its lower bound is the library's (check_truncation)
+    batch = Range(1, MAX_BATCH)
 
     parser = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate, explore and serve GANs.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
@@ -364,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train on N processes (torchrun + gloo on CPU, NCCL with one GPU each); the global batch stays train.batch_size")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, ranges={"nproc": Range(1, 1024)})
 
     p = sub.add_parser("sample", help="draw samples from a trained generator")
     p.add_argument("run", help="run directory, generator/ folder or exported file (.onnx, .pt, .torchscript)")
@@ -376,7 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="class index or name (conditional generators)")
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
-    p.set_defaults(func=cmd_sample)
+    p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
+                                            "nrow": Range(1, 1000)})
 
     p = sub.add_parser(
         "export", help="export a generator to ONNX or TorchScript (verified against PyTorch)",
@@ -388,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="FILE.onnx, or FILE.pt / FILE.torchscript")
     p.add_argument("--format", help="onnx or torchscript (default: from the --out suffix)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset, >= 17 (default 18)")
-    p.set_defaults(func=cmd_export)
+    p.set_defaults(func=cmd_export, ranges={"opset": Range(1, 1000)})
 
     p = sub.add_parser(
         "interpolate", help="render a latent walk between seeds as a GIF, MP4 or PNG frames",
@@ -404,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, help="truncation threshold (psi for StyleGAN)")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second of a GIF or MP4 (default 12)")
     p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
-    p.set_defaults(func=cmd_interpolate)
+    p.set_defaults(func=cmd_interpolate, ranges={"seeds": SEED_RANGE, "frames": Range(1, 10_000), "truncation": finite,
+                                                 "fps": Range(0, 1000, lo_open=True), "size": Range(1, MAX_SIDE)})
 
     p = sub.add_parser(
         "synthesize",
@@ -424,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["png"], default="png", help="image format (png, lossless, with metadata)")
     p.add_argument("--batch-size", type=int, default=256, help="images per generator batch (default 256)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthesize output in --out")
-    p.set_defaults(func=cmd_synthesize)
+    p.set_defaults(func=cmd_synthesize, ranges={"per_class": Range(1, 10**7), "n": Range(1, 10**8), "seed": SEED_RANGE,
+                                                "truncation": finite, "batch_size": batch})
 
     p = sub.add_parser(
         "eval",
@@ -444,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per batch (default 100, or the run's eval.batch_size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generator's latents (default 0)")
     p.add_argument("--resolution", type=int, help="square size for data sets and folders (default: native, or the generator's)")
-    p.set_defaults(func=cmd_eval)
+    p.set_defaults(func=cmd_eval, ranges={"n": Range(1, 10**7), "batch_size": batch, "seed": SEED_RANGE,
+                                          "resolution": Range(1, MAX_SIDE)})
 
     for name, func, text, tile in (
         ("upscale", cmd_upscale, "super-resolve images of any size with an SR run (tiled, bounded memory)", 128),
@@ -458,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"tile side in input pixels (default {tile or 'none: whole images'}); memory grows with it, not with the image")
         p.add_argument("--margin", type=int, default=16, help="context pixels around each tile (default 16)")
         p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, ranges={"tile": Range(1, 65_536), "margin": Range(0, MAX_SIDE)})
 
     p = sub.add_parser("bench", help="measure speed and memory")
     bench = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -474,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-size", type=int, help="override train.batch_size")
     b.add_argument("--set", nargs="+", action="extend", metavar="KEY=VALUE", help="override config keys, e.g. train.precision=bf16")
     b.add_argument("--json", metavar="OUT", help="also write the figures to this JSON file")
-    b.set_defaults(func=cmd_bench_train)
+    b.set_defaults(func=cmd_bench_train, ranges={"steps": Range(1, MAX_STEPS), "repeats": Range(1, 1000),
+                                                 "warmup": Range(0, MAX_STEPS), "batch_size": batch})
 
     p = sub.add_parser("report", help="rebuild a run's report.html (curves, sample grids, config)")
     p.add_argument("run", help="run directory")
@@ -522,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        check_ranges(args)
         return args.func(args)
     except GanforgeError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -4,6 +4,12 @@ A config is a tree of dataclasses. :func:`from_dict` converts plain YAML data in
 rejects unknown keys, wrong types and out-of-range values with a one-line
 :class:`ConfigError` that names the key and suggests the nearest valid one.
 
+Every numeric field declares its :class:`Range` (``field(metadata={"range": ...})``, written
+:func:`ranged`), checked in one place, :func:`coerce`: a number must be finite and inside its
+range (a list of numbers element-wise), an ``int`` field takes no fractions and no field takes
+a bool. Recipe options (``Recipe.Options`` dataclasses) declare theirs the same way; model and
+regularizer options name theirs in tables beside their registries.
+
 This module imports no registry: names (data sets, losses, recipes, metrics, ...) and the
 family-specific model options are checked by :func:`ganforge.validate.check_config`, and
 :func:`ganforge.load_config` (= :func:`ganforge.validate.load_config`) is the loader that does
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -24,8 +31,79 @@ from typing import Any, Callable, Collection, Union
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, shorten
 from .registry import did_you_mean
+
+# --------------------------------------------------------------------------- value ranges
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts: finite, ``lo <= v <= hi`` (``<`` at an open end)."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __str__(self) -> str:
+        return f"{'(' if self.lo_open else '['}{show(self.lo)}, {show(self.hi)}{')' if self.hi_open else ']'}"
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.problem(value) is None
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is outside the range (``"must be >= 1"``), or None when it is inside."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if value < self.lo or (self.lo_open and value == self.lo):
+            return f"must be {'>' if self.lo_open else '>='} {show(self.lo)}"
+        if value > self.hi or (self.hi_open and value == self.hi):
+            return f"must be {'<' if self.hi_open else '<='} {show(self.hi)}"
+        return None
+
+    def check(self, value: Any, key: str, subject: str = "config key '{}'") -> Any:
+        """``value`` unchanged when inside (None passes; lists element-wise), else a one-line :class:`ConfigError`.
+
+        The message names ``subject.format(key)``, the value (shortened) and the range.
+        """
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, (int, float)) and not isinstance(item, bool) and (why := self.problem(item)):
+                name = f"{key}[{i}]" if isinstance(value, list) else key
+                bounds = f" (range {self})" if math.isfinite(self.lo) or math.isfinite(self.hi) else ""
+                raise ConfigError(f"{subject.format(name)} {why}, got {show(item)}{bounds}")
+        return value
+
+
+def show(value: Any) -> str:
+    """A number (or anything) as an error message quotes it: short, ``1e+30`` rather than 31 digits."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value)) if abs(value) >= 1e6 else repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(str(value)) > 20:
+        return f"{value:.3g}"
+    return shorten(repr(value) if isinstance(value, str) else value)
+
+
+def ranged(default: Any = dataclasses.MISSING, lo: float = -math.inf, hi: float = math.inf, *,
+           lo_open: bool = False, hi_open: bool = False, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field whose numbers must lie in ``Range(lo, hi, lo_open, hi_open)`` (see :func:`coerce`)."""
+    metadata = {"range": Range(lo, hi, lo_open, hi_open)}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
+
+
+def field_range(f: dataclasses.Field) -> Range | None:
+    """The declared :class:`Range` of a dataclass field, or None."""
+    return f.metadata.get("range")
+
+
+#: Upper bounds shared by several keys (sizes beyond them exhaust memory long before they train).
+MAX_SIDE = 4096  # image side in pixels
+MAX_BATCH = 65536
+MAX_STEPS = 10**9
+MAX_WEIGHT = 1e6  # loss weights and penalties
+#: Seeds every random stream accepts (torch takes < 2**64; the trainer adds small offsets).
+SEED_RANGE = Range(0, 2**63 - 1)
 
 
 @dataclass
@@ -35,13 +113,13 @@ class DataConfig:
     name: str = "digits"
     root: str | None = None  # local folder; None = the data set's default (download if needed)
     split: str = "train"
-    resolution: int | None = None  # square side in pixels; None = the data set's native size
-    channels: int | None = None  # 1 (grey) or 3 (RGB); None = the data set's native channels
+    resolution: int | None = ranged(None, 1, MAX_SIDE)  # square side in pixels; None = the data set's native size
+    channels: int | None = ranged(None, 1, 3)  # 1 (grey) or 3 (RGB); None = the data set's native channels
     hflip: bool = False  # random horizontal flips of real images (joint for image-to-image pairs)
-    crop: int | None = None  # random crop x crop windows at batch time (pix2pix jitter; joint for pairs); None = off
+    crop: int | None = ranged(None, 1, MAX_SIDE)  # random crop x crop windows at batch time (pix2pix jitter; joint for pairs); None = off
     direction: str = "AtoB"  # image-to-image data: AtoB (source A, target B) or BtoA
     unpaired: bool = False  # paired image-to-image data: draw sources and targets independently (CycleGAN)
-    max_samples: int | None = None  # keep only the first N samples (low-data studies, quick tests)
+    max_samples: int | None = ranged(None, 1, 10**9)  # keep only the first N samples (low-data studies, quick tests)
     download: bool = True  # allow downloading when no local copy exists
 
 
@@ -51,7 +129,7 @@ class ModelConfig:
 
     name: str = "dcgan"
     conditional: bool = False  # feed class labels to both networks
-    pack: int = 1  # PacGAN: the discriminator judges m samples at once (1 = off)
+    pack: int = ranged(1, 1, 64)  # PacGAN: the discriminator judges m samples at once (1 = off)
     options: dict[str, Any] = field(default_factory=dict)  # family-specific keyword arguments
 
 
@@ -63,7 +141,7 @@ class LossConfig:
     # Penalties by name with their options, e.g. {gp: {weight: 10}, r1: {weight: 1, every: 16}}
     # (see ``ganforge.losses.REGULARIZERS``: gp, r1, r2, dragan, bcr-real, bcr-fake).
     regularizers: dict[str, Any] = field(default_factory=dict)
-    weight_clip: float | None = None  # WGAN: clip discriminator weights to [-c, c] after each update
+    weight_clip: float | None = ranged(None, 0, 1e3, lo_open=True)  # WGAN: clip discriminator weights to [-c, c] after each update
 
 
 @dataclass
@@ -72,10 +150,10 @@ class AugmentConfig:
 
     name: str = "none"  # none | diffaugment | ada
     policy: str = "color,translation,cutout"  # diffaugment ops
-    p: float = 0.0  # ada: initial (or, with target null, fixed) probability
-    target: float | None = 0.6  # ada: wanted E[sign(D(real))]; null keeps p fixed
-    speed_kimg: float = 100.0  # ada: thousands of images for p to move from 0 to 1
-    interval: int = 4  # ada: discriminator updates between adjustments of p
+    p: float = ranged(0.0, 0, 1)  # ada: initial (or, with target null, fixed) probability
+    target: float | None = ranged(0.6, -1, 1, lo_open=True, hi_open=True)  # ada: wanted E[sign(D(real))]; null keeps p fixed
+    speed_kimg: float = ranged(100.0, 0, 1e6, lo_open=True)  # ada: thousands of images for p to move from 0 to 1
+    interval: int = ranged(4, 1, 10**6)  # ada: discriminator updates between adjustments of p
 
 
 @dataclass
@@ -83,35 +161,35 @@ class OptimConfig:
     """Optimizers for both networks; separate learning rates and betas give TTUR."""
 
     name: str = "adam"  # adam | rmsprop
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    g_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    d_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    weight_decay: float = 0.0
+    g_lr: float = ranged(2e-4, 0, 10, lo_open=True)
+    d_lr: float = ranged(2e-4, 0, 10, lo_open=True)
+    g_betas: list[float] = ranged(lo=0, hi=1, hi_open=True, default_factory=lambda: [0.5, 0.999])  # Adam's (beta1, beta2)
+    d_betas: list[float] = ranged(lo=0, hi=1, hi_open=True, default_factory=lambda: [0.5, 0.999])
+    weight_decay: float = ranged(0.0, 0, 1)
     lr_schedule: str = "constant"  # constant | linear | cosine (training/schedule.py)
-    decay_start: float = 0.5  # fraction of train.steps after which the schedule decays to 0
+    decay_start: float = ranged(0.5, 0, 1)  # fraction of train.steps after which the schedule decays to 0
 
 
 @dataclass
 class TrainConfig:
     """The training loop: length, batch, schedule, logging and checkpoint cadence."""
 
-    steps: int = 2000  # generator updates
-    batch_size: int = 64
-    n_critic: int = 1  # discriminator updates per generator update
-    seed: int = 0
-    ema_decay: float = 0.999  # EMA of generator weights; 0 disables
-    ema_start: int = 0  # step from which the EMA starts averaging (a copy before that)
+    steps: int = ranged(2000, 1, MAX_STEPS)  # generator updates
+    batch_size: int = ranged(64, 1, MAX_BATCH)
+    n_critic: int = ranged(1, 1, 1000)  # discriminator updates per generator update
+    seed: int = ranged(0, SEED_RANGE.lo, SEED_RANGE.hi)
+    ema_decay: float = ranged(0.999, 0, 1, hi_open=True)  # EMA of generator weights; 0 disables
+    ema_start: int = ranged(0, 0, MAX_STEPS)  # step from which the EMA starts averaging (a copy before that)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast of the forward passes; fp16 with a GradScaler, CUDA only)
     channels_last: bool = True  # NHWC memory format for conv nets (see benchmarks/step_options.py)
     compile: bool = False  # torch.compile the networks (falls back to eager if compilation fails)
-    threads: int | None = None  # torch intra-op threads; None = torch's default (cores / processes under torchrun)
+    threads: int | None = ranged(None, 0, 1024)  # torch intra-op threads; None (or 0) = torch's default (cores / processes under torchrun)
     sync_batchnorm: bool = False  # multi-process runs: BatchNorm statistics over the global batch
-    log_every: int = 50
-    sample_every: int = 500
-    sample_count: int = 64  # size of the fixed latent batch rendered to samples/
-    checkpoint_every: int = 1000
+    log_every: int = ranged(50, 1, MAX_STEPS)
+    sample_every: int = ranged(500, 1, MAX_STEPS)
+    sample_count: int = ranged(64, 1, 10_000)  # size of the fixed latent batch rendered to samples/
+    checkpoint_every: int = ranged(1000, 1, MAX_STEPS)
     keep_checkpoints: bool = False  # also keep checkpoints/step-NNNNNN.pt
     tensorboard: bool = False
     progress: bool = True
@@ -125,12 +203,12 @@ class EvalConfig:
     for fid/kid, higher for is/pr/dc/modes).
     """
 
-    every: int = 0  # evaluate every N generator steps (and at the end); 0 = off
+    every: int = ranged(0, 0, MAX_STEPS)  # evaluate every N generator steps (and at the end); 0 = off
     metrics: list[str] = field(default_factory=lambda: ["fid"])  # fid, kid, is, pr, dc, modes
-    n: int = 5000  # generated samples (and at most this many real ones)
+    n: int = ranged(5000, 2, 10**7)  # generated samples (and at most this many real ones)
     extractor: str = "inception"  # registered feature extractor (inception, digits, mnist, ...)
     extractor_weights: str | None = None  # weights file for the extractor; None = its default
-    batch_size: int = 100  # images per batch when sampling and extracting features
+    batch_size: int = ranged(100, 1, MAX_BATCH)  # images per batch when sampling and extracting features
 
 
 @dataclass
@@ -190,8 +268,18 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
 
 
-def coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (lenient only where YAML is: int -> float)."""
+def coerce(value: Any, tp: Any, key: str, within: Range | None = None) -> Any:
+    """Check ``value`` against the annotation ``tp`` (lenient only where YAML is: int -> float).
+
+    Numbers must be finite; with ``within``, inside that range too (lists element-wise).
+    """
+    out = _coerce(value, tp, key)
+    if within is None:
+        within = Range(-math.inf, math.inf)  # finite, at least
+    return within.check(out, key)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
@@ -202,18 +290,17 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return coerce(value, arg, key)
+                return _coerce(value, arg, key)
             except ConfigError as err:
                 errors.append(err)
         raise errors[0] if len(errors) == 1 else ConfigError(
-            f"config key '{key}' must be one of {' | '.join(_type_name(a) for a in args)}, "
-            f"got {value!r}"
+            f"config key '{key}' must be one of {' | '.join(_type_name(a) for a in args)}, got {show(value)}"
         )
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a list, got {show(value)}")
         (item,) = typing.get_args(tp) or (Any,)
-        return [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
     if origin is dict or tp is Any:
         return value
     if tp is bool:
@@ -232,7 +319,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif dataclasses.is_dataclass(tp):
         return build_dataclass(tp, value, key)
-    raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {value!r}")
+    raise ConfigError(f"config key '{key}' must be {_type_name(tp)}, got {show(value)}")
 
 
 def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
@@ -242,9 +329,10 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
     are the family's options (collected in ``options``, checked later against the factory).
     """
     if not isinstance(data, dict):
-        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {data!r}")
+        raise ConfigError(f"config section '{prefix or 'root'}' must be a mapping, got {show(data)}")
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    names = list(fields)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in data.items():
@@ -254,7 +342,7 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
                 extra[key] = value
                 continue
             raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(str(key), names)}")
-        kwargs[key] = coerce(value, hints[key], dotted)
+        kwargs[key] = coerce(value, hints[key], dotted, field_range(fields[key]))
     obj = cls(**kwargs)
     if cls is ModelConfig:
         obj.options = dict(extra)
@@ -272,12 +360,6 @@ def from_dict(data: dict[str, Any]) -> Config:
     return config
 
 
-def _at_least(section: str, obj: Any, keys: tuple[str, ...], low: int) -> None:
-    for key in keys:
-        if getattr(obj, key) < low:
-            raise ConfigError(f"config key '{section}.{key}' must be >= {low}, got {getattr(obj, key)}")
-
-
 def _one_of(key: str, value: str, choices: list[str]) -> None:
     if value not in choices:
         raise ConfigError(
@@ -287,53 +369,30 @@ def _one_of(key: str, value: str, choices: list[str]) -> None:
 
 
 def validate(config: Config) -> None:
-    """Check the values that need no registry: ranges, precision, channels, pack vs batch size, ..."""
+    """Check what ties values together or names a choice: precision, channels, pack vs batch size, ...
+
+    Each number's own range was checked while parsing (:func:`coerce`).
+    """
     t = config.train
-    _at_least("train", t, ("steps", "batch_size", "n_critic", "log_every", "sample_every", "checkpoint_every"), 1)
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise ConfigError(f"config key 'train.ema_decay' must be in [0, 1), got {t.ema_decay}")
     if config.optim.name not in OPTIMIZERS:
         raise ConfigError(
             f"unknown optimizer '{config.optim.name}'{did_you_mean(config.optim.name, list(OPTIMIZERS))}"
             f" (available: {', '.join(OPTIMIZERS)})"
         )
-    if not 0.0 <= config.optim.decay_start <= 1.0:
-        raise ConfigError(f"config key 'optim.decay_start' must be in [0, 1], got {config.optim.decay_start}")
     for key in ("g_betas", "d_betas"):
         if len(getattr(config.optim, key)) != 2:
             raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")
     _one_of("train.precision", t.precision, list(PRECISIONS))
     if config.data.channels not in (None, 1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
-    if config.data.crop is not None and config.data.crop < 1:
-        raise ConfigError(f"config key 'data.crop' must be >= 1 or null, got {config.data.crop}")
+    d = config.data
+    if d.crop is not None and d.resolution is not None and d.crop > d.resolution:
+        raise ConfigError(f"config key 'data.crop' ({d.crop}) must be <= data.resolution ({d.resolution})")
     _one_of("data.direction", config.data.direction, ["AtoB", "BtoA"])
-    if config.loss.weight_clip is not None and config.loss.weight_clip <= 0:
-        raise ConfigError(f"config key 'loss.weight_clip' must be > 0, got {config.loss.weight_clip}")
-    _at_least("model", config.model, ("pack",), 1)
     if t.batch_size % config.model.pack:
         raise ConfigError(
             f"train.batch_size ({t.batch_size}) must be a multiple of model.pack ({config.model.pack})"
         )
-    validate_augment(config.augment)
-    validate_eval(config.eval)
-
-
-def validate_augment(a: AugmentConfig) -> None:
-    """Check the numbers of the ``augment`` section (the name and policy: ``ganforge.validate``)."""
-    if not 0.0 <= a.p <= 1.0:
-        raise ConfigError(f"config key 'augment.p' must be in [0, 1], got {a.p}")
-    if a.target is not None and not -1.0 < a.target < 1.0:
-        raise ConfigError(f"config key 'augment.target' must be in (-1, 1), got {a.target}")
-    if a.speed_kimg <= 0 or a.interval < 1:
-        raise ConfigError("config keys 'augment.speed_kimg' and 'augment.interval' must be positive")
-
-
-def validate_eval(e: EvalConfig) -> None:
-    """Check the numbers of the ``eval`` section (metric and extractor names: ``ganforge.validate``)."""
-    _at_least("eval", e, ("every",), 0)
-    _at_least("eval", e, ("n",), 2)
-    _at_least("eval", e, ("batch_size",), 1)
 
 
 #: optim.name values (training/recipes.py make_optimizer builds them).

@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 import torch
 from torch import nn
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 T = TypeVar("T")
 
@@ -353,6 +353,36 @@ def safe_filename(text: str) -> str:
 # --------------------------------------------------------------------------- devices and modules
 
 
+def check_writable_dir(path: str | Path, what: str) -> None:
+    """Raise :class:`UserError` unless ``path`` is a folder, or can be made one, that this process may write into.
+
+    Checked before expensive work: a run directory that is a file (``--out /etc/passwd``)
+    fails here, not after the data set is decoded.
+    """
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    shown, found = shorten(path, 160), shorten(existing, 160)
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"cannot be created: '{found}' is a file"
+        raise UserError(f"{what} '{shown}' {where}, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{what} '{shown}' is not writable (no write permission in '{found}')")
+
+
+def parse_device(device: str | torch.device, key: str = "device") -> torch.device | None:
+    """``device`` as a ``torch.device`` (None for ``"auto"``), parsed only: nothing is allocated or probed.
+
+    Raises:
+        UserError: not a device name.
+    """
+    if str(device) == "auto":
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"{key} '{str(device)[:40]}' is not a device (use auto, cpu, cuda or cuda:N)") from None
+
+
 def resolve_device(device: str | torch.device, key: str = "device") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; anything else as given (checked).
 
@@ -362,12 +392,9 @@ def resolve_device(device: str | torch.device, key: str = "device") -> torch.dev
     Raises:
         UserError: an unknown device name, or CUDA asked for where there is none.
     """
-    if str(device) == "auto":
+    resolved = parse_device(device, key)
+    if resolved is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UserError(f"{key} '{str(device)[:40]}' is not a device (use auto, cpu, cuda or cuda:N)") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"{key} is '{resolved}' but no CUDA device is available")
     return resolved

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import eval_mode
-from .errors import UserError
+from .errors import DataError, UserError
 from .models import Translator, weights_hash
 from .sampling import provenance
 from .tiling import apply_tiled
@@ -35,12 +35,17 @@ LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def read_input(path: str | Path) -> np.ndarray:
-    """An image file as ``uint8 [H, W]`` (grey), ``[H, W, 3]`` (RGB) or ``[H, W, 4]`` (RGBA)."""
+    """An image file as ``uint8 [H, W]`` (grey), ``[H, W, 3]`` (RGB) or ``[H, W, 4]`` (RGBA).
+
+    Raises:
+        DataError: a missing or unreadable file, or one larger than PIL's decompression-bomb
+            limit (``Image.MAX_IMAGE_PIXELS * 2``, about 179 MP), which is refused unread.
+    """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"input image not found: {path}")
+        raise DataError(f"input image not found: {path}")
     try:
         with Image.open(path) as im:
             im.load()
@@ -50,8 +55,11 @@ def read_input(path: str | Path) -> np.ndarray:
             if mode == "LA":  # PIL cannot hand numpy an LA image with alpha kept apart cleanly
                 mode = "RGBA"
             return np.asarray(im.convert(mode))
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise DataError(f"image '{path}' has over {limit / 1e6:.0f} megapixels: refused unread (PIL's decompression-bomb limit)") from None
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise UserError(f"cannot read image '{path}': {err}") from None
+        raise DataError(f"cannot read image '{path}': {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
 def padded(network: Callable[[torch.Tensor], torch.Tensor], multiple: int, scale: int) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -10,21 +10,10 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, shorten
 from .models.base import Generator, generate, truncated_normal
 
 INTERPOLATIONS = ("slerp", "linear")
-
-
-def shorten(text: object, limit: int = 24) -> str:
-    """``text`` as a printable string of at most ``limit`` characters (errors quote only a prefix of bad input).
-
-    Unprintable characters are escaped (``\\x1b``, ``\\ud800``): a quoted input can neither drive
-    a terminal nor break the UTF-8 encoding of a JSON error (a lone surrogate did: a 500).
-    """
-    text = str(text).strip()
-    head = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text[:limit])
-    return head if len(text) <= limit and len(head) <= limit else f"{head[: limit - 4]}..."
 
 
 def label_out_of_range(label: int | str, num_classes: int) -> UserError:

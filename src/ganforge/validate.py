@@ -2,9 +2,11 @@
 
 :mod:`ganforge.config` parses (types, value ranges) and imports no registry; this module
 checks what needs one — data set, loss, recipe, model family, regularizer, augmentation,
-learning-rate schedule, metric and extractor names — and coerces ``recipe_options`` and the
-model family's options. Recipes and model factories trust a checked config and do not check
-again. :func:`load_config` (also ``ganforge.load_config``) is parse + check.
+learning-rate schedule, metric and extractor names, the image sizes the model family can
+build, the device name — and coerces ``recipe_options`` and the model family's options
+(numbers within their declared ranges). Nothing here loads data or allocates memory.
+Recipes and model factories trust a checked config and do not check again.
+:func:`load_config` (also ``ganforge.load_config``) is parse + check.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from . import augment, data, losses, models
-from .config import Config, EvalConfig, parse_config
+from .config import Config, EvalConfig, from_dict, parse_config
+from .core import parse_device
 from .errors import ConfigError
 from .evaluation import METRICS
 from .extractors import EXTRACTORS
@@ -32,19 +35,25 @@ def check_config(config: Config) -> Config:
     ``models.create(name, ..., **config.model.options)`` need no further checks.
 
     Raises:
-        ConfigError: an unknown name (with a suggestion) or a wrong option.
+        ConfigError: an unknown name (with a suggestion) or a wrong option; a type or range
+            error of a ``Config`` built in Python, which never went through parsing.
     """
+    config = from_dict(config.to_dict())  # types and ranges (again, for a parsed config: it costs nothing)
     data.DATASETS.canonical(config.data.name)
     losses.LOSSES.canonical(config.loss.name)
     recipe = RECIPES.get(config.recipe)
     options = recipe.check_options(config.recipe_options)
     recipe_options = {key: getattr(options, key) for key in config.recipe_options}
     model_options = models.check_options(config.model.name, config.model.options)
+    crop = config.data.crop is not None  # the model sees the crops
+    models.check_resolution(config.model.name, config.data.crop if crop else config.data.resolution,
+                            "data.crop" if crop else "data.resolution")
     losses.check_regularizers(config.loss.regularizers)
     if augment.AUGMENTS.canonical(config.augment.name) == "diffaugment":
         augment.parse_policy(config.augment.policy)
     LR_SCHEDULES.canonical(config.optim.lr_schedule)
     check_eval(config.eval)
+    parse_device(config.train.device, "train.device")
     return dataclasses.replace(
         config,
         recipe_options=recipe_options,

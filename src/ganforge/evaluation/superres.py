@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from ..config import build_dataclass
+from ..config import MAX_SIDE, build_dataclass, ranged
 from ..core import IMAGE_SUFFIXES, resolve_device
 from ..errors import UserError
 from ..inference import apply_generator
@@ -46,8 +46,8 @@ class SREvalOptions:
     """
 
     eval_sets: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_EVAL_SETS))
-    eval_tile: int = 128  # LR tile side for evaluation on whole images
-    eval_margin: int = 16  # LR context pixels around each tile
+    eval_tile: int = ranged(128, 1, MAX_SIDE)  # LR tile side for evaluation on whole images
+    eval_margin: int = ranged(16, 0, MAX_SIDE)  # LR context pixels around each tile
 
     @classmethod
     def of(cls, recipe_options: dict[str, Any] | None) -> SREvalOptions:

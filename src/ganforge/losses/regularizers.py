@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..config import coerce
+from ..config import MAX_WEIGHT, Range, coerce
 from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 
@@ -150,6 +150,13 @@ _add("bcr-fake", _bcr_fake, ("fake", "fake_logits"), "consistency regularization
 
 GENERIC_OPTIONS = {"weight": float, "every": int}
 GENERIC_DEFAULTS = {"weight": 1.0, "every": 1}
+#: The values of every numeric regularizer option, by name (checked by :func:`check_regularizers`).
+OPTION_RANGES = {
+    "weight": Range(0, MAX_WEIGHT),
+    "every": Range(1, 10**6),
+    "center": Range(0, 100),  # gp
+    "noise": Range(0, 100),  # dragan
+}
 
 
 def _expand(options: Any) -> Any:
@@ -181,9 +188,7 @@ def check_regularizers(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 )
             hint = accepted[key]
             hint = {"float": float, "int": int, "str": str, "bool": bool}.get(hint, hint) if isinstance(hint, str) else hint
-            checked[key] = coerce(value, hint, f"loss.regularizers.{name}.{key}")
-        if checked["every"] < 1:
-            raise ConfigError(f"config key 'loss.regularizers.{name}.every' must be >= 1")
+            checked[key] = coerce(value, hint, f"loss.regularizers.{name}.{key}", OPTION_RANGES.get(key))
         out[reg.name] = checked
     return out
 

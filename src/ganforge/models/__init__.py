@@ -1,18 +1,19 @@
 """Model families (a registry): each factory builds a ``(generator, discriminator)`` pair.
 
 A factory has the signature ``build(data_shape, num_classes=0, *, **options)``; its
-keyword-only options are exactly what ``model.*`` accepts in a config. Image-to-image
-families (marked with :func:`translator_family`) have ``build(in_channels, out_channels,
-*, **options)`` instead and return a :class:`Translator`; :func:`create_translator` builds them.
+keyword-only options are exactly what ``model.*`` accepts in a config (numbers within
+:data:`OPTION_RANGES`). Image-to-image families (marked with :func:`translator_family`) have
+``build(in_channels, out_channels, *, **options)`` instead and return a :class:`Translator`;
+:func:`create_translator` builds them.
 """
 
 from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any
+from typing import Any, Callable
 
-from ..config import coerce
+from ..config import MAX_SIDE, Range, coerce
 from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 
@@ -50,6 +51,30 @@ def smallest_config(*configs: tuple[tuple[int, ...], dict[str, Any]]) -> Any:
         return factory
 
     return decorate
+
+
+def image_resolutions(check: Callable[[int], Any]) -> Any:
+    """Decorator for a model factory: ``check(side)`` raises :class:`ConfigError` for image sides it cannot build.
+
+    :func:`check_resolution` runs it on the config's ``data.resolution`` (or ``data.crop``)
+    before any data is loaded.
+    """
+
+    def decorate(factory: Any) -> Any:
+        factory.check_resolution = check
+        return factory
+
+    return decorate
+
+
+def check_resolution(name: str, side: int | None, key: str = "data.resolution") -> None:
+    """Raise :class:`ConfigError` if family ``name`` declares that it cannot build images of ``side`` px (config ``key``)."""
+    check = getattr(MODELS.get(name), "check_resolution", None)
+    if side is not None and check is not None:
+        try:
+            check(side)
+        except ConfigError as err:
+            raise ConfigError(f"config key '{key}': {err}") from None
 
 
 def translator_family(factory: Any) -> Any:
@@ -94,8 +119,41 @@ def accepted_options(name: str) -> dict[str, inspect.Parameter]:
     }
 
 
+_WIDTH = Range(1, 4096)  # channels, hidden units, latent sizes
+_EXTRA = Range(0, 4096)  # optional extra features (0 = none)
+_BLOCKS = Range(0, 256)
+
+#: The values every numeric model option accepts, by option name (the same name means the same
+#: thing in every family): checked by :func:`check_options` before anything is built. A new numeric option needs an entry
+#: (``tests/test_config_fuzz.py`` fails without one).
+OPTION_RANGES: dict[str, Range] = {
+    **dict.fromkeys(["latent_dim", "noise_dim", "w_dim", "base_channels", "d_base_channels", "max_channels",
+                     "d_max_channels", "g_channels", "d_channels", "channels", "hidden_dim", "d_hidden_dim",
+                     "q_hidden", "d_hidden", "growth"], _WIDTH),
+    **dict.fromkeys(["label_dim", "minibatch_discrimination", "num_categorical", "num_continuous"], _EXTRA),
+    **dict.fromkeys(["n_blocks", "blocks"], _BLOCKS),
+    **dict.fromkeys(["num_layers", "d_num_layers", "mapping_layers"], Range(1, 64)),
+    **dict.fromkeys(["depth", "d_layers", "d_stages"], Range(1, 16)),
+    "dropout_blocks": Range(0, 16),
+    "mbstd_group": Range(1, 256),
+    "scale": Range(2, 4),
+    "attention_resolution": Range(4, MAX_SIDE),
+    "dropout": Range(0, 1, hi_open=True),
+    "w_avg_beta": Range(0, 1, hi_open=True),
+    "res_scale": Range(0, 10),
+    "mapping_lr_mul": Range(0, 10, lo_open=True),
+}
+
+
+def option_range(option: str) -> Range | None:
+    """The declared range of model option ``option`` (None: undeclared)."""
+    return OPTION_RANGES.get(option)
+
+
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` checked and type-coerced against the factory signature of ``name`` (a new dict).
+
+    Numbers must lie in their :data:`OPTION_RANGES`.
 
     Called once, by :func:`ganforge.validate.check_config`; :func:`create` trusts its options.
     """
@@ -108,7 +166,7 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
                 f"unknown config key 'model.{key}' for model '{name}'{did_you_mean(key, list(accepted))}"
                 f" (accepted: {', '.join(accepted) or 'none'})"
             )
-        checked[key] = coerce(value, hints.get(key, Any), f"model.{key}")
+        checked[key] = coerce(value, hints.get(key, Any), f"model.{key}", option_range(key))
     return checked
 
 
@@ -143,7 +201,11 @@ __all__ = [
     "Generator",
     "Translator",
     "accepted_options",
+    "OPTION_RANGES",
     "check_options",
+    "check_resolution",
+    "image_resolutions",
+    "option_range",
     "configurable",
     "create",
     "create_translator",

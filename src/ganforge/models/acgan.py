@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import configurable, init_weights, square_image_shape
-from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator, octaves
 
 
 @configurable
@@ -49,6 +49,7 @@ class ACGANDiscriminator(DCGANDiscriminator):
 
 
 @MODELS.register("acgan", help="AC-GAN: conditional DCGAN generator, discriminator with an auxiliary classifier")
+@image_resolutions(octaves)
 @smallest_config(((1, 8, 8), {"base_channels": 4, "latent_dim": 8}), ((3, 16, 16), {"base_channels": 4, "latent_dim": 8}))
 def build_acgan(
     data_shape: tuple[int, ...],

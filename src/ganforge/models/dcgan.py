@@ -20,11 +20,11 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import LabelProjection, label_maps
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import Discriminator, Generator, configurable, init_weights, square_image_shape
 
 
-def _octaves(resolution: int) -> int:
+def octaves(resolution: int) -> int:
     """Number of stride-2 stages between 4x4 and ``resolution``."""
     n = int(math.log2(resolution)) - 2 if resolution > 0 else -1
     if n < 1 or 4 * 2**n != resolution or resolution > 256:
@@ -46,7 +46,7 @@ class DCGANGenerator(Generator):
         label_dim: int = 0,
     ) -> None:
         super().__init__()
-        n = _octaves(resolution)
+        n = octaves(resolution)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.output_shape = (channels, resolution, resolution)
         label_dim = label_dim or num_classes
@@ -101,7 +101,7 @@ class DCGANDiscriminator(Discriminator):
         norm: str = "batch",
     ) -> None:
         super().__init__()
-        n = _octaves(resolution)
+        n = octaves(resolution)
         if conditioning not in ("projection", "concat"):
             raise ConfigError(f"d_conditioning must be 'projection' or 'concat', got '{conditioning}'")
         if norm not in D_NORMS:
@@ -134,6 +134,7 @@ class DCGANDiscriminator(Discriminator):
 
 
 @MODELS.register("dcgan", help="DCGAN: transposed-conv generator with batch norm, conv discriminator")
+@image_resolutions(octaves)
 @smallest_config(((1, 8, 8), {"base_channels": 4, "latent_dim": 8}), ((3, 16, 16), {"base_channels": 4, "latent_dim": 8}),
                  ((3, 8, 8), {"base_channels": 4, "latent_dim": 8, "d_norm": "layer"}))
 def build_dcgan(

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, UserError
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import configurable, generate, init_weights, square_image_shape, truncated_normal
-from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .dcgan import DCGANDiscriminator, DCGANGenerator, octaves
 
 #: Bound of the learned log-variance (a soft clamp keeps the Gaussian NLL finite).
 MAX_LOGVAR = 6.0
@@ -197,6 +197,7 @@ class InfoGANDiscriminator(DCGANDiscriminator):
 
 
 @MODELS.register("infogan", help="InfoGAN: DCGAN with categorical/continuous latent codes recovered by a Q head")
+@image_resolutions(octaves)
 @smallest_config(
     ((1, 8, 8), {"base_channels": 4, "noise_dim": 8, "num_categorical": 3, "num_continuous": 1, "q_hidden": 8}),
     ((3, 16, 16), {"base_channels": 4, "noise_dim": 8, "num_categorical": 4, "num_continuous": 2, "q_hidden": 8, "learn_variance": True}),

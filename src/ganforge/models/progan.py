@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..layers.conditioning import LabelProjection
 from ..layers.equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from ..layers.minibatch import MinibatchStdDev
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import Discriminator, Generator, configurable, square_image_shape
 
 
@@ -228,6 +228,7 @@ class ProGANDiscriminator(Growing, Discriminator):
 
 
 @MODELS.register("progan", help="ProGAN: progressively grown networks, equalized lr, pixel norm, minibatch std")
+@image_resolutions(growth_levels)
 @smallest_config(((1, 8, 8), {"base_channels": 4, "max_channels": 8, "latent_dim": 8}),
                  ((3, 8, 8), {"base_channels": 4, "max_channels": 4, "latent_dim": 8, "d_base_channels": 8}))
 def build_progan(

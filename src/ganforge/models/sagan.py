@@ -10,11 +10,12 @@ per G step). The networks are :mod:`~ganforge.models.sngan`'s, built with attent
 
 from __future__ import annotations
 
-from . import MODELS, smallest_config
-from .sngan import SNGANDiscriminator, SNGANGenerator, build_resnet_gan
+from . import MODELS, image_resolutions, smallest_config
+from .sngan import SNGANDiscriminator, SNGANGenerator, build_resnet_gan, up_blocks
 
 
 @MODELS.register("sagan", help="SAGAN: SNGAN ResNets with self-attention, spectral norm in G and D")
+@image_resolutions(up_blocks)
 @smallest_config(
     ((1, 16, 16), {"g_channels": 8, "d_channels": 8, "latent_dim": 8, "attention_resolution": 8}),
     ((3, 32, 32), {"g_channels": 8, "d_channels": 8, "latent_dim": 8}),

@@ -28,11 +28,11 @@ from ..layers.attention import SelfAttention
 from ..layers.conditioning import LabelProjection
 from ..layers.normalization import spectral_norm
 from ..layers.resblocks import DiscriminatorBlock, GeneratorBlock, conv
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import Discriminator, Generator, configurable, square_image_shape
 
 
-def _up_blocks(resolution: int) -> int:
+def up_blocks(resolution: int) -> int:
     """Number of upsampling blocks from 4x4 to ``resolution``."""
     n = int(math.log2(resolution)) - 2 if resolution > 0 else -1
     if n < 1 or 4 * 2**n != resolution or resolution > 128:
@@ -52,7 +52,7 @@ def check_attention_resolution(resolution: int, attention_resolution: int | None
     """Raise unless both networks have a feature map of side ``attention_resolution``."""
     if attention_resolution is None:
         return
-    g_sizes = {4 * 2 ** (i + 1) for i in range(_up_blocks(resolution))}
+    g_sizes = {4 * 2 ** (i + 1) for i in range(up_blocks(resolution))}
     valid = sorted(g_sizes & set(_discriminator_sizes(resolution)))
     if attention_resolution not in valid:
         raise ConfigError(
@@ -87,7 +87,7 @@ class SNGANGenerator(Generator):
         attention_resolution: int | None = None,
     ) -> None:
         super().__init__()
-        n = _up_blocks(resolution)
+        n = up_blocks(resolution)
         check_attention_resolution(resolution, attention_resolution)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.output_shape = (channels, resolution, resolution)
@@ -130,7 +130,7 @@ class SNGANDiscriminator(Discriminator):
         attention_resolution: int | None = None,
     ) -> None:
         super().__init__()
-        _up_blocks(resolution)
+        up_blocks(resolution)
         check_attention_resolution(resolution, attention_resolution)
         self.num_classes = num_classes
         sizes = _discriminator_sizes(resolution)
@@ -189,6 +189,7 @@ def build_resnet_gan(
 
 
 @MODELS.register("sngan", help="SNGAN: ResNet generator, spectrally normalized ResNet discriminator")
+@image_resolutions(up_blocks)
 @smallest_config(
     ((1, 8, 8), {"g_channels": 4, "d_channels": 4, "latent_dim": 8}),
     ((3, 16, 16), {"g_channels": 4, "d_channels": 4, "latent_dim": 8, "g_spectral_norm": True}),

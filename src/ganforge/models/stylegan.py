@@ -21,6 +21,7 @@ add a projection term on the discriminator's last features.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -32,7 +33,7 @@ from ..layers.conditioning import LabelProjection
 from ..layers.equalized import EqualizedConv2d, EqualizedLinear
 from ..layers.minibatch import MinibatchStdDev
 from ..layers.style import ConstantInput, MappingNetwork, ModulatedConv2d, NoiseInjection
-from . import MODELS, smallest_config
+from . import MODELS, image_resolutions, smallest_config
 from .base import Discriminator, Generator, configurable, square_image_shape
 from .progan import growth_levels, level_channels
 
@@ -222,6 +223,7 @@ class StyleGANDiscriminator(Discriminator):
 
 
 @MODELS.register("stylegan", help="StyleGAN2: mapping network, modulated convs, noise, residual D (use recipe stylegan)")
+@image_resolutions(functools.partial(growth_levels, family="stylegan"))
 @smallest_config(
     ((1, 8, 8), {"base_channels": 4, "max_channels": 8, "latent_dim": 8, "w_dim": 8, "mapping_layers": 1}),
     ((3, 16, 16), {"base_channels": 4, "max_channels": 4, "latent_dim": 8, "w_dim": 8, "mapping_layers": 2, "fused": False}),

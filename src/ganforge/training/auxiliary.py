@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..config import Config
+from ..config import MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..errors import ConfigError
 from ..models.acgan import ACGANDiscriminator
@@ -46,12 +46,6 @@ def gaussian_nll(mean: torch.Tensor, target: torch.Tensor, logvar: torch.Tensor 
 def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Fraction of rows whose largest logit is the target (detached)."""
     return (logits.detach().argmax(dim=1) == targets).float().mean()
-
-
-def _check_weights(options: Any, names: tuple[str, ...]) -> None:
-    for name in names:
-        if getattr(options, name) < 0:
-            raise ConfigError(f"config key 'recipe_options.{name}' must be >= 0, got {getattr(options, name)}")
 
 
 class AuxiliaryRecipe(GANRecipe):
@@ -102,13 +96,12 @@ class ACGANRecipe(AuxiliaryRecipe):
 
     @dataclasses.dataclass
     class Options:
-        aux_weight: float = 1.0  # w: weight of the classification losses in both networks
+        aux_weight: float = ranged(1.0, 0, MAX_WEIGHT)  # w: weight of the classification losses in both networks
         fake_labels: str = "uniform"  # uniform | real: how the generator's labels are drawn
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> Any:
         opts = super().check_options(options)
-        _check_weights(opts, ("aux_weight",))
         if opts.fake_labels not in ("uniform", "real"):
             raise ConfigError(
                 f"config key 'recipe_options.fake_labels' must be uniform or real, got '{opts.fake_labels}'"
@@ -165,14 +158,8 @@ class InfoGANRecipe(AuxiliaryRecipe):
 
     @dataclasses.dataclass
     class Options:
-        info_weight: float = 1.0  # lambda: weight of the mutual-information term (paper: 1)
-        continuous_weight: float = 1.0  # weight of the continuous codes' NLL inside L_I (official code: 1)
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any]) -> Any:
-        opts = super().check_options(options)
-        _check_weights(opts, ("info_weight", "continuous_weight"))
-        return opts
+        info_weight: float = ranged(1.0, 0, MAX_WEIGHT)  # lambda: weight of the mutual-information term (paper: 1)
+        continuous_weight: float = ranged(1.0, 0, MAX_WEIGHT)  # weight of the continuous codes' NLL inside L_I (official code: 1)
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         if config.model.pack > 1:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .. import losses, models
-from ..config import Config
+from ..config import MAX_WEIGHT, Config, ranged
 from ..core import eval_mode
 from ..data import Dataset
 from ..errors import ConfigError, UserError
@@ -65,9 +65,9 @@ class CycleGANRecipe(TranslationRecipe):
 
     @dataclasses.dataclass
     class Options:
-        lambda_cycle: float = 10.0  # weight of the cycle-consistency terms (both directions)
-        lambda_identity: float = 0.5  # identity terms' weight, as a fraction of lambda_cycle (0: off)
-        pool_size: int = 50  # fakes remembered per discriminator (0: no history)
+        lambda_cycle: float = ranged(10.0, 0, MAX_WEIGHT)  # weight of the cycle-consistency terms (both directions)
+        lambda_identity: float = ranged(0.5, 0, MAX_WEIGHT)  # identity terms' weight, as a fraction of lambda_cycle (0: off)
+        pool_size: int = ranged(50, 0, 10_000)  # fakes remembered per discriminator (0: no history)
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
@@ -77,11 +77,6 @@ class CycleGANRecipe(TranslationRecipe):
                 f"the two sides of '{dataset.name}' independently"
             )
         o = self.options
-        if o.lambda_cycle < 0 or o.lambda_identity < 0 or o.pool_size < 0:
-            raise ConfigError(
-                "recipe_options.lambda_cycle, lambda_identity and pool_size must be >= 0, got "
-                f"{o.lambda_cycle}, {o.lambda_identity}, {o.pool_size}"
-            )
         if config.train.n_critic != 1:
             raise ConfigError(
                 "recipe 'cyclegan' alternates one generator and one discriminator update: train.n_critic must be 1, "

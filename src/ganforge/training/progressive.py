@@ -21,7 +21,7 @@ from typing import Iterator
 
 import torch
 
-from ..config import Config
+from ..config import MAX_SIDE, MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..errors import ConfigError
 from ..models.progan import Growing, fade_to_stage
@@ -55,9 +55,9 @@ class ProgressiveRecipe(GANRecipe):
 
     @dataclasses.dataclass
     class Options:
-        kimg_per_phase: float = 600.0  # thousands of real images per fade-in and per stable phase
-        start_resolution: int = 4  # resolution of the first stage (a power of two >= 4)
-        drift: float = 0.0  # epsilon_drift: adds drift * E[D(real)^2] to D's loss (ProGAN: 0.001)
+        kimg_per_phase: float = ranged(600.0, 0, 1e6, lo_open=True)  # thousands of real images per fade-in and per stable phase
+        start_resolution: int = ranged(4, 4, MAX_SIDE)  # resolution of the first stage (a power of two >= 4)
+        drift: float = ranged(0.0, 0, MAX_WEIGHT)  # epsilon_drift: adds drift * E[D(real)^2] to D's loss (ProGAN: 0.001)
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
@@ -72,10 +72,6 @@ class ProgressiveRecipe(GANRecipe):
             raise ConfigError(
                 f"recipe_options.start_resolution must be a power of two in 4..{full} (the data resolution), got {start}"
             )
-        if o.kimg_per_phase <= 0:
-            raise ConfigError(f"recipe_options.kimg_per_phase must be > 0, got {o.kimg_per_phase}")
-        if o.drift < 0:
-            raise ConfigError(f"recipe_options.drift must be >= 0, got {o.drift}")
         self.start_stage = round(math.log2(start)) - 2
         self.images_per_step = config.train.batch_size * config.train.n_critic
         if o.drift > 0:  # the drift term is part of D's loss: a function of the real logits

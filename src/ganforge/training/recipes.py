@@ -30,7 +30,7 @@ from torch import nn
 
 from .. import augment, distributed, losses, models
 from .. import modality as modalities
-from ..config import Config, OptimConfig, build_dataclass
+from ..config import Config, OptimConfig, build_dataclass, ranged
 from ..data import Dataset
 from ..distributed import DistInfo
 from ..errors import ConfigError
@@ -416,7 +416,7 @@ class UnrolledRecipe(GANRecipe):
 
     @dataclasses.dataclass
     class Options:
-        unroll_steps: int = 5  # k: discriminator updates looked ahead
+        unroll_steps: int = ranged(5, 0, 100)  # k: discriminator updates looked ahead
 
     def g_update(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         d, d_opt = self.discriminator, self.optimizers["discriminator"]

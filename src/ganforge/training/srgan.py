@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config
+from ..config import MAX_STEPS, MAX_WEIGHT, Config, ranged
 from ..core import from_uint8, to_uint8
 from ..data import Dataset
 from ..errors import ConfigError
@@ -70,12 +70,12 @@ class SRGANRecipe(TranslationRecipe):
 
     @dataclasses.dataclass
     class Options(SREvalOptions):  # eval_sets, eval_tile, eval_margin: what `ganforge eval RUN_DIR` reads
-        pretrain_steps: int = 1000  # steps of the pixel-loss phase (SRResNet) before the adversarial one
+        pretrain_steps: int = ranged(1000, 0, MAX_STEPS)  # steps of the pixel-loss phase (SRResNet) before the adversarial one
         adversarial: bool = True  # false: the pixel phase for the whole run, no discriminator
         pixel_loss: str = "l1"  # l1 (ESRGAN) | mse (SRResNet)
-        pixel_weight: float = 1e-2  # adversarial phase: weight of the pixel loss
-        content_weight: float = 1.0  # adversarial phase: weight of the content loss (when an extractor is set)
-        adversarial_weight: float = 5e-3  # adversarial phase: weight of the generator's adversarial loss
+        pixel_weight: float = ranged(1e-2, 0, MAX_WEIGHT)  # adversarial phase: weight of the pixel loss
+        content_weight: float = ranged(1.0, 0, MAX_WEIGHT)  # adversarial phase: weight of the content loss (when an extractor is set)
+        adversarial_weight: float = ranged(5e-3, 0, MAX_WEIGHT)  # adversarial phase: weight of the generator's adversarial loss
         content_extractor: str | None = None  # vgg19 (needs its weights file) | null: no content loss
         content_weights: str | None = None  # weights file of the content extractor (default: see extractors.vgg)
         content_layer: str = "conv5_4"  # VGG-19 layer (before activation)
@@ -90,8 +90,6 @@ class SRGANRecipe(TranslationRecipe):
             )
         if o.pixel_loss not in ("l1", "mse"):
             raise ConfigError(f"recipe_options.pixel_loss must be l1 or mse, got '{o.pixel_loss}'")
-        if o.pretrain_steps < 0 or min(o.pixel_weight, o.content_weight, o.adversarial_weight) < 0:
-            raise ConfigError("recipe_options.pretrain_steps and the loss weights must be >= 0")
         if config.train.n_critic != 1:
             raise ConfigError("recipe 'srgan' makes one discriminator update per step: set train.n_critic=1")
         channels = dataset.shape[0]

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
-from ..config import Config
+from ..config import MAX_BATCH, MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..errors import ConfigError
 from ..models.stylegan import StyleGANGenerator
@@ -35,23 +35,16 @@ class StyleGANRecipe(GANRecipe):
 
     @dataclasses.dataclass
     class Options:
-        style_mixing: float = 0.9  # probability that a generated sample mixes two latents
-        pl_weight: float = 0.0  # path-length regularization weight (0 = off; StyleGAN2 used 2)
-        pl_every: int = 4  # lazy regularization: every k-th generator step, weighted by k
-        pl_decay: float = 0.01  # decay of the running mean path length a
-        pl_batch_shrink: int = 2  # the path-length batch is batch_size / this
+        style_mixing: float = ranged(0.9, 0, 1)  # probability that a generated sample mixes two latents
+        pl_weight: float = ranged(0.0, 0, MAX_WEIGHT)  # path-length regularization weight (0 = off; StyleGAN2 used 2)
+        pl_every: int = ranged(4, 1, 10**6)  # lazy regularization: every k-th generator step, weighted by k
+        pl_decay: float = ranged(0.01, 0, 1, lo_open=True)  # decay of the running mean path length a
+        pl_batch_shrink: int = ranged(2, 1, MAX_BATCH)  # the path-length batch is batch_size / this
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
-        o = self.options
         if not isinstance(self.generator, StyleGANGenerator):
             raise ConfigError(f"recipe 'stylegan' needs model.name=stylegan, got '{config.model.name}'")
-        if not 0.0 <= o.style_mixing <= 1.0:
-            raise ConfigError(f"recipe_options.style_mixing must be in [0, 1], got {o.style_mixing}")
-        if o.pl_weight < 0 or o.pl_every < 1 or o.pl_batch_shrink < 1 or not 0.0 < o.pl_decay <= 1.0:
-            raise ConfigError(
-                "recipe_options need pl_weight >= 0, pl_every >= 1, pl_batch_shrink >= 1 and 0 < pl_decay <= 1"
-            )
         self.pl_mean = torch.zeros((), device=device)  # a, the running mean of ||J_w^T y||
         self.g_steps = 0  # generator steps done before the current one (for pl_every)
 

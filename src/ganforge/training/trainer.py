@@ -25,7 +25,7 @@ import torch
 from .. import data as data_module
 from .. import distributed
 from ..config import Config, apply_overrides, from_dict, parse_override
-from ..core import atomic_write_text, fault_point, is_temporary, resolve_device
+from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
 from ..layers.sync_batchnorm import set_sync
@@ -147,6 +147,7 @@ class Trainer:
         self.run = RunDir(self.dir, config)
         self.resume = resume
         t = config.train
+        check_writable_dir(self.dir, "run directory")
         self.device = resolve_device(t.device, "train.device")
         self.dist = distributed.setup(self.device)  # a single process unless launched by torchrun
         self.device = distributed.local_device(self.device, self.dist)
@@ -168,6 +169,14 @@ class Trainer:
             distributed.barrier()  # every process has checked the directory before rank 0 writes to it
             distributed.check_global_batch(t.batch_size, self.dist.world_size)
 
+        # Read before the data set is decoded: a --set that contradicts it fails first.
+        state = load_checkpoint(self.checkpoint_path, map_location=self.device) if resume else None
+        reached = int(state.get("step", 0)) if state is not None else 0
+        if reached > t.steps:
+            raise ConfigError(
+                f"train.steps={t.steps} is below step {reached}, where '{self.dir}' stopped: "
+                f"give train.steps >= {reached} to continue it"
+            )
         seed_everything(t.seed)
         self.dataset = data_module.create(config.data)
         self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
@@ -191,8 +200,8 @@ class Trainer:
         self._evaluator: Any = None  # ganforge.evaluation.Evaluator, built at the first evaluation
         self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
 
-        if resume:
-            self._load(self.checkpoint_path)
+        if state is not None:
+            self._load(state, self.checkpoint_path)
         if self.dist.enabled:
             self.recipe.split_streams(self.step)
 
@@ -210,8 +219,8 @@ class Trainer:
             "eval_best": self.best,
         }
 
-    def _load(self, path: Path) -> None:
-        state = load_checkpoint(path, map_location=self.device)
+    def _load(self, state: dict[str, Any], path: Path) -> None:
+        """Continue from ``state``, the checkpoint read from ``path``."""
         if state.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"'{path}' has checkpoint format {state.get('format')}, expected {CHECKPOINT_FORMAT}")
         self.recipe.load_state_dict(state["recipe"])

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from .. import losses, models
-from ..config import Config
+from ..config import MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..data.base import center_crop
 from ..errors import ConfigError
@@ -185,7 +185,7 @@ class Pix2PixRecipe(TranslationRecipe):
 
     @dataclasses.dataclass
     class Options:
-        lambda_l1: float = 100.0  # weight of the L1 term in the generator's loss
+        lambda_l1: float = ranged(100.0, 0, MAX_WEIGHT)  # weight of the L1 term in the generator's loss
         adversarial: bool = True  # false: L1 only, no discriminator (the baseline)
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
