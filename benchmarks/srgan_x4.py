@@ -101,6 +101,8 @@ def main() -> None:
                         help="continue a study cut short: keep --out and the stages already in --json")
     args = parser.parse_args()
 
+    if not any(item.startswith("data.root=") for item in args.set):  # the preset names no data folder
+        args.set = [f"data.root={ROOT.parent / 'shared' / 'data' / 'celeba' / 'images'}", *args.set]
     cfg = load_config("srgan-x4", list(args.set))
     pre, total = cfg.recipe_options.get("pretrain_steps", 1000), cfg.train.steps
     marks = sorted({int(s) for s in args.evals.split(",") if s and 0 < int(s) < pre} | {pre, total})

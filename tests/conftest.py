@@ -63,7 +63,7 @@ def _tiny_runs(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -
             preset, overrides = TINY_RUNS[name]
             with pytest.MonkeyPatch.context() as patch:  # session fixtures run before the autouse cache fixture
                 patch.setenv("GANFORGE_CACHE", str(_session_cache))
-                runs[name] = ganforge.train(preset, out=root / name, overrides=overrides)
+                runs[name] = ganforge.train(preset, out=root / preset, overrides=overrides)  # named as its preset
             prints[name] = _fingerprint(runs[name].dir)
         return runs[name]
 

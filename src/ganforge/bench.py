@@ -14,6 +14,11 @@ fed by the real data loader. Reported:
   networks, activations), from ``getrusage``.
 
 Timings are wall-clock: run it on an otherwise idle machine.
+
+A preset whose data is absent (``dcgan64-celeba`` without ``data.root``, CIFAR-10 offline) is
+timed on random images of the size it asks for (:func:`synthetic_dataset`): the step reads
+an in-memory uint8 tensor either way, so its speed does not depend on the pixels. The report
+says so; ``--set data.root=DIR`` times it on the real data.
 """
 
 from __future__ import annotations
@@ -26,7 +31,10 @@ from typing import Any
 
 import torch
 
-from .errors import UserError
+from .config import Config
+from .data import Dataset
+from .errors import DataError, GanforgeError, UserError
+from .sampling import shorten
 from .training.trainer import Trainer
 from .validate import load_config
 
@@ -84,7 +92,14 @@ def bench_train(
     config = load_config(preset, changes)
     t = config.train
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(config, f"{tmp}/run")
+        try:
+            trainer, data = Trainer(config, f"{tmp}/run"), config.data.name
+        except DataError as err:
+            found = synthetic_trainer(config, f"{tmp}/synthetic") if config.data.root is None else None
+            if found is None:
+                raise DataError(f"{err}; time it with: ganforge bench train {preset} --set data.root=DIR") from None
+            trainer, shape = found
+            data = f"synthetic {shape} random images (no {config.data.name} data: {shorten(str(err).split(':')[0], 60)})"
         recipe, loader, device = trainer.recipe, trainer.loader, trainer.device
         step = 0
         for _ in range(warmup):  # allocator, oneDNN primitive caches, compilation, CUDA graphs
@@ -108,6 +123,7 @@ def bench_train(
     images = t.batch_size * t.n_critic
     return {
         "preset": preset,
+        "data": data,
         "device": str(device),
         "batch_size": t.batch_size,
         "n_critic": t.n_critic,
@@ -125,8 +141,34 @@ def bench_train(
     }
 
 
+def synthetic_dataset(config: Config, count: int = 256) -> Dataset | None:
+    """``count`` random uint8 images of the size ``config.data`` asks for (10 classes for conditional
+    models), or None when the config does not say the size (no ``data.resolution``)."""
+    d = config.data
+    if d.resolution is None:
+        return None
+    rng = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (count, d.channels or 3, d.resolution, d.resolution), dtype=torch.uint8, generator=rng)
+    labels = torch.arange(count) % 10 if config.model.conditional else None
+    return Dataset("synthetic", images, labels, [str(i) for i in range(10)] if labels is not None else None)
+
+
+def synthetic_trainer(config: Config, run_dir: str) -> tuple[Trainer, str] | None:
+    """A trainer of ``config`` on :func:`synthetic_dataset` and the images' shape, or None where the
+    recipe needs more than images (pix2pix: paired inputs) or the size is unknown."""
+    dataset = synthetic_dataset(config)
+    if dataset is None:
+        return None
+    try:
+        trainer = Trainer(config, run_dir, dataset=dataset)
+    except GanforgeError:
+        return None
+    return trainer, "x".join(map(str, dataset.data.shape[1:]))
+
+
 def format_report(r: dict[str, Any]) -> str:
     """A short human-readable summary of :func:`bench_train`'s result."""
+    synthetic = f"\n  data: {r['data']}; --set data.root=DIR times the real data" if r["data"].startswith("synthetic") else ""
     return (
         f"{r['preset']} on {r['device']} ({r['threads']} threads), batch {r['batch_size']}"
         f"{' x ' + str(r['n_critic']) + ' D steps' if r['n_critic'] > 1 else ''}, {r['precision']}"
@@ -134,4 +176,5 @@ def format_report(r: dict[str, Any]) -> str:
         f"  {r['img_per_s']:.1f} images/s   {r['ms_per_step']:.1f} ms/step   "
         f"{r['gflop_per_step']:.2f} GFLOP/step   {r['gflop_per_s']:.1f} GFLOP/s   "
         f"peak memory {r['peak_mem_mib']:.0f} MiB ({r['peak_mem_kind']})"
+        f"{synthetic}"
     )

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 Command = Callable[[argparse.Namespace], int]
 
+#: ``--label``: names first, then indices (class folders may be named by digits).
+LABEL_HELP = (
+    "class name (a class folder's name) or index, for conditional generators; a name wins: with class "
+    "folders 0, 3, 7, --label 7 is folder 7 (index 2) and --label 1 is index 1 (folder 3)"
+)
+
 
 def _split_set_args(preset: str | None, sets: list[str]) -> tuple[str | None, list[str]]:
     """``--set a=1 dcgan-mnist`` puts the preset into ``--set``; move it back."""
@@ -156,7 +162,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluation import evaluate, evaluate_run, format_results, run_config
+    from .evaluation import EvalRequest, evaluate, evaluate_run, format_results, run_config
     from .validate import check_config
 
     common = dict(
@@ -174,6 +180,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         reference = f"its {result['split']} split" if "split" in result else "its data set"  # image-to-image: test pairs
         reference = result.get("sets", reference)  # super-resolution: HR benchmark folders (Set5, Set14)
         print(f"fake: {args.run}\nreal: {args.real or reference}")
+        why = EvalRequest(args.run, extractor=args.extractor, extractor_weights=args.extractor_weights).extractor_choice().reason
     else:
         if args.fake is None:
             raise UserError("give a RUN_DIR, or --fake SAMPLES (and --real REFERENCE)")
@@ -182,6 +189,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.real, args.fake, metrics=args.metrics, seed=args.seed, resolution=args.resolution, **common
         )
         print(f"fake: {args.fake}\nreal: {args.real or '-'}")
+        why = "asked for" if args.extractor else "the default"
+    if result.get("extractor") not in (None, "identity"):  # the features the scores are in, and why (defaults follow the data)
+        print(f"extractor: {result['extractor']} ({why})")
     print(format_results(result))
     if args.json:
         out = Path(args.json)
@@ -378,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="FILE.png (grid or scatter plot), FILE.npy (raw array), DIR/ (one PNG per image); "
                    "what a run accepts depends on its kind of data")
-    p.add_argument("--label", help="class index or name (conditional generators)")
+    p.add_argument("--label", help=LABEL_HELP)
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
@@ -406,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="walk.gif, walk.mp4 (pip install 'ganforge[video]'), walk.png (walk-0000.png, ...) or DIR/")
     p.add_argument("--mode", default="slerp", help="slerp (default) or linear")
-    p.add_argument("--label", help="class index or name (conditional generators; default 0)")
+    p.add_argument("--label", help=LABEL_HELP + "; default 0")
     p.add_argument("--truncation", type=float, help="truncation threshold (psi for StyleGAN)")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second of a GIF or MP4 (default 12)")
     p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
@@ -445,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fake", help="samples to score")
     p.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,modes,cas (default: fid, or the run's eval.metrics)")
     p.add_argument("--n", type=int, help="samples per set (default: all real, 5000 generated, or the run's eval.n)")
-    p.add_argument("--extractor", help="feature extractor (default: inception, or the run's eval.extractor)")
+    p.add_argument("--extractor", help="feature extractor (default: inception; for a RUN_DIR its eval.extractor, "
+                   "but a data set's own classifier such as digits only on that data set)")
     p.add_argument("--extractor-weights", metavar="PATH", help="weights file for the extractor")
     p.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")

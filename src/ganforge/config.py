@@ -516,8 +516,35 @@ def parse_config(
     else:
         data = resolve_extends(read_yaml(preset_path(str(source))))
         data["name"] = data.get("name") or str(source)
-    data = apply_overrides(data, overrides or [], accepted_options)
-    return from_dict(data)
+    changed = apply_overrides(data, overrides or [], accepted_options)
+    explicit = set(overrides) if isinstance(overrides, dict) else {parse_override(o)[0] for o in overrides or []}
+    return from_dict(follow_data(data, changed, explicit))
+
+
+#: ``eval`` keys a preset sets for its own data set: the count (``n: 1797``, all the digits) and
+#: the domain classifier (``extractor: digits``). When the data set changes they go back to the
+#: defaults, unless set along with it (see :func:`follow_data`).
+DATA_SPECIFIC_EVAL_KEYS = ("n", "extractor", "extractor_weights")
+
+
+def _data_name(data: dict[str, Any]) -> Any:
+    section = data.get("data")
+    return section.get("name", DataConfig.name) if isinstance(section, dict) else DataConfig.name
+
+
+def follow_data(base: dict[str, Any], changed: dict[str, Any], explicit: Collection[str] = ()) -> dict[str, Any]:
+    """``changed`` without the base's :data:`DATA_SPECIFIC_EVAL_KEYS` when its data set is another.
+
+    ``cdcgan-digits --set data.name=image-folder`` keeps the preset's model and schedule but
+    not its digits classifier and digit count: the run is then scored with the defaults
+    (Inception, ``EvalConfig.n``). Keys in ``explicit`` (dotted, e.g. ``eval.n``, or ``eval``
+    for the whole section) are kept.
+    """
+    section = changed.get("eval")
+    if _data_name(base) == _data_name(changed) or not isinstance(section, dict) or "eval" in explicit:
+        return changed
+    kept = {k: v for k, v in section.items() if k not in DATA_SPECIFIC_EVAL_KEYS or f"eval.{k}" in explicit}
+    return {**changed, "eval": kept}
 
 
 def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -572,7 +599,9 @@ def resolve_extends(data: dict[str, Any], seen: tuple[str, ...] = ()) -> dict[st
     base = resolve_extends(read_yaml(preset_path(parent)), (*seen, parent))
     base.pop("name", None)
     child = {k: v for k, v in data.items() if k != "extends"}
-    return _deep_merge(base, child)
+    merged = _deep_merge(base, child)
+    child_eval = child.get("eval") if isinstance(child.get("eval"), dict) else {}
+    return follow_data(base, merged, {f"eval.{k}" for k in child_eval})
 
 
 DEFAULT_PRESET = "dcgan-digits"

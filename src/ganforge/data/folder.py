@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+import torch
 
 from ..errors import DataError
 from .base import DATASETS, Dataset
@@ -32,15 +35,37 @@ def image_folder(
         split: must be ``'train'`` (the default; there are no splits).
         resolution: square side (centre crop + resize); None keeps the native size, which
             must then be the same for all images.
-        channels: 3 (default) or 1.
+        channels: 1 or 3; None (the default) follows the images: 1 when every image is grey
+            (a grey file mode, or RGB with three equal channels), else 3. The choice is printed.
         download: ignored (nothing to download).
     """
     if root is None:
-        raise DataError("data set 'image-folder' needs data.root=DIR (a folder of images, optionally in class sub-folders)")
+        raise DataError(
+            "data set 'image-folder' needs data.root=DIR, a folder of images, flat or in class sub-folders "
+            "(on the command line: --set data.root=DIR)"
+        )
     _only_default_split("image-folder", split)
     folder = Path(root).expanduser()
-    data, labels, class_names = load_folder(folder, resolution, channels or 3, labels_from_subfolders=True)
+    data, labels, class_names = load_folder(folder, resolution, channels, labels_from_subfolders=True)
+    if channels is None:
+        data, why = follow_images(data)
+        print(f"image-folder: {data.shape[1]} channel{'s' if data.shape[1] > 1 else ''} ({why}; "
+              f"data.channels={4 - data.shape[1]} overrides)", file=sys.stderr)
     return Dataset("image-folder", data, labels, class_names, {"root": str(folder)})
+
+
+def follow_images(data: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """Images decoded with ``channels=None`` as one channel if all are grey, and why.
+
+    Grey files already decode to one channel; RGB files whose three channels are equal
+    everywhere (grey pictures saved as RGB) are grey too, so only a folder with colour
+    in it trains an RGB model.
+    """
+    if data.shape[1] == 1:
+        return data, "every image is grey"
+    if bool((data[:, 0] == data[:, 1]).all() and (data[:, 1] == data[:, 2]).all()):
+        return data[:, :1].contiguous(), "every image is grey (saved as RGB with equal channels)"
+    return data, "the images are in colour"
 
 
 @DATASETS.register("celeba", help="CelebA faces from a local folder of aligned images, 64x64 RGB by default")

@@ -26,13 +26,16 @@ from .api import (
     RUN_EVALUATORS,
     EvalRequest,
     Evaluator,
+    ExtractorChoice,
     RunEvaluator,
+    choose_extractor,
     evaluate,
     evaluate_generator_run,
     evaluate_run,
     format_results,
     register_run_evaluator,
     run_config,
+    uses_features,
 )
 from .features import cached_features
 from .registry import METRICS, EvalInputs, Metric, check_real_given, metric_names, register_metric, resolve_metrics
@@ -57,6 +60,7 @@ __all__ = [
     "EvalInputs",
     "EvalRequest",
     "Evaluator",
+    "ExtractorChoice",
     "Metric",
     "RunEvaluator",
     "SREvalOptions",
@@ -66,6 +70,7 @@ __all__ = [
     "array_samples",
     "cached_features",
     "check_real_given",
+    "choose_extractor",
     "dataset_source",
     "evaluate",
     "evaluate_generator_run",
@@ -83,4 +88,5 @@ __all__ = [
     "resolve_metrics",
     "run_config",
     "score_folder",
+    "uses_features",
 ]

@@ -25,10 +25,11 @@ from typing import Any, Callable, Sequence, Union
 import torch
 
 from .. import data as data_module
+from .. import modality as modalities
 from ..config import Config, EvalConfig
 from ..core import resolve_device
 from ..errors import UserError
-from ..extractors import FeatureExtractor, Features, extract_features
+from ..extractors import FeatureExtractor, Features, check_weights, extract_features, own_data_sets
 from ..extractors import create as create_extractor
 from ..rundir import RunDir
 from .features import cached_features
@@ -189,6 +190,8 @@ def evaluate(
         names = resolve_metrics(fake_source.kind.default_metrics)
         check_real_given(names, real is not None)
     extractor = extractor or fake_source.kind.extractor or "inception"
+    if fake_source.kind.extractor is not None and uses_features(names):
+        check_weights(extractor, extractor_weights)  # before the reference set is read and its features computed
     if fake_source.info.get("generated") and fake_source.is_image and resolution is None:
         # Read the reference at the generator's size, as the run's training data was.
         opts = replace(opts, resolution=int(fake_source.data.shape[-1]), channels=int(fake_source.data.shape[1]))
@@ -200,7 +203,64 @@ def evaluate(
     return evaluator(fake_source)
 
 
+def uses_features(metrics: Sequence[str]) -> bool:
+    """Whether any of these (resolved) metrics runs the feature extractor."""
+    return any(METRICS.get(m).uses_features for m in metrics)
+
+
 # --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class ExtractorChoice:
+    """The feature extractor a run is scored with, and why (``ganforge eval`` prints both).
+
+    Attributes:
+        name: a registered extractor, or None where samples are their own features (points).
+        weights: its weights file, or None for the default.
+        reason: why this one, in a few words.
+        fits_data: the run's ``eval`` section was written for the run's data set (not a
+            domain classifier of another one); otherwise its ``n`` is not used either.
+    """
+
+    name: str | None
+    weights: str | None
+    reason: str
+    fits_data: bool = True
+
+    def n(self, e: EvalConfig, requested: int | None = None) -> int:
+        """The sample count: ``requested``, else the run's ``eval.n`` where it fits the data, else the default."""
+        if requested is not None:
+            return requested
+        return e.n if self.fits_data else EvalConfig.n
+
+
+def choose_extractor(
+    cfg: Config, requested: str | None = None, weights: str | None = None, modality: str | None = None
+) -> ExtractorChoice:
+    """The extractor of a run's evaluation: the defaults follow the data actually used.
+
+    Samples of a modality without an extractor (points) are their own features. Otherwise
+    ``requested`` wins; else the run's ``eval.extractor``, except that a domain classifier
+    (``digits``, ``mnist``, ``cifar10``: :data:`~ganforge.extractors.base.OWN_DATA`) scores only
+    its own data set: a run on other data (``cdcgan-digits`` with ``data.name=image-folder``) is
+    scored with Inception, the reference extractor, and the run's ``eval.n`` is dropped with it.
+    """
+    kind = modalities.get(modality) if modality is not None else None
+    if kind is not None and kind.extractor is None:
+        return ExtractorChoice(None, None, f"{kind.plural} are their own features")
+    e, data = cfg.eval, cfg.data.name
+    own = own_data_sets(e.extractor)
+    fits = own is None or data in own
+    if requested is not None:
+        return ExtractorChoice(requested, weights, "asked for", fits)
+    if not fits:
+        names = " or ".join(own or ())
+        return ExtractorChoice(
+            "inception", weights, f"data set {data} is not {names}; the {e.extractor} classifier only scores {names}", False
+        )
+    reason = f"the classifier of the run's own data set {data}" if own else "the run's eval.extractor, a general one"
+    return ExtractorChoice(e.extractor, weights or e.extractor_weights, reason)
 
 
 def run_config(run_dir: str | Path) -> Config:
@@ -252,11 +312,10 @@ class EvalRequest:
         """The run's saved config (read once)."""
         return run_config(self.run_dir)
 
-    def extractor_choice(self, e: EvalConfig) -> tuple[str, str | None]:
-        """``(extractor, weights)``: the request's, else the run's ``eval.extractor`` (and its weights)."""
-        if self.extractor is not None:
-            return self.extractor, self.extractor_weights
-        return e.extractor, self.extractor_weights or e.extractor_weights
+    def extractor_choice(self) -> ExtractorChoice:
+        """The request's extractor, else the run's as :func:`choose_extractor` picks it for the run's data and modality."""
+        modality = RunDir(self.run_dir).generator_meta().get("modality")
+        return choose_extractor(self.config, self.extractor, self.extractor_weights, modality)
 
 
 RunLike = Union[str, Path, EvalRequest]
@@ -288,11 +347,14 @@ def evaluate_generator_run(request: EvalRequest) -> dict[str, Any]:
     """
     cfg = request.config
     e = cfg.eval
-    extractor, weights = request.extractor_choice(e)
-    n = request.n if request.n is not None else e.n
+    choice = request.extractor_choice()
+    metrics = resolve_metrics(request.metrics if request.metrics is not None else e.metrics)
+    if choice.name is not None and uses_features(metrics):
+        check_weights(choice.name, choice.weights)  # before the data set is read and the generator sampled
+    n = choice.n(e, request.n)
     real = request.real if request.real is not None else dataset_source(data_module.create(cfg.data), cfg.data, n)
     return evaluate(
-        real, request.run_dir, request.metrics if request.metrics is not None else e.metrics, n, extractor, weights,
+        real, request.run_dir, metrics, n, choice.name, choice.weights,
         request.device, request.batch_size or e.batch_size, request.progress, seed=request.seed,
         kid_subset_size=request.kid_subset_size,
     )
@@ -329,12 +391,15 @@ __all__ = [
     "RUN_EVALUATORS",
     "EvalRequest",
     "Evaluator",
+    "ExtractorChoice",
     "RunEvaluator",
     "RunLike",
+    "choose_extractor",
     "evaluate",
     "evaluate_generator_run",
     "evaluate_run",
     "format_results",
     "register_run_evaluator",
     "run_config",
+    "uses_features",
 ]

@@ -29,8 +29,15 @@ from ..rundir import load_generator
 from .api import EvalRequest, RunLike, register_run_evaluator
 from .registry import metric_names
 
-#: Default benchmark folders, relative to the working directory (the repository root).
-DEFAULT_EVAL_SETS = ["../shared/data/sr/set5", "../shared/data/sr/set14"]
+#: Default benchmark folders: none. Set5 and Set14 do not ship with ganforge, so a run is scored
+#: on the folders given (``--real DIR[,DIR]`` or ``recipe_options.eval_sets``), or not at all.
+DEFAULT_EVAL_SETS: list[str] = []
+
+#: The one-line error when no folder is given.
+NO_SETS = (
+    "no super-resolution test folders: give --real DIR[,DIR] (folders of high-resolution images, e.g. the "
+    "Set5 and Set14 benchmarks) or set recipe_options.eval_sets=[DIR, ...] when training"
+)
 
 #: What :func:`evaluate_sr` reports per folder, in this order (``<set>_<key>``).
 SET_KEYS = ("psnr", "ssim", "lpips", "bicubic_psnr", "bicubic_ssim", "bicubic_lpips")
@@ -149,7 +156,7 @@ def evaluate_sr(
         sets = folder_list(request.real)
     folders = list(sets if sets is not None else options.eval_sets)
     if not folders:
-        raise UserError("no super-resolution test folders: set recipe_options.eval_sets or give --real DIR[,DIR]")
+        raise UserError(NO_SETS)
     generator = load_generator(request.run_dir, resolve_device(request.device))
     if not is_translator(generator) or int(getattr(generator, "scale", 1)) < 2:
         raise UserError(f"'{request.run_dir}' does not hold a super-resolution generator")

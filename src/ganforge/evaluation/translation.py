@@ -28,13 +28,14 @@ import torch
 from .. import data as data_module
 from ..core import resolve_device, to_uint8
 from ..errors import UserError
+from ..extractors import check_weights
 from ..metrics import lpips
 from ..models import Translator, is_translator, weights_hash
 from ..models.base import generate
 from ..rundir import load_generator
 from ..sampling import provenance
 from ..viz import comparison_grid, save_png
-from .api import EvalRequest, Evaluator, RunLike, register_run_evaluator
+from .api import EvalRequest, Evaluator, RunLike, register_run_evaluator, uses_features
 from .registry import metric_names, resolve_metrics
 from .sources import Source, dataset_source
 
@@ -87,6 +88,9 @@ def evaluate_translation(
     with_lpips = "lpips" in wanted or (request.metrics is None and lpips.available())
     wanted = [m for m in wanted if m != "lpips"]
     names = resolve_metrics(wanted) if wanted else []
+    choice = request.extractor_choice()
+    if uses_features(names):
+        check_weights(choice.name or "inception", choice.weights)  # before the test pairs are read and translated
     lpips_model = lpips.load_lpips() if with_lpips else None
     device = resolve_device(request.device)
     generator = load_generator(run_dir, device)
@@ -108,9 +112,8 @@ def evaluate_translation(
         results["lpips"] = float(lpips.lpips_distances(lpips_model, outputs, targets, batch).mean())
     scores: dict[str, Any] = {}
     if names:
-        extractor, weights = request.extractor_choice(e)
         evaluator = Evaluator(
-            dataset_source(dataset, data_cfg), names, extractor=extractor, extractor_weights=weights,
+            dataset_source(dataset, data_cfg), names, extractor=choice.name or "inception", extractor_weights=choice.weights,
             device=device, batch_size=batch, progress=request.progress, kid_subset_size=request.kid_subset_size,
         )
         with warnings.catch_warnings():  # the small-sample FID bias is stated in this module's docs

@@ -28,6 +28,28 @@ from ..registry import Registry
 
 EXTRACTORS: Registry[Callable[..., "FeatureExtractor"]] = Registry("feature extractor")
 
+#: Domain classifiers: extractor name -> the data sets it was trained on. Its features mean
+#: something only on those (the ``digits`` classifier scores clothing as some digit), so the
+#: default extractor of a run on other data is the reference one, Inception (see
+#: :func:`ganforge.evaluation.choose_extractor`). Extractors not listed are general.
+OWN_DATA: dict[str, tuple[str, ...]] = {}
+
+#: Extractor name -> ``check(weights)``: find the weights file without building the network,
+#: raising a one-line error where there is none (evaluation calls it before any other work).
+WEIGHT_CHECKS: dict[str, Callable[[str | None], object]] = {}
+
+
+def own_data_sets(name: str) -> tuple[str, ...] | None:
+    """The data sets a domain classifier ``name`` scores, or None for a general extractor."""
+    return OWN_DATA.get(EXTRACTORS.canonical(name))
+
+
+def check_weights(name: str, weights: str | None = None) -> None:
+    """Raise the extractor's one-line error now if its weights cannot be found (cheap: no network is built)."""
+    check = WEIGHT_CHECKS.get(EXTRACTORS.canonical(name))
+    if check is not None:
+        check(weights)
+
 
 @dataclass
 class Features:

@@ -31,7 +31,7 @@ from torch import nn
 
 from ..core import atomic_write_bytes, eval_mode
 from ..errors import UserError
-from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
+from .base import EXTRACTORS, OWN_DATA, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -338,6 +338,9 @@ ARCHITECTURES: dict[str, ClassifierConfig] = {
         class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
     ),
 }
+
+# Each classifier scores only the data set it was trained on, which has its name.
+OWN_DATA.update({name: (name,) for name in ARCHITECTURES})
 
 
 @EXTRACTORS.register("digits", help="CNN classifier trained on scikit-learn's 8x8 digits (128-d features, 10 logits)")

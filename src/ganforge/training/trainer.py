@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import random
 import signal
@@ -26,8 +27,10 @@ from .. import data as data_module
 from .. import distributed
 from ..config import Config, apply_overrides, from_dict, parse_override
 from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device
+from ..data import Dataset
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
-from ..evaluation import Evaluator, SourceOptions, dataset_source, generated_source
+from ..evaluation import Evaluator, SourceOptions, choose_extractor, dataset_source, generated_source, resolve_metrics, uses_features
+from ..extractors import check_weights
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
 from ..report import write_report
@@ -139,9 +142,11 @@ class Trainer:
         config: a checked configuration (:func:`ganforge.load_config` or :func:`ganforge.check_config`).
         run_dir: the run directory (created; must be new or empty unless resuming).
         resume: continue from ``run_dir/checkpoints/latest.pt``.
+        dataset: a data set to train on instead of ``config.data``'s (``ganforge bench`` times
+            presets on synthetic images when their data is absent).
     """
 
-    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False) -> None:
+    def __init__(self, config: Config, run_dir: str | Path, *, resume: bool = False, dataset: Dataset | None = None) -> None:
         self.config = config
         self.dir = Path(run_dir)
         self.run = RunDir(self.dir, config)
@@ -178,7 +183,11 @@ class Trainer:
                 f"give train.steps >= {reached} to continue it"
             )
         seed_everything(t.seed)
-        self.dataset = data_module.create(config.data)
+        self.dataset = dataset if dataset is not None else data_module.create(config.data)
+        if config.eval.every > 0:  # missing extractor weights fail now, not after the first eval.every steps
+            choice = choose_extractor(config, modality=self.dataset.modality)
+            if choice.name is not None and uses_features(resolve_metrics(config.eval.metrics)):
+                check_weights(choice.name, choice.weights)
         self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
         if self.dist.enabled:
             self.recipe.distribute(self.dist, sync_batchnorm=t.sync_batchnorm)
@@ -302,14 +311,16 @@ class Trainer:
         """
         self._check_finite()  # a diverged state is reported as such, not as a failing metric
         e = self.config.eval
+        choice = choose_extractor(self.config, modality=self.dataset.modality)
+        n = choice.n(e)
         with preserved_rng(self.recipe.rngs):
             if self._evaluator is None:
-                real = dataset_source(self.dataset, self.config.data, e.n)
+                real = dataset_source(self.dataset, self.config.data, n)
                 self._evaluator = Evaluator(
-                    real, e.metrics, extractor=e.extractor, extractor_weights=e.extractor_weights,
+                    real, e.metrics, extractor=choice.name or "inception", extractor_weights=choice.weights,
                     device=self.device, batch_size=e.batch_size,
                 )
-            fake = generated_source(exported, SourceOptions(n=e.n, batch_size=e.batch_size), f"step {self.step}")
+            fake = generated_source(exported, SourceOptions(n=n, batch_size=e.batch_size), f"step {self.step}")
             results = self._evaluator(fake)
         values = {k: v for k, v in results.items() if k not in ("n_real", "n_fake", "extractor")}
         logged = {f"eval/{k}": v for k, v in values.items()}
@@ -555,7 +566,20 @@ def train(
         raise UserError("pass overrides together with a preset name, path or mapping, not a Config object")
     cfg = check_config(config) if isinstance(config, Config) else load_config(config, overrides)
     run_dir = Path(out) if out is not None else default_run_dir(cfg.name)
+    if not _names_itself(config, cfg, overrides):
+        cfg = dataclasses.replace(cfg, name=run_dir.name)  # samples, generator meta, report and serve name the run
     return Trainer(cfg, run_dir).fit()
+
+
+def _names_itself(source: Any, cfg: Config, overrides: list[str] | dict[str, Any] | None) -> bool:
+    """Whether ``cfg.name`` was chosen for this run (``--set name=...``, a user's YAML) rather than
+    borrowed from the preset it started from (or the default ``run``); a borrowed name gives way to
+    the run directory's."""
+    keys = set(overrides) if isinstance(overrides, dict) else {parse_override(o)[0] for o in overrides or []}
+    if "name" in keys:
+        return True
+    preset = source is None or (isinstance(source, str) and not source.endswith((".yaml", ".yml")))
+    return not preset and cfg.name != Config.name
 
 
 def default_run_dir(name: str, root: str | Path = "runs") -> Path:
