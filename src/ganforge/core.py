@@ -7,6 +7,7 @@
   downloads and extracted features.
 * **Devices**: :func:`resolve_device` (``auto`` -> CUDA when available).
 * **Modules**: :func:`eval_mode`, a context manager that restores train/eval mode.
+* **Messages**: :func:`shorten`, the prefix of bad input an error message quotes.
 * **Pixels**: :func:`to_uint8` and :func:`from_uint8`, the one mapping between stored images
   (uint8 0..255) and the models' range [-1, 1]; :data:`IMAGE_SUFFIXES`.
 """
@@ -255,6 +256,12 @@ def cached_tensors(
         return save({k: v.contiguous() for k, v in value.items()}, metadata={"key": text})
 
     return _memoise(path, read, build, encode, namespace)
+
+
+def shorten(text: object, limit: int = 24) -> str:
+    """``text`` as a string of at most ``limit`` characters (errors quote only a prefix of bad input)."""
+    text = str(text).strip()
+    return text if len(text) <= limit else f"{text[: limit - 4]}..."
 
 
 def safe_filename(text: str) -> str:

@@ -10,16 +10,11 @@ from typing import Any, Sequence
 
 import torch
 
+from .core import shorten
 from .errors import UserError
 from .models.base import Generator, generate, truncated_normal
 
 INTERPOLATIONS = ("slerp", "linear")
-
-
-def shorten(text: object, limit: int = 24) -> str:
-    """``text`` as a string of at most ``limit`` characters (errors quote only a prefix of bad input)."""
-    text = str(text).strip()
-    return text if len(text) <= limit else f"{text[: limit - 4]}..."
 
 
 def label_out_of_range(label: int | str, num_classes: int) -> UserError:
