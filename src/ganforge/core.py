@@ -10,6 +10,7 @@
   downloads and extracted features.
 * **Devices**: :func:`resolve_device` (``auto`` -> CUDA when available).
 * **Modules**: :func:`eval_mode`, a context manager that restores train/eval mode.
+* **Messages**: :func:`shorten`, the prefix of bad input an error message quotes.
 * **Pixels**: :func:`to_uint8` and :func:`from_uint8`, the one mapping between stored images
   (uint8 0..255) and the models' range [-1, 1]; :data:`IMAGE_SUFFIXES`.
 """

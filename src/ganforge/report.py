@@ -140,8 +140,8 @@ table { border-collapse: collapse; } td { padding: 2px 12px 2px 0; }
 def build_report(run_dir: str | Path) -> str:
     """The HTML text of a run's report."""
     run = RunDir(run_dir)
-    if not run.dir.is_dir():
-        raise UserError(f"no run directory at '{run.dir}'")
+    if not (run.is_run() or run.metrics_path.is_file()):
+        raise UserError(f"no run directory at '{run.dir}' (no {run.config_path.name}, generator/ or {run.metrics_path.name})")
     records = run.metrics()
     config_text = run.config_path.read_text() if run.config_path.is_file() else f"(no {run.config_path.name})"
     name = run.dir.name

@@ -29,15 +29,17 @@ import torch
 
 from .config import Config, from_dict, read_yaml
 from .core import atomic_write_text, remove_stale_temps
-from .errors import UserError
+from .errors import ConfigError, UserError
 from .models.base import GENERATOR_CONFIG, Generator, Translator
-from .models.base import load_generator as load_folder_generator
+from .models.loading import load_generator as load_folder_generator
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 REPORT = "report.html"
 GENERATOR = "generator"
 GENERATOR_BEST = "generator-best"
+#: Sections that every saved ``config.yaml`` has.
+RUN_CONFIG_SECTIONS = ("data", "model")
 
 
 class RunDir:
@@ -120,10 +122,20 @@ class RunDir:
         return self._config
 
     def config_data(self) -> dict[str, Any]:
-        """``config.yaml`` as plain data (unchecked), for resuming with overrides."""
+        """``config.yaml`` as plain data (types unchecked), for resuming with overrides.
+
+        Raises:
+            UserError: there is none, it is not a YAML mapping, or it lacks a section that every
+                saved config has (an empty file must not silently mean the default preset).
+        """
         if not self.config_path.is_file():
             raise UserError(f"'{self.dir}' is not a run directory (no {CONFIG})")
-        return read_yaml(self.config_path)
+        data = read_yaml(self.config_path)
+        missing = [section for section in RUN_CONFIG_SECTIONS if section not in data]
+        if missing:
+            what = "is empty" if not data else f"has no '{missing[0]}' section"
+            raise ConfigError(f"'{self.config_path}' {what}: it is not the saved config of a run")
+        return data
 
     def is_run(self) -> bool:
         """Whether the folder holds a run (a config) or a saved generator."""

@@ -28,10 +28,10 @@ from .base import (  # noqa: E402  # noqa: E402
     configurable,
     ensure_registered,
     is_translator,
-    load_generator,
     save_generator,
     weights_hash,
 )
+from .loading import load_generator  # noqa: E402
 from .pacgan import PackedDiscriminator, packed_shape  # noqa: E402
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence, TypeVar, Union
 import torch
 from torch import nn
 
-from ..core import atomic_write_files, eval_mode, read_files
+from ..core import atomic_write_files, eval_mode
 from ..errors import ConfigError, UserError
 from ..registry import Registry
 
@@ -300,41 +300,6 @@ def ensure_registered() -> None:
     """Import every family module of ``ganforge.models`` so that its networks are registered."""
     for module in FAMILY_MODULES:
         importlib.import_module(f"{__package__}.{module}")
-
-
-def load_generator(folder: str | Path, device: str | torch.device = "cpu") -> Generator:
-    """Rebuild a generator from its folder (``config.json`` + ``model.safetensors``).
-
-    Image-to-image runs give a :class:`Translator` (see :func:`is_translator`). To load from
-    a run directory, use :func:`ganforge.rundir.load_generator` (or ``ganforge.load``).
-    """
-    from safetensors.torch import load as load_safetensors
-
-    ensure_registered()
-    folder = Path(folder)
-    config_path, weights = folder / GENERATOR_CONFIG, folder / GENERATOR_WEIGHTS
-    if not config_path.is_file():
-        raise UserError(f"no generator found at '{folder}' (expected {GENERATOR_CONFIG} and {GENERATOR_WEIGHTS})")
-    if not weights.is_file():
-        raise UserError(f"missing weights file '{weights}'")
-    try:  # both files from one version of the folder, even while training replaces it
-        files = read_files(folder, (GENERATOR_CONFIG, GENERATOR_WEIGHTS))
-    except FileNotFoundError as err:
-        raise UserError(f"cannot read the generator at '{folder}': {err.strerror}") from None
-    try:
-        config = json.loads(files[GENERATOR_CONFIG])
-        cls = NETWORKS.get(config["class"])
-        kwargs = config["kwargs"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
-        raise UserError(f"'{config_path}' is not a valid generator config ({err})") from None
-    generator = cls(**kwargs)
-    try:
-        state = load_safetensors(files[GENERATOR_WEIGHTS])
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise UserError(f"cannot read '{weights}': {err}") from None
-    generator.load_state_dict(state)
-    generator.meta = config.get("meta", {})
-    return generator.to(device).eval()
 
 
 def init_weights(std: float = 0.02) -> Callable[[nn.Module], None]:

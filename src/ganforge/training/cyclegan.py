@@ -38,7 +38,8 @@ from ..core import eval_mode
 from ..data import Dataset
 from ..errors import ConfigError, UserError
 from ..losses.paired import cycle_loss, identity_loss
-from ..models.base import NETWORKS
+from ..models.base import GENERATOR_CONFIG
+from ..models.loading import check_fit, check_generator_config
 from ..rundir import RunDir
 from ..viz import comparison_grid
 from .checkpoint import load_checkpoint
@@ -206,16 +207,21 @@ def load_translators(run_dir: str | Path, device: str | torch.device = "cpu") ->
     path = run.latest_checkpoint
     if not path.is_file():
         raise UserError(f"no checkpoint at '{path}'")
-    saved = run.generator_config()  # G_AB's class and constructor arguments (its weights are the EMA's)
-    if "class" not in saved or "kwargs" not in saved:
-        raise UserError(f"'{run.generator_dir}' holds no generator class and arguments")
-    cls, kwargs = NETWORKS.get(saved["class"]), saved["kwargs"]
+    where = f"'{run.generator_dir / GENERATOR_CONFIG}'"
+    cls, kwargs, _ = check_generator_config(run.generator_config(), where)  # G_AB's class and arguments (EMA weights)
+    if not {"in_channels", "out_channels"} <= set(kwargs):
+        raise UserError(f"{where}: a CycleGAN generator needs 'in_channels' and 'out_channels' arguments")
     swapped = {**kwargs, "in_channels": kwargs["out_channels"], "out_channels": kwargs["in_channels"]}
     networks = load_checkpoint(path)["recipe"]["networks"]
     out = []
     for arguments, name in ((kwargs, "generator"), (swapped, "generator_ba")):
+        state = networks.get(name)
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise UserError(f"'{path}' is not a CycleGAN checkpoint: no tensors of 'recipe.networks.{name}'")
+        check_fit(cls, arguments, {k: v.shape for k, v in state.items()}, where,
+                  f"'{path}' does not fit {where} (network '{name}')", "the checkpoint")
         net = cls(**arguments)
-        net.load_state_dict(networks[name])
+        net.load_state_dict(state)
         out.append(net.to(device).eval())
     return out[0], out[1]
 

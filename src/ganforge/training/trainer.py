@@ -26,24 +26,23 @@ import torch
 from .. import data as data_module
 from .. import distributed
 from ..config import Config, apply_overrides, from_dict, parse_override
-from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device
+from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device, shorten
 from ..data import Dataset
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..evaluation import Evaluator, SourceOptions, choose_extractor, dataset_source, generated_source, resolve_metrics, uses_features
 from ..extractors import check_weights
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
+from ..models.loading import check_state_shapes
 from ..report import write_report
 from ..rundir import RunDir
 from ..sampling import provenance
 from ..validate import check_config, load_config
 from ..viz import save_png
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
 from .recipes import RECIPES, Recipe
 from .schedule import apply_lr_factor, lr_factor
-
-CHECKPOINT_FORMAT = 1
 
 #: Config keys that may change when a run is resumed (nothing that alters the trajectory).
 RESUMABLE_KEYS = {
@@ -229,18 +228,52 @@ class Trainer:
         }
 
     def _load(self, state: dict[str, Any], path: Path) -> None:
-        """Continue from ``state``, the checkpoint read from ``path``."""
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"'{path}' has checkpoint format {state.get('format')}, expected {CHECKPOINT_FORMAT}")
-        self.recipe.load_state_dict(state["recipe"])
-        self.ema.load_state_dict(state["ema"])
-        self.loader.load_state_dict(state["loader"])
-        set_rng_state(state["rng"], self.recipe.rngs)
-        self.step = int(state["step"])
+        """Restore ``state``, read (and its layout checked) from ``path``; one error line when it does not fit this run."""
+        self._check_networks(state, path)
+        restore = {
+            "recipe": lambda: self.recipe.load_state_dict(state["recipe"]),
+            "ema": lambda: self.ema.load_state_dict(state["ema"]),
+            "loader": lambda: self.loader.load_state_dict(state["loader"]),
+            "rng": lambda: set_rng_state(state["rng"], self.recipe.rngs),
+            "recipe.optimizers": self._check_optimizers,
+        }
+        for section, apply in restore.items():
+            try:
+                apply()
+            except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+                reason = f"missing {shorten(repr(err.args[0]))}" if isinstance(err, KeyError) and err.args else (
+                    (str(err).strip().splitlines() or [type(err).__name__])[0])
+                raise UserError(f"'{path}' does not fit this run: {section}: {shorten(reason, 120)}") from None
+        self.step = state["step"]
         self.best = state.get("eval_best")
         self._last_good = (self.step, path)
         if self.dist.is_main:
             self._truncate_metrics(self.step)
+
+    def _check_networks(self, state: dict[str, Any], path: Path) -> None:
+        """Every network of the recipe (and the EMA copy) has its tensors, of its shapes, in ``state``."""
+        saved = {f"recipe.networks.{name}": state["recipe"]["networks"].get(name) for name in self.recipe.networks}
+        saved["ema"] = state["ema"]
+        current = {**{f"recipe.networks.{k}": net for k, net in self.recipe.networks.items()}, "ema": self.ema.model}
+        for where, tensors in saved.items():
+            if tensors is None:
+                raise UserError(f"'{path}' is not a checkpoint of this run: missing '{where}'")
+            if not isinstance(tensors, dict) or not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+                raise UserError(f"'{path}' is not a checkpoint of this run: '{where}' holds more than tensors")
+            try:
+                check_state_shapes({k: v.shape for k, v in current[where].state_dict().items()},
+                                   {k: v.shape for k, v in tensors.items()}, "the checkpoint")
+            except UserError as err:
+                raise UserError(f"'{path}' does not fit this run: {where}: {err}") from None
+
+    def _check_optimizers(self) -> None:
+        """Each restored optimizer moment has its parameter's shape (a wrong one would fail at the next step)."""
+        for name, optimizer in self.recipe.optimizers.items():
+            for param, slots in optimizer.state.items():
+                for slot, value in slots.items():
+                    if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != param.shape:
+                        raise ValueError(f"optimizer '{name}': state '{slot}' has shape {list(value.shape)}, "
+                                         f"not that of its parameter {list(param.shape)}")
 
     def _truncate_metrics(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
