@@ -474,7 +474,7 @@ def test_cli_serve_errors(runs, tmp_path, monkeypatch, capsys):
     assert "no generator found" in capsys.readouterr().err
     assert cli.main(["serve", str(runs["conditional"]), "--port", "70000"]) == 2
     assert "--port must be in 0..65535" in capsys.readouterr().err
-    for option, value, text in [("--max-body-bytes", "0", "serve limit max_body_bytes must be >= 1, got 0"),
+    for option, value, text in [("--max-body-bytes", "0", "--max-body-bytes must be >= 1, got 0"),
                                 ("--allowed-hosts", ",", "allowed hosts must be non-empty names"),
                                 ("--allowed-hosts", "a*b", "allowed host 'a*b' is not a name")]:
         assert cli.main(["serve", str(runs["conditional"]), option, value]) == 2

@@ -516,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest request body in bytes; larger ones get a 413 (default 1048576)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info: one line per request)")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, ranges={"max_body_bytes": Range(1, 1 << 30)})
 
     for name, func, text in (
         ("presets", cmd_presets, "list the bundled presets"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 T = TypeVar("T")
 
@@ -75,13 +75,15 @@ class Registry(Generic[T]):
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` (resolving aliases); raises with a suggestion."""
+        if not isinstance(name, str):
+            raise UnknownNameError(f"{self.kind} must be a name, got {shorten(repr(name))} (available: {', '.join(sorted(self._entries))})")
         if name in self._entries:
             return name
         if name in self._aliases:
             return self._aliases[name]
         choices = sorted([*self._entries, *self._aliases])
         raise UnknownNameError(
-            f"unknown {self.kind} '{name}'{did_you_mean(name, choices)} "
+            f"unknown {self.kind} '{shorten(name)}'{did_you_mean(name, choices)} "
             f"(available: {', '.join(sorted(self._entries))})"
         )
 
