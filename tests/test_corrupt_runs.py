@@ -195,8 +195,8 @@ CHECKPOINT_CORRUPTIONS = {
     "optimizer of another size": (_checkpoint(lambda s: s["recipe"]["optimizers"]["generator"]["param_groups"][0]
                                               .__setitem__("params", [0])), ("optimizer",)),
     "not a dict": (_checkpoint(lambda s: [1, 2, 3]), ("latest.pt",)),
-    "truncated": (_truncate("checkpoints/latest.pt"), ("latest.pt",)),
-    "garbage": (_write("checkpoints/latest.pt", b"not a checkpoint at all"), ("latest.pt",)),
+    "truncated": (_truncate("checkpoints/latest.pt"), ("truncated",)),
+    "garbage": (_write("checkpoints/latest.pt", b"not a checkpoint at all"), ("is not a checkpoint",)),
     "another format": (_checkpoint(_set(99, "format")), ("format",)),
     "empty": (_write("checkpoints/latest.pt", b""), ("empty",)),
     "optimizer moment of another shape": (_checkpoint(lambda s: s["recipe"]["optimizers"]["generator"]["state"][0]
