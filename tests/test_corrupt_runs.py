@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import uvicorn
 
 from ganforge import models
 from ganforge.cli import main
@@ -42,8 +42,13 @@ COMMANDS: dict[str, Callable[[Path, Path], list[str]]] = {
     "report": lambda r, t: ["report", str(r)],
     "resume": lambda r, t: ["train", "--resume", str(r)],
 }
+#: ``ganforge serve`` needs the optional extras (pip install 'ganforge[serve]').
+HAS_SERVE = all(importlib.util.find_spec(name) is not None for name in ("fastapi", "uvicorn"))
+if not HAS_SERVE:
+    del COMMANDS["serve"]
 #: The commands that load the generator (generator/config.json + model.safetensors).
-GENERATOR_COMMANDS = ("sample", "interpolate", "export", "synthesize", "eval", "serve", "upscale", "translate")
+GENERATOR_COMMANDS = tuple(c for c in ("sample", "interpolate", "export", "synthesize", "eval", "serve", "upscale", "translate")
+                           if c in COMMANDS)
 #: The commands that read config.yaml.
 CONFIG_COMMANDS = ("eval", "resume")
 
@@ -51,7 +56,8 @@ CONFIG_COMMANDS = ("eval", "resume")
 @pytest.fixture(autouse=True)
 def _no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """``ganforge serve`` builds its app (which loads the run) and returns instead of serving forever."""
-    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: None)
+    if HAS_SERVE:
+        monkeypatch.setattr("uvicorn.Server.run", lambda self, sockets=None: None)
 
 
 def expect_one_line_error(command: str, run: Path, tmp: Path, capsys: pytest.CaptureFixture[str], *words: str) -> None:
