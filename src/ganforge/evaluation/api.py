@@ -234,6 +234,11 @@ class ExtractorChoice:
             return requested
         return e.n if self.fits_data else EvalConfig.n
 
+    def check_weights(self, metrics: Sequence[str]) -> None:
+        """Fail now, in one line, if these (resolved) metrics run the extractor and its weights are missing."""
+        if self.name is not None and uses_features(metrics):
+            check_weights(self.name, self.weights)
+
 
 def choose_extractor(
     cfg: Config, requested: str | None = None, weights: str | None = None, modality: str | None = None
@@ -349,8 +354,7 @@ def evaluate_generator_run(request: EvalRequest) -> dict[str, Any]:
     e = cfg.eval
     choice = request.extractor_choice()
     metrics = resolve_metrics(request.metrics if request.metrics is not None else e.metrics)
-    if choice.name is not None and uses_features(metrics):
-        check_weights(choice.name, choice.weights)  # before the data set is read and the generator sampled
+    choice.check_weights(metrics)  # before the data set is read and the generator sampled
     n = choice.n(e, request.n)
     real = request.real if request.real is not None else dataset_source(data_module.create(cfg.data), cfg.data, n)
     return evaluate(

@@ -29,8 +29,7 @@ from ..config import Config, apply_overrides, from_dict, parse_override
 from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device, shorten
 from ..data import Dataset
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
-from ..evaluation import Evaluator, SourceOptions, choose_extractor, dataset_source, generated_source, resolve_metrics, uses_features
-from ..extractors import check_weights
+from ..evaluation import Evaluator, SourceOptions, choose_extractor, dataset_source, generated_source, resolve_metrics
 from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
 from ..models.loading import check_state_shapes
@@ -166,7 +165,8 @@ class Trainer:
             # Stopped before its first checkpoint: nothing to continue, so start it again from step 0.
             print(f"{self.dir}: no checkpoint yet, starting the run from step 0", file=sys.stderr)
             self.resume = resume = False
-            self.run.truncate_metrics(0)
+            if self.dist.is_main:
+                self.run.truncate_metrics(0)
         elif not resume and self.dir.exists() and any(not is_temporary(p.name) for p in self.dir.iterdir()):
             raise UserError(f"run directory '{self.dir}' already exists and is not empty (use --resume or another --out)")
         if self.dist.enabled:
@@ -175,7 +175,7 @@ class Trainer:
 
         # Read before the data set is decoded: a --set that contradicts it fails first.
         state = load_checkpoint(self.checkpoint_path, map_location=self.device) if resume else None
-        reached = int(state.get("step", 0)) if state is not None else 0
+        reached = state["step"] if state is not None else 0  # its layout was checked by load_checkpoint
         if reached > t.steps:
             raise ConfigError(
                 f"train.steps={t.steps} is below step {reached}, where '{self.dir}' stopped: "
@@ -183,10 +183,10 @@ class Trainer:
             )
         seed_everything(t.seed)
         self.dataset = dataset if dataset is not None else data_module.create(config.data)
-        if config.eval.every > 0:  # missing extractor weights fail now, not after the first eval.every steps
-            choice = choose_extractor(config, modality=self.dataset.modality)
-            if choice.name is not None and uses_features(resolve_metrics(config.eval.metrics)):
-                check_weights(choice.name, choice.weights)
+        # The extractor of the evaluations, chosen once; missing weights fail now, not after eval.every steps.
+        self._extractor = choose_extractor(config, modality=self.dataset.modality) if config.eval.every > 0 else None
+        if self._extractor is not None:
+            self._extractor.check_weights(resolve_metrics(config.eval.metrics))
         self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
         if self.dist.enabled:
             self.recipe.distribute(self.dist, sync_batchnorm=t.sync_batchnorm)
@@ -344,7 +344,8 @@ class Trainer:
         """
         self._check_finite()  # a diverged state is reported as such, not as a failing metric
         e = self.config.eval
-        choice = choose_extractor(self.config, modality=self.dataset.modality)
+        choice = self._extractor
+        assert choice is not None, "evaluate() runs only with eval.every > 0"
         n = choice.n(e)
         with preserved_rng(self.recipe.rngs):
             if self._evaluator is None:
