@@ -23,11 +23,14 @@ def test_every_model_runs_forward_and_backward(name, shape, options, num_classes
     generator, discriminator = models.create(name, shape, num_classes, **options)
     z = generator.sample_latents(4)
     labels = torch.tensor([0, 1, 2, 1]) if num_classes else None
-    fake = generator(z, labels)
+    raw = generator(z, labels)  # what D sees in training (SpecGAN: spectrograms)
+    with torch.no_grad():
+        fake = generator.decode(raw)  # samples as the data holds them (SpecGAN: clips)
     assert fake.shape == (4, *shape) and generator.output_shape == shape
-    if len(shape) == 3:
-        assert fake.min() >= -1 and fake.max() <= 1  # tanh range of images
-    logits = discriminator(fake, labels)
+    if len(shape) == 3 or getattr(generator, "modality", "") == "audio":
+        assert fake.min() >= -1 and fake.max() <= 1  # tanh range of images and clips
+    assert discriminator(fake, labels).shape == (4,)  # D reads real data's form too
+    logits = discriminator(raw, labels)
     assert logits.shape == (4,)
     total = logits.sum()
     # auxiliary heads (AC-GAN's classifier, InfoGAN's Q) are reached through forward_aux

@@ -120,6 +120,9 @@ class DataConfig:
     direction: str = "AtoB"  # image-to-image data: AtoB (source A, target B) or BtoA
     unpaired: bool = False  # paired image-to-image data: draw sources and targets independently (CycleGAN)
     max_samples: int | None = ranged(None, 1, 10**9)  # keep only the first N samples (low-data studies, quick tests)
+    sample_rate: int | None = ranged(None, 1000, 192_000)  # audio: resample every clip to this rate (Hz); None = the data set's
+    length: int | None = ranged(None, 256, 10**7)  # audio: crop or zero-pad every clip to this many samples; None = the data set's
+    label_pattern: str | None = None  # audio-folder: a regular expression whose first group is a file's label
     download: bool = True  # allow downloading when no local copy exists
 
 

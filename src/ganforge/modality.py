@@ -97,6 +97,15 @@ class Modality:
         """Generator outputs -> stored form (what data sets hold and metrics read)."""
         return outputs.detach().float()
 
+    def generator_meta(self, dataset: Any) -> dict[str, Any]:
+        """What outputs need to know about the training data, stamped into ``generator/config.json``'s meta
+        (audio: its sample rate). Called by the trainer with the data set."""
+        return {}
+
+    def output_fields(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Fields of a generator's ``meta`` that every output file's provenance repeats (audio: ``sample_rate``)."""
+        return {}
+
     def features(self, stored: torch.Tensor) -> torch.Tensor:
         """Features of stored samples when :attr:`extractor` is None: the flattened samples."""
         return stored.float().reshape(len(stored), -1)
@@ -175,6 +184,12 @@ class PointsModality(Modality):
     writers = {".png": write_png, ".npy": write_npy}
     preview_caption = "scatter plots"
     min_preview = 1024
+
+    def generator_meta(self, dataset: Any) -> dict[str, Any]:
+        # Mixtures of Gaussians: their centres and spread, which mode counting reads back.
+        if "centers" not in dataset.info:
+            return {}
+        return {"centers": torch.as_tensor(dataset.info["centers"]).tolist(), "std": float(dataset.info["std"])}
 
     def check(self, data: torch.Tensor, what: str) -> None:
         if data.dim() != 2 or not data.is_floating_point():

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import torch
 
+from . import modality as modalities
 from .errors import UserError, shorten
 from .models.base import Generator, generate, truncated_normal
 
@@ -65,9 +66,20 @@ def provenance(
         "label": "" if label is None else label,
         "truncation": "" if truncation is None else truncation,
         "synthetic": "true",
+        **_modality_fields(model, meta),
         **extra,
     }
     return {key: str(value) for key, value in fields.items()}
+
+
+def _modality_fields(model: Generator | None, meta: dict[str, Any]) -> dict[str, Any]:
+    """The fields the model's modality repeats in every output's provenance (audio: ``sample_rate``)."""
+    if model is None or not meta.get("modality"):
+        return {}
+    try:
+        return modalities.get(str(meta["modality"])).output_fields(meta)
+    except UserError:  # a modality this process has not registered
+        return {}
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

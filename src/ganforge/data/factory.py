@@ -10,13 +10,21 @@ from ..config import DataConfig
 from ..errors import DataError
 from .base import DATASETS, Dataset
 
+#: Config keys passed only to the factories whose signature names them (and refused for the others).
+OPTIONAL_KEYS = {
+    "direction": "image-to-image data sets (paired-folder, ...)",
+    "sample_rate": "audio data sets (audio-folder, fsdd)",
+    "length": "audio data sets (audio-folder, fsdd)",
+    "label_pattern": "folders of audio files (audio-folder)",
+}
+
 
 def create(cfg: DataConfig) -> Dataset:
     """Build the data set that ``cfg`` describes.
 
     Looks the name up in :data:`DATASETS` (an unknown name raises with a suggestion), calls
-    the factory with the config's fields (``~`` in ``root`` expanded; ``direction`` only for
-    factories that take it), drops the pairing of image-to-image data with ``unpaired``, then
+    the factory with the config's fields (``~`` in ``root`` expanded; the :data:`OPTIONAL_KEYS` only
+    for factories that take them), drops the pairing of image-to-image data with ``unpaired``, then
     keeps the first ``max_samples`` samples.
 
     Raises:
@@ -25,10 +33,13 @@ def create(cfg: DataConfig) -> Dataset:
     factory = DATASETS.get(cfg.name)
     root = os.path.expanduser(cfg.root) if cfg.root else None
     extra = {}
-    if "direction" in inspect.signature(factory).parameters:  # image-to-image data sets
-        extra["direction"] = cfg.direction
-    elif cfg.direction != "AtoB":
-        raise DataError(f"data.direction applies to image-to-image data sets (paired-folder, ...), not '{cfg.name}'")
+    accepted = inspect.signature(factory).parameters
+    defaults = DataConfig()
+    for key, kind in OPTIONAL_KEYS.items():  # options only some data sets take
+        if key in accepted:
+            extra[key] = getattr(cfg, key)
+        elif getattr(cfg, key) != getattr(defaults, key):
+            raise DataError(f"data.{key} applies to {kind}, not '{cfg.name}'")
     dataset = factory(
         root=root,
         split=cfg.split,

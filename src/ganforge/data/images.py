@@ -216,11 +216,11 @@ def list_images(folder: str | Path) -> list[Path]:
     left out: they are never part of a data set and are often unreadable.
     """
     folder = Path(folder)
-    return [folder.joinpath(*parts) for parts in _relative_images(folder)]
+    return [folder.joinpath(*parts) for parts in relative_files(folder)]
 
 
-def _relative_images(folder: Path) -> list[tuple[str, ...]]:
-    """The body of :func:`list_images`, as sorted relative path parts.
+def relative_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[tuple[str, ...]]:
+    """The body of :func:`list_images`, as sorted relative path parts (files with one of ``suffixes``).
 
     Plain strings, not :class:`Path` objects: pathlib's parsing costs seconds for the
     50,000 files of CIFAR-10, more than loading their decoded cache.
@@ -232,7 +232,7 @@ def _relative_images(folder: Path) -> list[tuple[str, ...]]:
         rel = os.path.relpath(dirpath, base)
         prefix = () if rel == os.curdir else tuple(rel.split(os.sep))
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in suffixes:
                 found.append((*prefix, name))
     found.sort()
     return found
@@ -359,7 +359,7 @@ def load_folder(
         raise DataError(f"data root '{folder}' does not exist")
     if not folder.is_dir():
         raise DataError(f"data root '{folder}' is not a folder of images")
-    rel_parts = _relative_images(folder)
+    rel_parts = relative_files(folder)
     if not rel_parts:
         raise DataError(
             f"no images found in '{folder}' (looked recursively for {', '.join(IMAGE_SUFFIXES)})"
@@ -369,8 +369,8 @@ def load_folder(
         return _load_files(folder, rel_parts, resolution, channels, labels_from_subfolders)
 
     if cache:
-        fingerprint = _fingerprint(folder, rel_parts)
-        key = ["folder", DECODE_VERSION, str(folder.resolve()), resolution, channels, labels_from_subfolders, *fingerprint]
+        stamp = fingerprint(folder, rel_parts)
+        key = ["folder", DECODE_VERSION, str(folder.resolve()), resolution, channels, labels_from_subfolders, *stamp]
         result = cached(key, build)
     else:
         result = build()
@@ -379,12 +379,12 @@ def load_folder(
     return result["data"], result["labels"], result["class_names"]
 
 
-def warn_skipped(folder: Path, skipped: list[list[str]], stacklevel: int = 2) -> None:
+def warn_skipped(folder: Path, skipped: list[list[str]], stacklevel: int = 2, what: str = "image") -> None:
     """One warning for the unreadable files ``[[path, reason], ...]`` left out of ``folder``'s data."""
     if skipped:
         first_path, first_reason = skipped[0]
         warnings.warn(
-            f"skipped {len(skipped)} unreadable image(s) in '{folder}': {first_path} ({first_reason})",
+            f"skipped {len(skipped)} unreadable {what}(s) in '{folder}': {first_path} ({first_reason})",
             stacklevel=stacklevel,
         )
 
@@ -426,7 +426,7 @@ def _load_files(
 # --------------------------------------------------------------------------- cache
 
 
-def _fingerprint(folder: Path, rel_parts: list[tuple[str, ...]]) -> list[Any]:
+def fingerprint(folder: Path, rel_parts: list[tuple[str, ...]]) -> list[Any]:
     """What invalidates a folder's cache: file names, count, total size, newest change."""
     names = hashlib.sha256("\n".join("/".join(parts) for parts in rel_parts).encode()).hexdigest()
     total, newest = 0, 0

@@ -33,16 +33,16 @@ from ..errors import DataError
 from .base import DATASETS, Dataset
 from .images import (
     _decode_files,
-    _fingerprint,
-    _relative_images,
     _stack,
     _to_pil_mode,
     check_channels,
     check_resolution,
     decode_image,
+    fingerprint,
     fit_square,
     load_folder,
     pil_to_tensor,
+    relative_files,
     warn_skipped,
 )
 
@@ -121,8 +121,8 @@ def _ab_folders(folder: Path, base: Path, split: str) -> tuple[Path, Path] | Non
 
 def _load_ab(a_dir: Path, b_dir: Path, resolution: int | None, channels: int | None) -> dict[str, Any]:
     """Decode the images of ``A/`` and ``B/`` that share a name (the uncached body)."""
-    a_files = {_stem(p): p for p in _relative_images(a_dir)}
-    b_files = {_stem(p): p for p in _relative_images(b_dir)}
+    a_files = {_stem(p): p for p in relative_files(a_dir)}
+    b_files = {_stem(p): p for p in relative_files(b_dir)}
     names = sorted(a_files.keys() & b_files.keys())
     if not names:
         raise DataError(
@@ -143,7 +143,7 @@ def _load_ab(a_dir: Path, b_dir: Path, resolution: int | None, channels: int | N
 
 def _load_side_by_side(folder: Path, resolution: int | None, channels: int | None) -> dict[str, Any]:
     """Decode and split every side-by-side image of ``folder`` (the uncached body)."""
-    rel = _relative_images(folder)
+    rel = relative_files(folder)
     if not rel:
         raise DataError(f"no images found in '{folder}' (expected side-by-side pairs, or A/ and B/ folders)")
     paths = [os.path.join(folder, *parts) for parts in rel]
@@ -194,15 +194,15 @@ def paired_folder(
     if ab is not None:
         a_dir, b_dir = ab
         layout = "folders"
-        fingerprint = [*_fingerprint(a_dir, _relative_images(a_dir)), *_fingerprint(b_dir, _relative_images(b_dir))]
-        key = ["paired-folder", "folders", str(a_dir.resolve()), str(b_dir.resolve()), resolution, channels, *fingerprint]
+        stamp = [*fingerprint(a_dir, relative_files(a_dir)), *fingerprint(b_dir, relative_files(b_dir))]
+        key = ["paired-folder", "folders", str(a_dir.resolve()), str(b_dir.resolve()), resolution, channels, *stamp]
         result = cached(key, lambda: _load_ab(a_dir, b_dir, resolution, channels))
         folder = a_dir.parent
     else:
         folder = split_folder("paired-folder", base, split)
         layout = "side-by-side"
         key = ["paired-folder", "halves", str(folder.resolve()), resolution, channels,
-               *_fingerprint(folder, _relative_images(folder))]
+               *fingerprint(folder, relative_files(folder))]
         result = cached(key, lambda: _load_side_by_side(folder, resolution, channels))
     warn_skipped(folder, result["skipped"], stacklevel=4)
     if result["unmatched"]:
@@ -302,10 +302,10 @@ def sr_folder(
     check_channels(channels)
     base = _root("sr-folder", root, "a folder of high-resolution images")
     folder = split_folder("sr-folder", base, split)
-    rel = _relative_images(folder)
+    rel = relative_files(folder)
     if not rel:
         raise DataError(f"no images found in '{folder}'")
-    key = ["sr-folder", str(folder.resolve()), resolution, channels, *_fingerprint(folder, rel)]
+    key = ["sr-folder", str(folder.resolve()), resolution, channels, *fingerprint(folder, rel)]
     result = cached(key, lambda: _load_patches(folder, rel, resolution, channels))
     warn_skipped(folder, result["skipped"], stacklevel=4)
     return Dataset("sr-folder", result["data"], info={"root": str(folder)})

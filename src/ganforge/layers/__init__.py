@@ -1,7 +1,7 @@
 """Building blocks shared by model families."""
 
 from .attention import SelfAttention
-from .conditioning import LabelProjection, label_maps
+from .conditioning import LabelConcat, LabelProjection, label_maps
 from .equalized import EqualizedConv2d, EqualizedLinear, PixelNorm
 from .minibatch import MinibatchDiscrimination, MinibatchStdDev
 from .normalization import ConditionalBatchNorm2d, spectral_norm
@@ -15,6 +15,7 @@ __all__ = [
     "EqualizedConv2d",
     "EqualizedLinear",
     "GeneratorBlock",
+    "LabelConcat",
     "LabelProjection",
     "MappingNetwork",
     "MinibatchDiscrimination",

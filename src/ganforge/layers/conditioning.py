@@ -25,6 +25,21 @@ class LabelProjection(nn.Module):
         return (self.embed(labels) * h).sum(dim=1)
 
 
+class LabelConcat(nn.Module):
+    """Latents with a learned label embedding appended (the conditional generators' input).
+
+    ``forward(z [N, D], labels [N]) -> [N, D + label_dim]``; with no classes it returns ``z``.
+    """
+
+    def __init__(self, num_classes: int, label_dim: int = 0) -> None:
+        super().__init__()
+        self.out_extra = (label_dim or num_classes) if num_classes else 0
+        self.embed = nn.Embedding(num_classes, self.out_extra) if num_classes else None
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return z if self.embed is None else torch.cat([z, self.embed(labels)], dim=1)
+
+
 def label_maps(labels: torch.Tensor, num_classes: int, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
     """One-hot labels broadcast to ``[N, K, H, W]`` planes, for input concatenation."""
     one_hot = F.one_hot(labels, num_classes).to(dtype)  # [N, K]

@@ -142,6 +142,11 @@ OPTION_RANGES: dict[str, Range] = {
     "w_avg_beta": Range(0, 1, hi_open=True),
     "res_scale": Range(0, 10),
     "mapping_lr_mul": Range(0, 10, lo_open=True),
+    "kernel": Range(4, 255),
+    "phase_shuffle": Range(0, 64),
+    "n_fft": Range(4, 16384),
+    "hop": Range(1, 16384),
+    "griffin_lim_iters": Range(0, 1000),
 }
 
 

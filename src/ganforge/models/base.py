@@ -117,6 +117,23 @@ class Generator(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def decode(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What ``forward`` returns -> samples as the data set holds them in the model's range.
+
+        The identity for most families. A generator that works in another representation than
+        its data (SpecGAN: spectrograms of audio) turns its outputs back here; training feeds
+        ``forward``'s outputs to the discriminator, while every sampling path
+        (:func:`generate`, previews, the serve API) calls ``decode`` after it.
+        """
+        return outputs
+
+    def fit_data(self, real: torch.Tensor) -> None:
+        """Data-dependent set-up before training, from real samples (model range): a no-op by default.
+
+        Recipes call it once on fresh networks (SpecGAN stores per-frequency statistics);
+        what it sets must live in buffers, so that checkpoints and saved generators keep it.
+        """
+
     def sample_latents(
         self, n: int, generator: torch.Generator | None = None, truncation: float | None = None
     ) -> torch.Tensor:
@@ -197,12 +214,13 @@ def generate(
     device = next(generator.parameters(), torch.empty(0)).device  # parameter-free wrappers run on the CPU
     convert = convert or (lambda out: out.float())
     forward = forward or generator
+    decode = generator.decode if isinstance(generator, Generator) else (lambda out: out)
     chunks = []
     with eval_mode(generator):
         for i in range(0, n, batch_size):
             batch = [None if p is None else p[i : i + batch_size].to(device) for p in parts]
             y = None if labels is None else labels[i : i + batch_size].to(device)
-            chunks.append(convert(forward(*batch, y)).cpu())
+            chunks.append(convert(decode(forward(*batch, y))).cpu())
     return torch.cat(chunks)
 
 
@@ -263,6 +281,9 @@ class Discriminator(nn.Module):
 
     num_classes: int
 
+    def fit_data(self, real: torch.Tensor) -> None:
+        """Data-dependent set-up before training (see :meth:`Generator.fit_data`): a no-op by default."""
+
 
 # --------------------------------------------------------------------------- save / load
 
@@ -293,7 +314,8 @@ def save_generator(generator: Generator | Translator, folder: str | Path, meta: 
 
 
 #: One module per family; importing it registers the family (and its network classes).
-FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan")
+FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan",
+                  "specgan", "wavegan")
 
 
 def ensure_registered() -> None:
@@ -306,7 +328,7 @@ def init_weights(std: float = 0.02) -> Callable[[nn.Module], None]:
     """DCGAN initialisation: conv/linear weights ~ N(0, std), norm scales ~ N(1, std)."""
 
     def apply(module: nn.Module) -> None:
-        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        if isinstance(module, (nn.Conv1d, nn.ConvTranspose1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, 0.0, std)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)

@@ -42,7 +42,7 @@ def padded_forward(generator: Generator, z: torch.Tensor, labels: torch.Tensor |
             padded_labels = torch.zeros(batch_size, dtype=torch.long)
             padded_labels[:count] = labels[start : start + batch_size]
             padded_labels = padded_labels.to(generator.device)
-        out.append(generator(padded.to(generator.device), padded_labels)[:count].float().cpu())
+        out.append(generator.decode(generator(padded.to(generator.device), padded_labels)[:count]).float().cpu())
     return torch.cat(out)
 
 

@@ -189,7 +189,7 @@ class Recipe:
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """The sample grid of ``generator`` (the exported copy, in eval mode) on ``fixed``."""
-        samples = generator(fixed["z"], fixed.get("label")).float().cpu()
+        samples = generator.decode(generator(fixed["z"], fixed.get("label"))).float().cpu()
         preview = modalities.get(self.dataset.modality).preview
         return preview(samples, nrow=generator.num_classes or None, reference=self.dataset.data[:2000])
 
@@ -241,6 +241,23 @@ class Recipe:
         pass
 
 
+#: How many real samples :func:`fit_to_data` shows the networks (SpecGAN's statistics).
+FIT_SAMPLES = 4096
+
+
+def fit_to_data(networks: tuple[nn.Module, ...], dataset: Dataset) -> None:
+    """Let fresh networks set themselves up from real data (:meth:`~ganforge.models.Generator.fit_data`).
+
+    A resumed run loads the same buffers from its checkpoint afterwards.
+    """
+    fits = [net.fit_data for net in networks if hasattr(net, "fit_data")]
+    if not fits:
+        return
+    real = dataset.to_model(dataset.data[:FIT_SAMPLES])
+    for fit in fits:
+        fit(real)
+
+
 @RECIPES.register("gan", help="adversarial training with n_critic D steps per G step")
 class GANRecipe(Recipe):
     """Alternating updates of one generator and one discriminator.
@@ -266,6 +283,7 @@ class GANRecipe(Recipe):
             raise ConfigError(f"model.conditional=true needs a labelled data set; '{dataset.name}' has no labels")
         num_classes = dataset.num_classes if self.conditional else 0
         generator, discriminator = self.build_networks(num_classes)
+        fit_to_data((generator, discriminator), dataset)
         self.networks = {"generator": self.place(generator), "discriminator": self.place(discriminator)}
         o = config.optim
         self.optimizers = {

@@ -25,6 +25,7 @@ import torch
 
 from .. import data as data_module
 from .. import distributed
+from .. import modality as modalities
 from ..config import Config, apply_overrides, from_dict, parse_override
 from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device, shorten
 from ..data import Dataset
@@ -294,12 +295,10 @@ class Trainer:
             "step": self.step,
             "data": self.config.data.name,
             "modality": self.dataset.modality,
+            **modalities.get(self.dataset.modality).generator_meta(self.dataset),
             "class_names": self.dataset.class_names if self.config.model.conditional else None,
             **self.recipe.generator_meta(),
         }
-        if "centers" in self.dataset.info:
-            meta["centers"] = torch.as_tensor(self.dataset.info["centers"]).tolist()
-            meta["std"] = float(self.dataset.info["std"])
         return meta
 
     @torch.no_grad()

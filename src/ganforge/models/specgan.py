@@ -1,0 +1,193 @@
+"""SpecGAN (Donahue, McAuley & Puckette, 2019): a DCGAN of log-magnitude spectrograms, heard through Griffin-Lim.
+
+The generator draws a spectrogram ``[1, F, T]`` (``F = n_fft / 2`` frequency bins, ``T`` hops)
+in [-1, 1]; the discriminator reads real clips through the same STFT. Both work in the
+*normalised* domain of the paper: each frequency bin of the log-magnitude spectrogram is
+shifted and scaled by the mean and standard deviation of that bin over the training set,
+clipped at 3 standard deviations and divided by 3, so every bin spans [-1, 1] and quiet high
+frequencies weigh as much as loud low ones. The statistics are buffers set by
+:meth:`fit_data` before training (saved with the weights).
+
+:meth:`SpecGANGenerator.decode` undoes the normalisation and estimates phases with
+Griffin-Lim, so sampling, evaluation and serving see waveforms like any audio generator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..audio.dsp import STFTConfig, griffin_lim, log_magnitude
+from ..errors import ConfigError
+from ..layers import LabelConcat, LabelProjection
+from . import MODELS, smallest_config
+from .base import Discriminator, Generator, configurable, init_weights
+from .dcgan import D_NORMS
+
+#: Normalised spectrograms are clipped at this many standard deviations (then scaled to [-1, 1]).
+CLIP_STD = 3.0
+#: The generator upsamples 2x this many times from its first feature map.
+STAGES = 4
+
+
+def audio_length(family: str, data_shape: tuple[int, ...]) -> int:
+    """``L`` of mono audio data ``(1, L)``; a one-line error for any other shape."""
+    if len(data_shape) != 2 or data_shape[0] != 1:
+        raise ConfigError(f"{family} generates mono audio clips (1, L); got data of shape {tuple(data_shape)}")
+    return int(data_shape[1])
+
+
+def spectrogram_grid(length: int, n_fft: int, hop: int) -> tuple[STFTConfig, int, int]:
+    """The STFT and its ``(bins, frames)``, checked to be multiples of ``2^STAGES``."""
+    cfg = STFTConfig(n_fft, hop)
+    try:
+        cfg.check(length)
+    except ValueError as err:
+        raise ConfigError(f"specgan: {err}") from None
+    bins, frames = cfg.bins, cfg.frames(length)
+    unit = 2**STAGES
+    if bins % unit or frames % unit:
+        raise ConfigError(
+            f"specgan needs frequency bins (n_fft/2 = {bins}) and frames (length/hop = {frames}) that are multiples of "
+            f"{unit}; change data.length, model.n_fft or model.hop"
+        )
+    return cfg, bins, frames
+
+
+class _Normaliser(nn.Module):
+    """Per-frequency-bin statistics of the training set's log-magnitudes (buffers), and the maps to and from [-1, 1]."""
+
+    def __init__(self, bins: int) -> None:
+        super().__init__()
+        self.register_buffer("bin_mean", torch.zeros(bins, 1))
+        self.register_buffer("bin_std", torch.ones(bins, 1))
+
+    def fit(self, log_mag: torch.Tensor) -> None:
+        """Set the statistics from log-magnitudes ``[N, F, T]`` (mean and std over clips and frames)."""
+        per_bin = log_mag.transpose(0, 1).reshape(log_mag.shape[1], -1).double()
+        self.bin_mean.copy_(per_bin.mean(dim=1, keepdim=True).float())
+        self.bin_std.copy_(per_bin.std(dim=1, keepdim=True).clamp_min(1e-3).float())
+
+    def normalise(self, log_mag: torch.Tensor) -> torch.Tensor:
+        return ((log_mag - self.bin_mean) / self.bin_std).clamp(-CLIP_STD, CLIP_STD) / CLIP_STD
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * CLIP_STD * self.bin_std + self.bin_mean
+
+
+@configurable
+class SpecGANGenerator(Generator):
+    """Latents (and labels) -> normalised log-magnitude spectrograms ``[N, 1, F, T]`` in [-1, 1].
+
+    A dense layer to a ``[8 * base, F / 16, T / 16]`` map, then four 2x transposed convs
+    (5x5 in the paper; 4x4 here, as in DCGAN, which tiles the output without checkerboards
+    at stride 2) with ReLU, ending in tanh. ``output_shape`` is the waveform's ``(1, L)``:
+    :meth:`decode` returns clips.
+    """
+
+    modality = "audio"
+
+    def __init__(self, length: int = 6144, latent_dim: int = 100, base_channels: int = 32, num_classes: int = 0,
+                 label_dim: int = 0, n_fft: int = 128, hop: int = 64, griffin_lim_iters: int = 32) -> None:
+        super().__init__()
+        self.stft, bins, frames = spectrogram_grid(length, n_fft, hop)
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.output_shape = (1, length)
+        self.griffin_lim_iters = griffin_lim_iters
+        self.label = LabelConcat(num_classes, label_dim)
+        width = base_channels * 2 ** (STAGES - 1)
+        self.start = (width, bins // 2**STAGES, frames // 2**STAGES)
+        self.fc = nn.Linear(latent_dim + self.label.out_extra, width * self.start[1] * self.start[2])
+        layers: list[nn.Module] = [nn.BatchNorm2d(width), nn.ReLU(True)]
+        for stage in range(STAGES):
+            out = 1 if stage == STAGES - 1 else width // 2
+            layers.append(nn.ConvTranspose2d(width, out, 4, 2, 1, bias=stage == STAGES - 1))
+            layers += [nn.Tanh()] if stage == STAGES - 1 else [nn.BatchNorm2d(out), nn.ReLU(True)]
+            width = out
+        self.net = nn.Sequential(*layers)
+        self.norm = _Normaliser(bins)
+        self.apply(init_weights())
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.fc(self.label(z, labels)).view(len(z), *self.start)
+        return self.net(h)  # [N, 1, F, T]
+
+    def fit_data(self, real: torch.Tensor) -> None:
+        self.norm.fit(log_magnitude(real[:, 0], self.stft))
+
+    def decode(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Normalised spectrograms -> waveforms ``[N, 1, L]`` (un-normalised, then Griffin-Lim)."""
+        log_mag = self.norm.denormalise(outputs[:, 0].float())
+        return griffin_lim(log_mag, self.stft, self.output_shape[1], self.griffin_lim_iters)[:, None]
+
+
+@configurable
+class SpecGANDiscriminator(Discriminator):
+    """Waveforms ``[N, 1, L]`` (through the normalised STFT) or spectrograms ``[N, 1, F, T]`` -> logits ``[N]``.
+
+    Four 4x4 stride-2 convs with LeakyReLU(0.2), then a dense logit (plus a projection term
+    for conditional models).
+    """
+
+    def __init__(self, length: int = 6144, base_channels: int = 32, num_classes: int = 0, n_fft: int = 128, hop: int = 64,
+                 norm: str = "none") -> None:
+        super().__init__()
+        if norm not in D_NORMS:
+            raise ConfigError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{norm}'")
+        self.stft, bins, frames = spectrogram_grid(length, n_fft, hop)
+        self.num_classes = num_classes
+        self.norm = _Normaliser(bins)
+        layers: list[nn.Module] = []
+        width, c_in = base_channels, 1
+        for stage in range(STAGES):
+            layers += [nn.Conv2d(c_in, width, 4, 2, 1, bias=stage == 0 or norm == "none")]
+            layers += [D_NORMS[norm](width)] if stage else []
+            layers.append(nn.LeakyReLU(0.2, True))
+            c_in, width = width, width * 2
+        self.features = nn.Sequential(*layers)
+        flat = c_in * (bins // 2**STAGES) * (frames // 2**STAGES)
+        self.head = nn.Linear(flat, 1)
+        self.projection = LabelProjection(num_classes, c_in) if num_classes else None
+        self.apply(init_weights())
+
+    def fit_data(self, real: torch.Tensor) -> None:
+        self.norm.fit(log_magnitude(real[:, 0], self.stft))
+
+    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
+        """Model-domain input: clips ``[N, 1, L]`` go through the STFT and the normalisation; spectrograms pass."""
+        if x.dim() == 3:
+            return self.norm.normalise(log_magnitude(x[:, 0], self.stft))[:, None]
+        return x
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(self.spectrogram(x))
+        logits = self.head(h.flatten(1)).flatten()
+        if self.projection is not None:
+            logits = logits + self.projection(h.sum(dim=(2, 3)), labels)
+        return logits
+
+
+@MODELS.register("specgan", help="SpecGAN: DCGAN of normalised log-magnitude spectrograms, Griffin-Lim to audio")
+@smallest_config(((1, 1024), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2}))
+def build_specgan(
+    data_shape: tuple[int, ...],
+    num_classes: int = 0,
+    *,
+    latent_dim: int = 100,
+    base_channels: int = 32,
+    d_base_channels: int | None = None,
+    label_dim: int = 0,
+    n_fft: int = 128,
+    hop: int = 64,
+    griffin_lim_iters: int = 32,
+    d_norm: str = "none",
+) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
+    """SpecGAN for mono clips ``(1, L)``; ``L / hop`` and ``n_fft / 2`` must be multiples of 16.
+
+    ``griffin_lim_iters``: phase-estimation iterations when decoding (more: cleaner, slower).
+    ``d_norm``: none (the paper, with WGAN-GP) | batch | layer.
+    """
+    length = audio_length("specgan", data_shape)
+    generator = SpecGANGenerator(length, latent_dim, base_channels, num_classes, label_dim, n_fft, hop, griffin_lim_iters)
+    discriminator = SpecGANDiscriminator(length, d_base_channels or base_channels, num_classes, n_fft, hop, d_norm)
+    return generator, discriminator
