@@ -52,15 +52,46 @@ def _fingerprint(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
 
 
+TONES = {"low": 220.0, "mid": 660.0, "high": 1980.0}  # Hz: the classes of tone_folder
+
+
+def write_tones(folder: Path, per_class: int = 24, rate: int = 8000, length: int = 2048, seed: int = 0) -> Path:
+    """``folder/<class>/<i>.wav``: sine tones of each :data:`TONES` frequency, random phase, loudness and onset."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / rate
+    for name, hz in TONES.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            onset = rng.integers(0, length // 4)
+            wave = rng.uniform(0.2, 0.8) * np.sin(2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi)) * (np.arange(length) >= onset)
+            sf.write(folder / name / f"{i:02d}.wav", wave.astype(np.float32), rate, subtype="PCM_16")
+    return folder
+
+
 @pytest.fixture(scope="session")
-def _tiny_runs(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path) -> Iterator[Callable[[str], ganforge.Run]]:
-    """``get(name)``: the run ``TINY_RUNS[name]``, trained on the first call of the session."""
+def tone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small labelled audio folder (``audio-folder`` data): 3 classes x 24 tones of 2,048 samples at 8 kHz. Read-only."""
+    return write_tones(tmp_path_factory.mktemp("tones"))
+
+
+@pytest.fixture(scope="session")
+def _tiny_runs(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path,
+               request: pytest.FixtureRequest) -> Iterator[Callable[[str], ganforge.Run]]:
+    """``get(name)``: the run ``TINY_RUNS[name]``, trained on the first call of the session.
+
+    An override value ``"{fixture}"`` is replaced by the path of that session fixture (``{tone_folder}``).
+    """
     root = tmp_path_factory.mktemp("tiny-runs")
     runs, prints = {}, {}
 
     def get(name: str) -> ganforge.Run:
         if name not in runs:
             preset, overrides = TINY_RUNS[name]
+            overrides = {k: str(request.getfixturevalue(v[1:-1])) if isinstance(v, str) and v.startswith("{") else v
+                         for k, v in overrides.items()}
             with pytest.MonkeyPatch.context() as patch:  # session fixtures run before the autouse cache fixture
                 patch.setenv("GANFORGE_CACHE", str(_session_cache))
                 runs[name] = ganforge.train(preset, out=root / preset, overrides=overrides)  # named as its preset
@@ -88,6 +119,12 @@ def tiny_cdcgan_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
 def tiny_ring8_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
     """The ``gan-ring8`` preset for 10 steps (hidden 32; evaluated at step 10), shared: do not change it."""
     return _tiny_runs("ring8")
+
+
+@pytest.fixture(scope="session")
+def tiny_audio_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """A conditional SpecGAN on ``tone_folder`` (``TINY_RUNS["cspecgan"]``, 20 steps), shared: do not change it."""
+    return _tiny_runs("cspecgan")
 
 
 @pytest.fixture

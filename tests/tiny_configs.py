@@ -23,4 +23,11 @@ TINY_RUNS = {
     "dcgan": ("dcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
     "cdcgan": ("cdcgan-digits", {**TINY_DIGITS, "train.steps": 20}),
     "ring8": ("gan-ring8", {"train.steps": 10, "train.progress": False, "model.hidden_dim": 32}),  # evaluates at step 10
+    # a conditional SpecGAN on conftest's tone_folder (3 classes of 8 kHz tones, 2,048 samples): audio plumbing
+    "cspecgan": ("cspecgan-fsdd", {
+        "data.name": "audio-folder", "data.root": "{tone_folder}", "data.sample_rate": 8000, "data.length": 2048,
+        "model.base_channels": 4, "model.latent_dim": 16, "model.griffin_lim_iters": 8, "train.batch_size": 24,
+        "train.steps": 20, "train.log_every": 10, "train.sample_every": 10, "train.checkpoint_every": 20,
+        "train.sample_count": 6, "train.progress": False, "train.threads": 2, "eval.every": 0,
+    }),
 }
