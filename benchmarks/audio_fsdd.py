@@ -1,0 +1,162 @@
+"""Audio study: SpecGAN against WaveGAN on spoken digits (FSDD), beside real data and white noise.
+
+Every (preset, seed) trains from scratch at the preset's own budget (``specgan-fsdd``,
+``wavegan-fsdd``, ``cspecgan-fsdd``), then its final EMA generator draws ``--n`` clips that the
+shipped ``fsdd`` classifier scores: Inception Score (its 10 logits), Fréchet distance and KID
+(its 128-d features) against the 2,700 clips of FSDD's train split, and for the conditional
+preset the share of clips generated for each digit that the classifier hears as that digit.
+Two baselines go through the same code: the 300 real clips of the test split (what a
+perfect generator would score) and white noise at the data's loudness (what no generator
+should score).
+
+    python benchmarks/audio_fsdd.py [--presets specgan-fsdd,wavegan-fsdd,cspecgan-fsdd] [--seeds 0,1,2]
+        [--root ../shared/data/fsdd/recordings] [--threads 2] [--jobs 1] [--runs-dir DIR]
+        [--json benchmarks/results/audio_fsdd.json] [--picture benchmarks/results/audio_fsdd.png]
+
+``--runs-dir`` keeps the run directories (listen to them: ``ganforge sample RUN --out x.wav``);
+``--score-only`` scores the runs already in it without training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from _parallel import run_all
+
+import ganforge
+from ganforge.config import DataConfig
+from ganforge.data import create as create_data
+from ganforge.evaluation import evaluate
+from ganforge.extractors import create as create_extractor
+
+PRESETS = ("specgan-fsdd", "wavegan-fsdd", "cspecgan-fsdd")
+ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+METRICS = ["is", "fid", "kid"]
+
+
+def fsdd(root: Path, split: str) -> ganforge.data.Dataset:
+    return create_data(DataConfig(name="fsdd", root=str(root), split=split))
+
+
+def score(clips: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
+    """IS, FD and KID of ``clips [N, 1, L]`` against ``real`` in the fsdd classifier's features (+ label accuracy)."""
+    out = evaluate(real, clips, metrics=METRICS, extractor="fsdd", n=len(clips))
+    result = {"is": out["is"], "fd": out["fid"], "kid": out["kid"]}
+    if labels is not None:
+        predicted = create_extractor("fsdd").predict(clips)
+        per_label = [float((predicted[labels == k] == k).float().mean()) for k in range(10)]
+        result["accuracy"] = statistics.mean(per_label)
+        result["worst_label_accuracy"] = min(per_label)
+    return result
+
+
+def generate(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` clips of the run's generator (labels cycling through the digits when conditional)."""
+    generator = ganforge.load(run_dir)
+    labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
+    return generator.sample(n, seed=seed, labels=labels), labels
+
+
+def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, score_only: bool,
+            runs_dir: str | None, tmp: Path) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
+    seconds = None
+    if not score_only:
+        overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
+                                     "train.progress": False, "eval.every": 0}
+        if steps:
+            overrides["train.steps"] = steps
+        start = time.perf_counter()
+        ganforge.train(preset, out=run_dir, overrides=overrides)
+        seconds = time.perf_counter() - start
+    clips, labels = generate(run_dir, n, seed=10_000 + seed)
+    real = fsdd(Path(root), "train").data
+    return {"preset": preset, "seed": seed, "seconds": seconds, "steps": ganforge.load(run_dir).meta.get("step"),
+            **score(clips, real, labels)}
+
+
+def baselines(root: Path, n: int) -> list[dict[str, Any]]:
+    """Real test clips and white noise at the real clips' RMS, scored like the generators."""
+    train, test = fsdd(root, "train"), fsdd(root, "test")
+    rms = float(train.data.pow(2).mean().sqrt())
+    noise = (torch.randn(n, *train.shape, generator=torch.Generator().manual_seed(0)) * rms).clamp(-1, 1)
+    return [
+        {"preset": "real (test split)", "seed": "-", **score(test.data, train.data, test.labels)},
+        {"preset": "white noise", "seed": "-", **score(noise, train.data)},
+    ]
+
+
+def summarise(results: list[dict[str, Any]]) -> str:
+    lines = ["| clips | seeds | IS (higher) | FD (lower) | KID (lower) | label accuracy | min. per label | train time |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    order = [*PRESETS, "real (test split)", "white noise"]
+    for name in sorted({r["preset"] for r in results}, key=lambda p: order.index(p) if p in order else 99):
+        rs = [r for r in results if r["preset"] == name]
+
+        def cell(key: str, fmt: str) -> str:
+            values = [r[key] for r in rs if r.get(key) is not None]
+            if not values:
+                return "-"
+            text = format(statistics.mean(values), fmt)
+            return f"{text} ± {format(statistics.stdev(values), fmt)}" if len(values) > 1 else text
+
+        minutes = [r["seconds"] / 60 for r in rs if r.get("seconds")]
+        lines.append(f"| {name} | {len(rs)} | {cell('is', '.2f')} | {cell('fd', '.1f')} | {cell('kid', '.3f')} | "
+                     f"{cell('accuracy', '.1%')} | {cell('worst_label_accuracy', '.1%')} | "
+                     f"{(f'{statistics.mean(minutes):.1f} min') if minutes else '-'} |")
+    return "\n".join(lines)
+
+
+def picture(root: Path, runs_dir: Path, presets: list[str], out: Path, seed: int = 0) -> None:
+    """One row of spectrograms per source (real, then each preset's seed-``seed`` run), digits 0-9 in order."""
+    from ganforge.audio import spectrogram_images
+    from ganforge.viz import image_grid
+
+    test = fsdd(root, "test")
+    rows = [torch.stack([test.data[test.labels == k][0] for k in range(10)])]
+    for preset in presets:
+        clips, _ = generate(runs_dir / f"{preset}-seed{seed}", 10, seed=10_000 + seed)
+        rows.append(clips)
+    image_grid(spectrogram_images(torch.cat(rows)), nrow=10).save(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=",".join(PRESETS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the FSDD recordings/ folder")
+    parser.add_argument("--n", type=int, default=1000, help="generated clips scored per run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
+    parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--score-only", action="store_true", help="score the runs in --runs-dir without training")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--picture", type=Path, default=None, help="spectrograms of real and generated digits (needs --runs-dir)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    presets = args.presets.split(",")
+    runs = [(p, int(s), args.threads, str(args.root), args.n, args.steps, args.score_only,
+             str(args.runs_dir) if args.runs_dir else None) for p in presets for s in args.seeds.split(",")]
+    describe = lambda r: (f"{r['preset']:14} seed {r['seed']}: IS {r['is']:.2f}, FD {r['fd']:.1f}, KID {r['kid']:.3f}"  # noqa: E731
+                          + (f", accuracy {r['accuracy']:.1%}" if "accuracy" in r else "")
+                          + (f" ({r['seconds'] / 60:.1f} min)" if r.get("seconds") else ""))
+    results = run_all(run_one, runs, args.jobs, args.json, describe)
+    results += baselines(args.root, args.n)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    if args.picture and args.runs_dir:
+        picture(args.root, args.runs_dir, presets, args.picture)
+    print()
+    print(summarise(results))
+
+
+if __name__ == "__main__":
+    main()
