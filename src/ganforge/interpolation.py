@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import modality as modalities
 from .core import to_uint8
 from .errors import UserError
 from .models.base import Generator
@@ -60,7 +61,9 @@ def render_walk(
 ) -> Walk:
     """Frames through the seeds' latents: ``frames`` per segment, ``(len(seeds)-1) * frames + 1`` in all."""
     if not generator.is_image:
-        raise UserError(f"interpolate renders images; this generator outputs vectors of shape {tuple(generator.output_shape)}")
+        kind = modalities.of(generator)
+        raise UserError(f"interpolate renders images; this generator makes {kind.name} {kind.plural} of shape "
+                        f"{tuple(generator.output_shape)} (use ganforge sample)")
     if generator.num_classes and label is None:
         label = 0  # what sample(1, seed) uses, so the seed frames match it
     psi = _w_space_psi(generator)
