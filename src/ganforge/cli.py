@@ -155,7 +155,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         generator, plan, args.out, seed=args.seed, truncation=args.truncation, batch_size=args.batch_size,
         overwrite=args.overwrite, progress=sys.stderr.isatty(), source=str(args.run),
     )
-    print(f"wrote {plan.total:,} images to {args.out} (manifest: {Path(args.out) / 'manifest.json'})")
+    print(f"wrote {plan.total:,} {plan.plural} to {args.out} (manifest: {Path(args.out) / 'manifest.json'})")
     return 0
 
 
