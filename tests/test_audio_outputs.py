@@ -198,3 +198,12 @@ def test_synthesize_balances_an_audio_folder(run, tone_folder, tmp_path, capsys)
     assert "high  3 + 0 = 3" in capsys.readouterr().out
     counts = {p.name: len(list(p.glob("*.wav"))) for p in (tmp_path / "top-up").iterdir() if p.is_dir()}
     assert counts == {"low": 2, "mid": 3}
+
+
+def test_synthesize_refuses_another_format(run, tmp_path, capsys):
+    out = tmp_path / "png"
+    assert main(["synthesize", str(run), "--n", "2", "--format", "png", "--out", str(out)]) == 2
+    assert "--format png: this generator's clips are written as wav files" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["synthesize", str(run), "--n", "2", "--format", "wav", "--out", str(out)]) == 0
+    assert len(list(out.rglob("*.wav"))) == 2

@@ -30,7 +30,7 @@ from .core import IMAGE_SUFFIXES, atomic_write_bytes
 from .data.images import relative_files
 from .errors import UserError
 from .models.base import Generator, check_truncation, generate, truncated_normal
-from .sampling import provenance
+from .sampling import provenance, shorten
 
 MANIFEST = "manifest.json"
 CREATED_BY = "ganforge synthesize"
@@ -266,12 +266,15 @@ def synthesize(
     overwrite: bool = False,
     progress: bool = False,
     source: str | None = None,
+    file_format: str | None = None,
 ) -> dict[str, Any]:
     """Write ``plan``'s samples under ``out`` (class sub-folders, or flat) and ``manifest.json``.
 
     Files are ``<class folder>/<index:06d><suffix>`` (or ``<index:06d><suffix>``), the suffix of
     the modality's media (``.png``, ``.wav``); each carries provenance metadata: generator id,
     run, its own seed, label, class, index, truncation (and the modality's fields: ``sample_rate``).
+
+    ``file_format`` (``png``, ``wav``), when given, must be the modality's own.
 
     Returns:
         The manifest (also written to ``out/manifest.json``).
@@ -285,6 +288,9 @@ def synthesize(
     if kind.media is None:
         raise UserError(f"synthesize writes files a folder data set reads; this generator makes {kind.name} samples "
                         f"(use ganforge sample --out {' or '.join('FILE' + s for s in kind.suffixes)})")
+    own = kind.media.suffix.lstrip(".")
+    if file_format is not None and file_format.lower().lstrip(".") != own:
+        raise UserError(f"--format {shorten(file_format)}: this generator's {kind.plural} are written as {own} files")
     image_seed(seed, 0)  # range check before any file is touched
     out = prepare_out(out, overwrite)
     labels = plan.labels()
