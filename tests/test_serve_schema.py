@@ -2,10 +2,11 @@
 
 Schemathesis draws requests from ``/openapi.json``: schema-valid ones, which must get a 2xx (or a
 400 when the model cannot honour them: an unknown class name, a label on an unconditional
-model, too many pixels), and schema-invalid ones, which must get a 4xx. Every response is
+model, too many values), and schema-invalid ones, which must get a 4xx. Every response is
 checked against the schema (status code, content type, JSON body) and here also: no 5xx, and
-no body larger than the server's limits allow. An audio run keeps to the same schema with WAV files. Fixed seed (``derandomize``), a bounded number
-of cases per operation and mode; the counts are printed (``cases``, ``failures``).
+no body larger than the server's limits allow. The image models and an audio model (WAV files)
+are drawn against. Fixed seed (``derandomize``), a bounded number of cases per operation and
+mode; the counts are printed (``cases``, ``failures``).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 The page has no external references (charts are inline SVG, images and sounds are data URLs),
 so it can be mailed, archived or opened offline. Where the run's modality has a playable form
-(audio), each preview picture has a player of the same samples (``samples/step-N.wav``). The trainer rewrites it whenever it saves a
-sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
+(audio), each preview picture has a player of the same samples (``samples/step-N.wav``). The
+trainer rewrites it whenever it saves a sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
 """
 
 from __future__ import annotations
