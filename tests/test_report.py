@@ -36,6 +36,7 @@ def test_every_run_writes_a_self_contained_report(run_dir: Path) -> None:
         assert base64.b64decode(encoded) == path.read_bytes()
         Image.open(io.BytesIO(base64.b64decode(encoded))).verify()
     assert "name: run" in page and "extractor: digits" in page  # the resolved config (named after its directory)
+    assert "<audio" not in page and not list((run_dir / "samples").glob("step-*.wav"))  # images: nothing to play
 
 
 def test_report_curves_follow_the_log(run_dir: Path) -> None:

@@ -15,11 +15,13 @@ import warnings
 import httpx
 import numpy as np
 import pytest
+import soundfile
 import torch
 from PIL import Image
 
 import ganforge
 from ganforge import cli
+from ganforge.audio import read_provenance
 from ganforge.errors import UserError
 from ganforge.serve import create_app
 from ganforge.serve.batcher import MicroBatcher
@@ -83,6 +85,8 @@ def test_info_and_health(conditional, unconditional):
     assert len(info["generator"]) == 16
     info = unconditional.get("/api/info").json()
     assert not info["conditional"] and info["class_names"] == [] and info["run"] == "dcgan-digits"
+    assert info["modality"] == "image" and info["media_type"] == info["batch_media_type"] == "image/png"
+    assert info["output_fields"] == {}
 
 
 def test_web_page_and_static_files(conditional):
@@ -114,6 +118,7 @@ def test_generate_images_match_the_library(runs, conditional):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["seeds"] == [5, 6, 7, 8] and body["labels"] == [3, 3, 3, 3] and body["truncation"] is None
+    assert body["media_type"] == "image/png"
     generator = ganforge.load(runs["conditional"])
     for b64, seed in zip(body["images"], body["seeds"]):
         image = decode(b64)
@@ -152,6 +157,69 @@ def test_interpolate_ends_at_the_seeds_samples(conditional):
     strip = conditional.post("/api/interpolate", json={**body, "format": "grid"})
     assert strip.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(strip.content)).size == (6 * 18 + 2, 18 + 2)
+
+
+# --------------------------------------------------------------------------- an audio run: WAV files
+
+
+@pytest.fixture(scope="module")
+def audio(tiny_audio_run):
+    """The session's tiny conditional SpecGAN on 8 kHz tones (classes high, low, mid; clips of 2,048 samples)."""
+    with local(create_app(tiny_audio_run.dir)) as client:
+        yield client
+
+
+def wav(data: bytes, tmp_path, name: str = "clip.wav") -> tuple[np.ndarray, int, dict[str, str]]:
+    """Samples, rate and provenance of WAV bytes."""
+    path = tmp_path / name
+    path.write_bytes(data)
+    samples, rate = soundfile.read(str(path), dtype="float32")
+    return samples, rate, read_provenance(path)
+
+
+def test_an_audio_run_is_served_as_wav(audio, tiny_audio_run, tmp_path):
+    info = audio.get("/api/info").json()
+    assert info["modality"] == "audio" and info["media_type"] == "audio/wav" and info["batch_media_type"] == "audio/wav"
+    assert info["output_fields"] == {"sample_rate": "8000"} and info["output_shape"] == [1, 2048]
+    assert info["class_names"] == ["high", "low", "mid"]
+    body = audio.post("/api/generate", json={"n": 3, "seed": 4, "label": "low", "format": "images"}).json()
+    assert body["media_type"] == "audio/wav" and body["seeds"] == [4, 5, 6] and body["labels"] == [1, 1, 1]
+    generator = ganforge.load(tiny_audio_run.dir)
+    for i, (b64, seed) in enumerate(zip(body["images"], body["seeds"])):
+        samples, rate, fields = wav(base64.b64decode(b64), tmp_path, f"{i}.wav")
+        assert rate == 8000 and samples.shape == (2048,)
+        assert fields["synthetic"] == "true" and fields["seed"] == str(seed) and fields["label"] == "1"
+        assert fields["generator"] == info["generator"] and fields["sample_rate"] == "8000"
+        expected = generator.sample(1, seed=seed, labels=1)[0, 0].numpy()  # clip i is Generator.sample(1, seed + i)
+        assert np.abs(samples - expected).max() <= 2 / 32768 and np.abs(expected).max() > 0  # 16-bit rounding
+    again = audio.post("/api/generate", json={"n": 3, "seed": 4, "label": 1, "format": "images"}).json()
+    assert again["images"] == body["images"]  # same seed, same bytes
+
+
+def test_an_audio_grid_is_one_wav_of_the_clips(audio, tmp_path):
+    a, b = (audio.post("/api/generate", json={"n": 5, "seed": 2, "scale": 8}) for _ in range(2))  # scale: no effect
+    assert a.status_code == 200 and a.headers["content-type"] == "audio/wav" and a.content == b.content
+    assert 'filename="ganforge-seed2-n5.wav"' in a.headers["content-disposition"]
+    samples, rate, fields = wav(a.content, tmp_path)
+    assert rate == 8000 and len(samples) == 5 * 2048 + 4 * 2000  # 0.25 s of silence between clips
+    assert not samples[2048 : 2048 + 2000].any() and samples[:2048].any()
+    assert fields["clips"] == "5" and fields["label"] == "0,1,2,0,1" and fields["synthetic"] == "true"
+    strip = audio.post("/api/interpolate", json={"seed_a": 1, "seed_b": 2, "steps": 3, "label": "mid"})
+    assert strip.headers["content-type"] == "audio/wav"
+    samples, _, fields = wav(strip.content, tmp_path, "strip.wav")
+    assert len(samples) == 3 * 2048 + 2 * 2000 and fields["frames"] == "3" and fields["label"] == "2"
+
+
+def test_audio_size_limits_count_samples(tiny_audio_run):
+    with local(create_app(tiny_audio_run.dir, max_values=4 * 2048)) as client:
+        assert client.post("/api/generate", json={"n": 4, "scale": 8}).status_code == 200  # scale does not enlarge sound
+        response = client.post("/api/generate", json={"n": 5})
+        assert response.status_code == 400
+        assert message(response) == ("this request asks for 5 clips of 2048 samples (10240 in all); the limit is 8192: "
+                                     "ask for fewer clips")
+        assert client.get("/api/info").json()["limits"]["max_values"] == 8192
+        schema = client.get("/openapi.json").json()
+        assert "audio/wav" in schema["paths"]["/api/generate"]["post"]["responses"]["200"]["content"]
 
 
 # --------------------------------------------------------------------------- bad input: 4xx, never 5xx
@@ -239,7 +307,7 @@ def test_create_app_refuses_what_it_cannot_serve(tmp_path):
     with pytest.raises(UserError, match="no generator found"):
         create_app(tmp_path)
     vectors, _ = ganforge.create_model("mlp", data_shape=(2,))
-    with pytest.raises(UserError, match="serve shows images"):
+    with pytest.raises(UserError, match="serve shows clips and images; this generator makes points"):
         create_app(vectors)
     with pytest.raises(UserError, match="samples generators of latents; Linear maps images to images"):
         create_app(torch.nn.Linear(2, 2))
@@ -375,6 +443,9 @@ def test_a_request_for_too_many_pixels_is_a_400(runs):
                                      "ask for fewer images or a smaller scale")
         assert client.post("/api/interpolate", json={"steps": 17, "scale": 2}).status_code == 400
         assert client.get("/api/info").json()["limits"]["max_pixels"] == 16384
+        assert client.get("/api/info").json()["limits"]["max_values"] == 16384  # max_pixels is its older name
+    with local(create_app(runs["unconditional"], max_values=64 * 64 * 4)) as client:
+        assert client.post("/api/generate", json={"n": 5, "scale": 4}).status_code == 400
 
 
 @pytest.mark.parametrize(

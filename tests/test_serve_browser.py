@@ -1,9 +1,12 @@
-"""The ``ganforge serve`` web page in a real browser (Chromium via Playwright) against a real server.
+"""The ``ganforge serve`` web page in a real browser (Chromium via Playwright) against a real server:
+images (``<img>``, enlarge, interpolate, download) and an audio run (``<audio>`` players that decode and play).
 
 Skipped only where no browser exists: install one with ``apt-get install chromium``
 (the tests launch ``/usr/bin/chromium``; never ``playwright install``).
 """
 
+import base64
+import io
 import socket
 import threading
 import time
@@ -12,11 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 import uvicorn
 from PIL import Image
 
 import ganforge
+from ganforge.audio import read_provenance
 from ganforge.serve import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -209,3 +215,100 @@ def test_unconditional_model_has_no_label_picker(browser):
         click(page, "#interpolate")  # no label needed
         assert page.locator("#frames img").count() == 8 and page.locator("#error").is_hidden()
         page.close()
+
+
+# --------------------------------------------------------------------------- an audio run: <audio> players
+
+
+@pytest.fixture(scope="module")
+def audio_url(browser, request):  # after `browser`: no training when the tests skip
+    """The session's tiny conditional SpecGAN on 8 kHz tones (clips of 2,048 samples), served."""
+    run = request.getfixturevalue("tiny_audio_run")
+    with serving(run.dir) as url:
+        yield url
+
+
+PLAYERS_READY = """async (selector) => Promise.all([...document.querySelectorAll(selector)].map((a) => new Promise((resolve) => {
+  const done = () => resolve({ready: a.readyState, duration: a.duration, error: a.error && a.error.code});
+  if (a.readyState >= 3) done();
+  else { a.addEventListener("canplay", done, {once: true}); a.addEventListener("error", done, {once: true}); }
+})))"""
+
+DECODE = """async (src) => {
+  const data = await (await fetch(src)).arrayBuffer();
+  const buffer = await new OfflineAudioContext(1, 1, 8000).decodeAudioData(data);
+  return {length: buffer.length, rate: buffer.sampleRate, samples: Array.from(buffer.getChannelData(0))};
+}"""
+
+PLAY_TO_THE_END = """async (selector) => {
+  const a = document.querySelector(selector);
+  a.muted = true;  // muted playback needs no user gesture
+  const ended = new Promise((resolve) => a.addEventListener("ended", resolve, {once: true}));
+  await a.play();
+  await ended;
+  return {ended: a.ended, time: a.currentTime};
+}"""
+
+
+def test_an_audio_run_plays_in_the_page(browser, audio_url, tmp_path):
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(audio_url)
+    wait_idle(page)
+
+    # the API says what a sample is, and the page shows a player per clip (no pictures)
+    assert page.locator("#grid audio").count() == 16 and page.locator("#grid img").count() == 0
+    assert page.eval_on_selector_all("#grid audio", "as => as.every(a => a.controls)")
+    assert "sample rate 8000" in page.text_content("#info") and page.locator("#label-field").is_visible()
+    clip_seconds = 2048 / 8000
+    for state in page.evaluate(PLAYERS_READY, "#grid audio"):  # every player decoded enough to play
+        assert state["error"] is None and state["ready"] >= 3, state
+        assert abs(state["duration"] - clip_seconds) < 0.01, state
+
+    # the browser decodes the very samples the API wrote (16-bit PCM at the clip's own rate)
+    src = page.get_attribute("#grid audio >> nth=2", "src")
+    assert src.startswith("data:audio/wav;base64,")
+    decoded = page.evaluate(DECODE, src)
+    body = {"n": 16, "seed": 0, "label": None, "truncation": None, "format": "images"}
+    api = httpx.post(audio_url + "api/generate", json=body, timeout=60).json()
+    assert api["media_type"] == "audio/wav" and src == "data:audio/wav;base64," + api["images"][2]
+    wave, rate = soundfile.read(io.BytesIO(base64.b64decode(api["images"][2])), dtype="float32")
+    assert (decoded["length"], decoded["rate"], rate) == (2048, 8000, 8000)
+    assert np.abs(np.asarray(decoded["samples"]) - wave).max() < 1e-4 and np.abs(wave).max() > 0
+
+    played = page.evaluate(PLAY_TO_THE_END, "#grid audio")
+    assert played["ended"] and abs(played["time"] - clip_seconds) < 0.05
+
+    # a label and a seed change the clips; captions say which
+    before = page.eval_on_selector_all("#grid audio", "as => as.map(a => a.src)")
+    page.select_option("#label", "1")
+    page.fill("#n", "4")
+    click(page, "#generate")
+    assert page.locator("#grid audio").count() == 4
+    titles = page.eval_on_selector_all("#grid audio", "as => as.map(a => a.title)")
+    name = page.eval_on_selector("#label", "s => s.options[s.selectedIndex].text")
+    assert all(f"label {name.split(': ')[-1]}" in title for title in titles), (titles, name)
+    assert page.eval_on_selector_all("#grid audio", "as => as.map(a => a.src)") != before[:4]
+
+    # interpolation frames are players too
+    page.fill("#steps", "3")
+    click(page, "#interpolate")
+    assert page.locator("#frames audio").count() == 3 and page.locator("#error").is_hidden()
+    assert all(s["error"] is None and s["ready"] >= 3 for s in page.evaluate(PLAYERS_READY, "#frames audio"))
+
+    # the download is one WAV of the clips, with provenance
+    with page.expect_download() as info:
+        page.click("#download")
+    download = info.value
+    assert download.suggested_filename == "ganforge-seed0-n4.wav"
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+    fields = read_provenance(path)
+    assert fields["synthetic"] == "true" and fields["clips"] == "4" and fields["sample_rate"] == "8000"
+    assert soundfile.info(str(path)).frames == 4 * 2048 + 3 * 2000  # 0.25 s of silence between clips
+    context.close()
+    assert not errors, errors

@@ -2,10 +2,11 @@
 
 Schemathesis draws requests from ``/openapi.json``: schema-valid ones, which must get a 2xx (or a
 400 when the model cannot honour them: an unknown class name, a label on an unconditional
-model, too many pixels), and schema-invalid ones, which must get a 4xx. Every response is
+model, too many values), and schema-invalid ones, which must get a 4xx. Every response is
 checked against the schema (status code, content type, JSON body) and here also: no 5xx, and
-no body larger than the server's limits allow. Fixed seed (``derandomize``), a bounded number
-of cases per operation and mode; the counts are printed (``cases``, ``failures``).
+no body larger than the server's limits allow. The image models and an audio model (WAV files)
+are drawn against. Fixed seed (``derandomize``), a bounded number of cases per operation and
+mode; the counts are printed (``cases``, ``failures``).
 """
 
 from __future__ import annotations
@@ -35,18 +36,25 @@ CONFIG = {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "
 
 
 def largest_response(info: dict[str, Any]) -> int:
-    """A bound on any response body: every allowed pixel as base64 PNG, with room for PNG and JSON framing."""
-    channels, height, width = info["output_shape"]
+    """A bound on any response body: every allowed value as base64 (a PNG pixel per channel byte, a 16-bit WAV
+    sample two bytes), with room for the files' and JSON's framing."""
     limits = info["limits"]
-    images = max(limits["max_n"], limits["max_steps"])
-    pixels = images * height * width * limits["max_scale"] ** 2
+    samples = max(limits["max_n"], limits["max_steps"])
+    if info["media_type"] == "audio/wav":
+        values = min(samples * info["output_shape"][-1], limits["max_values"])
+        return 2 * 2 * values + samples * (4 << 10) + (64 << 10)  # + a RIFF INFO chunk of provenance per clip
+    channels, height, width = info["output_shape"]
+    pixels = samples * height * width * limits["max_scale"] ** 2
     pixels = min(pixels, limits.get("max_pixels", pixels))
     return 2 * pixels * channels + (64 << 10)
 
 
-@pytest.mark.parametrize("model", ["conditional", "unconditional"])
+RUNS = {"conditional": "tiny_cdcgan_run", "unconditional": "tiny_dcgan_run", "audio": "tiny_audio_run"}
+
+
+@pytest.mark.parametrize("model", list(RUNS))
 def test_the_api_keeps_to_its_schema(model, request, capsys):
-    run = request.getfixturevalue("tiny_cdcgan_run" if model == "conditional" else "tiny_dcgan_run")
+    run = request.getfixturevalue(RUNS[model])
     app = create_app(run.dir, batch_wait_ms=0)  # one request at a time: nothing to wait for
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig.from_dict(CONFIG),
                                             headers=HOST)

@@ -153,9 +153,9 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
         return 0
     synthesize(
         generator, plan, args.out, seed=args.seed, truncation=args.truncation, batch_size=args.batch_size,
-        overwrite=args.overwrite, progress=sys.stderr.isatty(), source=str(args.run),
+        overwrite=args.overwrite, progress=sys.stderr.isatty(), source=str(args.run), file_format=args.format,
     )
-    print(f"wrote {plan.total:,} images to {args.out} (manifest: {Path(args.out) / 'manifest.json'})")
+    print(f"wrote {plan.total:,} {plan.plural} to {args.out} (manifest: {Path(args.out) / 'manifest.json'})")
     return 0
 
 
@@ -425,21 +425,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "synthesize",
-        help="write a labelled synthetic image folder (class sub-folders) for data augmentation",
-        description="Generate an image-folder data set: one sub-folder per class for conditional generators "
-        "(a flat folder for unconditional ones), every PNG with provenance metadata, plus manifest.json.",
+        help="write a labelled synthetic data folder (class sub-folders of PNGs or WAVs) for data augmentation",
+        description="Generate a folder data set (image-folder, audio-folder): one sub-folder per class for conditional "
+        "generators (a flat folder for unconditional ones), every file (PNG, WAV) with provenance metadata, plus manifest.json.",
     )
     p.add_argument("run", help="run directory or generator/ folder")
     amount = p.add_mutually_exclusive_group(required=True)
-    amount.add_argument("--per-class", type=int, metavar="N", help="N images of every class (conditional generators)")
+    amount.add_argument("--per-class", type=int, metavar="N", help="N samples of every class (conditional generators)")
     amount.add_argument("--balance", metavar="REAL_DIR",
                         help="top up every class of this labelled folder (class sub-folders) to its largest class")
-    amount.add_argument("--n", type=int, metavar="N", help="N images in all (classes cycle for conditional generators)")
+    amount.add_argument("--n", type=int, metavar="N", help="N samples in all (classes cycle for conditional generators)")
     p.add_argument("--out", required=True, help="output folder (must be new or empty)")
-    p.add_argument("--seed", type=int, default=0, help="image i gets seed SEED * 2**32 + i (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="sample i gets seed SEED * 2**32 + i (default 0)")
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
-    p.add_argument("--format", choices=["png"], default="png", help="image format (png, lossless, with metadata)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per generator batch (default 256)")
+    p.add_argument("--format", help="file format, checked against the generator's own (png for images, wav for clips; "
+                   "lossless, with metadata); default: the generator's")
+    p.add_argument("--batch-size", type=int, default=256, help="samples per generator batch (default 256)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthesize output in --out")
     p.set_defaults(func=cmd_synthesize, ranges={"per_class": Range(1, 10**7), "n": Range(1, 10**8), "seed": SEED_RANGE,
                                                 "truncation": finite, "batch_size": batch})

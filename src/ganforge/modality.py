@@ -8,7 +8,11 @@ A :class:`Modality` owns everything that depends on what one sample *is*:
   ``--out`` suffix: ``ganforge sample``) and previewed as a picture (:meth:`~Modality.preview`:
   the trainer's ``samples/step-N.png``, ``report.html``, the serve page);
 * the default metrics and feature extractor of ``ganforge eval`` (:attr:`~Modality.default_metrics`,
-  :attr:`~Modality.extractor`: None when samples are their own features).
+  :attr:`~Modality.extractor`: None when samples are their own features);
+* the files a browser presents (:class:`Media`): one stored sample as a file (:attr:`~Modality.media`,
+  :meth:`~Modality.encode`: the serve API's samples, ``ganforge synthesize``'s folders), and a batch a
+  person plays beside its picture (:attr:`~Modality.playable`, :meth:`~Modality.encode_playable`: the
+  trainer's ``samples/step-N.wav`` that ``report.html`` embeds, the serve API's ``grid`` of clips).
 
 Data sets declare their modality (``Dataset.modality``), the trainer stamps it into the
 generator's metadata, and every command looks the modality up here. Adding one is a
@@ -18,6 +22,8 @@ commands and the serve app never name a modality.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,15 +31,31 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import from_uint8, to_uint8
+from .core import IMAGE_SUFFIXES, from_uint8, to_uint8
 from .errors import UserError
 from .registry import Registry
-from .viz import image_grid, save_png, scatter_plot
+from .viz import image_grid, png_bytes, save_png, scatter_plot
 
 #: ``write(modality, samples, path, nrow=..., reference=..., metadata=...)``: a batch of outputs to a file.
 Writer = Callable[..., Path]
 
 MODALITIES: Registry["Modality"] = Registry("modality")
+
+
+@dataclass(frozen=True)
+class Media:
+    """A kind of file a browser presents: its MIME type (``image/png``, ``audio/wav``) and file suffix."""
+
+    type: str
+    suffix: str
+
+    @property
+    def element(self) -> str:
+        """The HTML element that presents it: ``img``, ``audio`` or ``video`` (from the MIME type's major part)."""
+        return {"image": "img", "audio": "audio", "video": "video"}.get(self.type.split("/", 1)[0], "object")
+
+
+PNG = Media("image/png", ".png")
 
 
 # The writers every modality may list in its ``writers`` (a new modality reuses them).
@@ -72,6 +94,11 @@ class Modality:
             their own features (flattened).
         writers: ``--out`` suffix -> writer; ``""`` (no suffix) names a folder of single files.
         preview_caption: how ``report.html`` titles the previews.
+        media: the file one stored sample becomes (:meth:`encode`); None: none (not served, not synthesized).
+        playable: the file a batch becomes for a person to play beside its preview picture
+            (:meth:`encode_playable`; audio: the clips one after another in a WAV); None: the picture is all.
+        data_suffixes: the files of this kind that folder data sets read (``synthesize --balance`` counts them).
+        scalable: whether samples can be enlarged (the serve API's ``scale``: images).
     """
 
     name: str = ""
@@ -81,10 +108,17 @@ class Modality:
     extractor: str | None = None
     writers: dict[str, Writer] = {".npy": write_npy}
     preview_caption: str = "samples"
-    #: Whether ``ganforge serve`` can show it (its page shows stored samples as PNG images).
-    servable: bool = False
+    media: Media | None = None
+    playable: Media | None = None
+    data_suffixes: tuple[str, ...] = ()
+    scalable: bool = False
     #: Fewest samples a preview shows (a scatter plot needs many points to show a mixture).
     min_preview: int = 0
+
+    @property
+    def servable(self) -> bool:
+        """Whether ``ganforge serve`` can present it: one sample is a file a browser shows or plays."""
+        return self.media is not None
 
     def check(self, data: torch.Tensor, what: str) -> None:
         """Raise :class:`UserError` unless ``data`` is stored data of this modality."""
@@ -118,6 +152,35 @@ class Modality:
                       reference: torch.Tensor | None = None, metadata: dict[str, Any] | None = None) -> Path:
         """:meth:`preview` saved as a PNG with ``metadata`` text chunks."""
         return save_png(self.preview(samples, nrow=nrow, reference=reference), path, metadata)
+
+    def encode(self, stored: torch.Tensor, metadata: dict[str, Any], *, scale: int = 1) -> bytes:
+        """One stored sample (:meth:`to_stored` of an output) as a :attr:`media` file with ``metadata`` as provenance.
+
+        ``scale`` enlarges it where the modality is :attr:`scalable`. The same sample and
+        metadata always give the same bytes.
+        """
+        raise UserError(f"{self.name} samples have no single-file form (write them with --out FILE.npy)")
+
+    def encode_playable(self, samples: torch.Tensor, metadata: dict[str, Any]) -> bytes:
+        """A batch of outputs (model range) as one :attr:`playable` file with ``metadata`` as provenance."""
+        raise UserError(f"{self.name} samples have no playable form")
+
+    @property
+    def batch_media(self) -> Media:
+        """What :meth:`encode_batch` makes: the :attr:`playable` file where there is one, else the preview PNG."""
+        return self.playable or PNG
+
+    def encode_batch(self, samples: torch.Tensor, metadata: dict[str, Any], *, nrow: int | None = None,
+                     scale: int = 1) -> bytes:
+        """A batch of outputs (model range) as one :attr:`batch_media` file: the serve API's ``format=grid``."""
+        if self.playable is not None:
+            return self.encode_playable(samples, metadata)
+        return png_bytes(self.preview(samples, nrow=nrow), metadata, scale if self.scalable else 1)
+
+    def size(self, shape: tuple[int, ...], count: int, scale: int = 1) -> tuple[int, str]:
+        """The values ``count`` samples of ``shape`` make at ``scale`` (what a size limit counts), and how to say it."""
+        values = count * math.prod(int(s) for s in shape)
+        return values, f"{count} {self.plural} of {values // max(count, 1)} values ({values} in all)"
 
     @property
     def suffixes(self) -> list[str]:
@@ -157,7 +220,9 @@ class ImageModality(Modality):
     extractor = "inception"
     writers = {".png": write_png, ".npy": write_npy, "": write_pngs}
     preview_caption = "sample grids"
-    servable = True
+    media = PNG
+    data_suffixes = IMAGE_SUFFIXES
+    scalable = True
 
     def check(self, data: torch.Tensor, what: str) -> None:
         if data.dim() != 4 or data.dtype != torch.uint8:
@@ -171,6 +236,14 @@ class ImageModality(Modality):
 
     def preview(self, samples: torch.Tensor, *, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
         return image_grid(samples, nrow)
+
+    def encode(self, stored: torch.Tensor, metadata: dict[str, Any], *, scale: int = 1) -> bytes:
+        return png_bytes(image_grid(stored[None], 1, padding=0), metadata, scale)
+
+    def size(self, shape: tuple[int, ...], count: int, scale: int = 1) -> tuple[int, str]:
+        _, height, width = (int(s) for s in shape)
+        pixels = count * height * scale * width * scale
+        return pixels, f"{count} images of {width * scale}x{height * scale} pixels ({pixels} in all)"
 
 
 class PointsModality(Modality):
@@ -234,6 +307,6 @@ register(ImageModality())
 register(PointsModality())
 
 __all__ = [
-    "MODALITIES", "ImageModality", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register", "write_npy",
-    "write_png", "write_pngs",
+    "MODALITIES", "PNG", "ImageModality", "Media", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register",
+    "write_npy", "write_png", "write_pngs",
 ]

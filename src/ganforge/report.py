@@ -1,8 +1,9 @@
 """``report.html``: a run's curves, sample grids over time and config in one self-contained page.
 
-The page has no external references (charts are inline SVG, images are data URLs), so it
-can be mailed, archived or opened offline. The trainer rewrites it whenever it saves a
-sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
+The page has no external references (charts are inline SVG, images and sounds are data URLs),
+so it can be mailed, archived or opened offline. Where the run's modality has a playable form
+(audio), each preview picture has a player of the same samples (``samples/step-N.wav``). The
+trainer rewrites it whenever it saves a sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
 """
 
 from __future__ import annotations
@@ -119,8 +120,19 @@ def pick_grids(paths: Sequence[Path], limit: int = MAX_GRIDS) -> list[Path]:
     return [paths[round(i * (len(paths) - 1) / (limit - 1))] for i in range(limit)]
 
 
-def _data_url(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _data_url(path: Path, media: modalities.Media = modalities.PNG) -> str:
+    return f"data:{media.type};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _figure(grid: Path, playable: modalities.Media | None) -> str:
+    """One preview picture, with a player of the same samples beside it where the run has a playable file."""
+    name = html.escape(grid.stem)
+    player = ""
+    if playable is not None and (file := grid.with_suffix(playable.suffix)).is_file():
+        tag = playable.element
+        player = (f'<{tag} controls preload="metadata" src="{_data_url(file, playable)}" '
+                  f'title="{name}" data-step="{name}"></{tag}>')
+    return f'<figure><img src="{_data_url(grid)}" alt="{name}">{player}<figcaption>{name}</figcaption></figure>'
 
 
 _STYLE = """
@@ -131,21 +143,28 @@ h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
 .chart text { font-size: 11px; fill: #555; } .chart .ylab { text-anchor: end; } .chart .end { text-anchor: end; }
 .chart .legend { text-anchor: end; font-size: 12px; }
 figure { margin: 0; } figure img { image-rendering: pixelated; width: 256px; border: 1px solid #ddd; }
+figure audio, figure video { display: block; width: 258px; margin-top: 4px; }
 figcaption { font-size: 12px; color: #555; text-align: center; }
 pre { background: #f6f6f6; padding: 12px; overflow-x: auto; }
 table { border-collapse: collapse; } td { padding: 2px 12px 2px 0; }
 """
 
 
-def build_report(run_dir: str | Path) -> str:
-    """The HTML text of a run's report."""
+def build_report(run_dir: str | Path, modality: str | None = None) -> str:
+    """The HTML text of a run's report.
+
+    ``modality`` names the run's modality (the trainer knows it before ``generator/`` is saved);
+    None reads it from the saved generator's metadata.
+    """
     run = RunDir(run_dir)
     if not (run.is_run() or run.metrics_path.is_file()):
         raise UserError(f"no run directory at '{run.dir}' (no {run.config_path.name}, generator/ or {run.metrics_path.name})")
     records = run.metrics()
     config_text = run.config_path.read_text() if run.config_path.is_file() else f"(no {run.config_path.name})"
     name = run.dir.name
-    caption = _preview_caption(run)
+    kind = _modality(run, modality)
+    caption = kind.preview_caption if kind else "samples"
+    playable = kind.playable if kind else None
     last = records[-1] if records else {}
     summary = [("run", name), ("last logged step", last.get("step", "-")), ("kimg", last.get("kimg", "-"))]
     summary += [(k, _tick(v)) for k, v in last.items() if k.startswith("eval/") and isinstance(v, (int, float))]
@@ -157,15 +176,10 @@ def build_report(run_dir: str | Path) -> str:
         "<h2>Curves</h2>",
         '<div class="charts">' + ("".join(charts(records)) or "<p>nothing logged yet</p>") + "</div>",
         f"<h2>Samples over time</h2><p>{html.escape(caption.capitalize())} of the same fixed inputs at every step, "
-        "so they are comparable.</p>",
+        "so they are comparable" + (f"; each plays the same {html.escape(kind.plural)} one after another" if playable else "")
+        + ".</p>",
         '<div class="grids">'
-        + (
-            "".join(
-                f'<figure><img src="{_data_url(p)}" alt="{html.escape(p.stem)}"><figcaption>{html.escape(p.stem)}</figcaption></figure>'
-                for p in grids
-            )
-            or f"<p>no {html.escape(caption)} yet</p>"
-        )
+        + ("".join(_figure(p, playable) for p in grids) or f"<p>no {html.escape(caption)} yet</p>")
         + "</div>",
         "<h2>Config</h2>",
         f"<pre>{html.escape(config_text)}</pre>",
@@ -177,16 +191,16 @@ def build_report(run_dir: str | Path) -> str:
     )
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``RUN_DIR/report.html`` atomically and return its path."""
+def write_report(run_dir: str | Path, modality: str | None = None) -> Path:
+    """Write ``RUN_DIR/report.html`` atomically and return its path (``modality``: see :func:`build_report`)."""
     path = RunDir(run_dir).report_path
-    atomic_write_text(path, build_report(run_dir))
+    atomic_write_text(path, build_report(run_dir, modality))
     return path
 
 
-def _preview_caption(run: RunDir) -> str:
-    """What the run's previews are (its modality's caption), from the saved generator's metadata."""
+def _modality(run: RunDir, name: str | None = None) -> modalities.Modality | None:
+    """The run's modality (its previews' caption, what plays beside them): ``name``, else the saved generator's."""
     try:
-        return modalities.get(str(run.generator_meta().get("modality") or "image")).preview_caption
+        return modalities.get(str(name or run.generator_meta().get("modality") or "image"))
     except UserError:  # a modality this process has not registered
-        return "samples"
+        return None

@@ -9,6 +9,7 @@ Everything a training run produces lands in one folder::
     RUN/generator/                config.json + model.safetensors (EMA weights), written as one unit
     RUN/generator-best/           the generator of the best eval step
     RUN/samples/step-NNNNNN.png   a preview of the fixed samples (grid, plot, ...), by step
+    RUN/samples/step-NNNNNN.wav   the same samples to play, where the modality has a playable form (audio)
     RUN/metrics.jsonl             one JSON record per log line / evaluation
     RUN/report.html               curves, previews and config in one self-contained page
     RUN/tensorboard/              when train.tensorboard is true

@@ -1,4 +1,4 @@
-"""Synthetic data sets from a trained generator: class folders of PNGs with provenance.
+"""Synthetic data sets from a trained generator: class folders of files with provenance (PNGs, WAVs).
 
 ::
 
@@ -6,10 +6,12 @@
     ganforge synthesize runs/cdcgan-mnist --balance data/train --out synth/   # top up rare classes
 
 A conditional generator writes one sub-folder per class (named by its ``class_names``, or the
-class index), an unconditional one a flat folder: the layout ``data.name=image-folder`` reads.
-Image ``i`` of a set made with seed ``S`` has its own seed :func:`image_seed` ``(S, i)``, stored
-with its label and truncation in the PNG's text metadata (:func:`~ganforge.sampling.provenance`),
-so ``ganforge sample RUN --n 1 --seed SEED --label LABEL`` redraws it. ``manifest.json`` records
+class index), an unconditional one a flat folder: the layout ``data.name=image-folder`` (images)
+and ``data.name=audio-folder`` (clips) read. What a sample becomes is its modality's
+(:meth:`~ganforge.modality.Modality.encode`: a PNG of an image, a WAV of a clip).
+Sample ``i`` of a set made with seed ``S`` has its own seed :func:`image_seed` ``(S, i)``, stored
+with its label and truncation in the file's provenance (:func:`~ganforge.sampling.provenance`:
+PNG text chunks, WAV RIFF INFO), so ``ganforge sample RUN --n 1 --seed SEED --label LABEL`` redraws it. ``manifest.json`` records
 the generator, the run, the counts per class, the seed and the truncation.
 """
 
@@ -21,25 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .core import IMAGE_SUFFIXES, to_uint8
-from .data.images import list_images
+from . import modality as modalities
+from .core import IMAGE_SUFFIXES, atomic_write_bytes
+from .data.images import relative_files
 from .errors import UserError
 from .models.base import Generator, check_truncation, generate, truncated_normal
-from .sampling import provenance
-from .viz import save_png
+from .sampling import provenance, shorten
 
 MANIFEST = "manifest.json"
 CREATED_BY = "ganforge synthesize"
-FORMATS = ("png",)
 SEED_STRIDE = 2**32  # image i of seed S has seed S * 2**32 + i: sets of different seeds never share a latent
 PROGRESS_MIN_IMAGES = 500
 
 
 def image_seed(seed: int, index: int) -> int:
-    """The seed of image ``index`` in a set made with ``seed`` (what its PNG metadata says)."""
+    """The seed of sample ``index`` in a set made with ``seed`` (what its file's provenance says)."""
     if not 0 <= seed < 2**31:
         raise UserError(f"--seed must be in 0..{2**31 - 1}, got {seed}")
     return seed * SEED_STRIDE + index
@@ -69,17 +69,19 @@ def class_folders(class_names: list[str]) -> list[str]:
 
 @dataclass
 class Plan:
-    """How many images to write per class (``None``: the unconditional generator's single pool).
+    """How many samples to write per class (``None``: the unconditional generator's single pool).
 
     Attributes:
-        counts: images to generate, by class index (or ``None``), in writing order.
+        counts: samples to generate, by class index (or ``None``), in writing order.
         class_names: a name per class index (empty for unconditional generators).
-        real_counts: with ``--balance``, the images each class already has.
+        real_counts: with ``--balance``, the samples each class already has.
+        plural: how the plan names its samples (the modality's: ``images``, ``clips``).
     """
 
     counts: dict[int | None, int]
     class_names: list[str] = field(default_factory=list)
     real_counts: dict[int, int] | None = None
+    plural: str = "images"
 
     @property
     def total(self) -> int:
@@ -95,14 +97,14 @@ class Plan:
     def describe(self) -> str:
         """The plan as lines of text (printed before generating)."""
         if None in self.counts:
-            return f"plan: {self.counts[None]:,} images (unconditional generator, flat folder)"
+            return f"plan: {self.counts[None]:,} {self.plural} (unconditional generator, flat folder)"
         width = max(len(n) for n in self.class_names)
         if self.real_counts is None:
-            lines = [f"plan: {len(self.counts)} classes, {self.total:,} images"]
+            lines = [f"plan: {len(self.counts)} classes, {self.total:,} {self.plural}"]
             lines += [f"  {self.class_names[k].ljust(width)}  {n:,}" for k, n in self.counts.items()]
         else:
             target = max(self.real_counts.values())
-            lines = [f"plan: {self.total:,} images to bring every class to {target:,} (real + synthetic = total)"]
+            lines = [f"plan: {self.total:,} {self.plural} to bring every class to {target:,} (real + synthetic = total)"]
             for k, have in self.real_counts.items():
                 n = self.counts.get(k, 0)
                 lines.append(f"  {self.class_names[k].ljust(width)}  {have:,} + {n:,} = {have + n:,}")
@@ -120,7 +122,7 @@ def plan_per_class(generator: Generator, per_class: int) -> Plan:
     if per_class < 1:
         raise UserError(f"--per-class must be >= 1, got {per_class}")
     names = _conditional_names(generator, "--per-class")
-    return Plan({k: per_class for k in range(len(names))}, names)
+    return Plan({k: per_class for k in range(len(names))}, names, plural=_plural(generator))
 
 
 def plan_total(generator: Generator, n: int) -> Plan:
@@ -128,32 +130,37 @@ def plan_total(generator: Generator, n: int) -> Plan:
     if n < 1:
         raise UserError(f"--n must be >= 1, got {n}")
     if not generator.num_classes:
-        return Plan({None: n})
+        return Plan({None: n}, plural=_plural(generator))
     k = generator.num_classes
-    return Plan({c: n // k + (c < n % k) for c in range(k) if n // k + (c < n % k)}, class_names_of(generator))
+    return Plan({c: n // k + (c < n % k) for c in range(k) if n // k + (c < n % k)}, class_names_of(generator),
+                plural=_plural(generator))
 
 
-def read_class_counts(folder: str | Path) -> dict[str, int]:
-    """Images per class sub-folder of a labelled image folder (``{folder name: count}``).
+def _plural(generator: Generator) -> str:
+    return modalities.of(generator).plural
+
+
+def read_class_counts(folder: str | Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES, plural: str = "images") -> dict[str, int]:
+    """Files (of ``suffixes``: images by default) per class sub-folder of a labelled folder (``{folder name: count}``).
 
     Raises:
-        UserError: the folder is missing, has no class sub-folders, or holds images at its top level.
+        UserError: the folder is missing, has no class sub-folders, or holds such files at its top level.
     """
     folder = Path(folder).expanduser()
     if not folder.exists():
         raise UserError(f"--balance folder '{folder}' does not exist")
     if not folder.is_dir():
         raise UserError(f"--balance '{folder}' is a file, not a folder of class sub-folders")
-    loose = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    loose = [p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes]
     if loose:
         raise UserError(
-            f"'{folder}' holds {len(loose)} images at its top level (e.g. '{loose[0]}'); "
-            "--balance needs a labelled folder: one sub-folder of images per class"
+            f"'{folder}' holds {len(loose)} {plural} at its top level (e.g. '{loose[0]}'); "
+            f"--balance needs a labelled folder: one sub-folder of {plural} per class"
         )
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise UserError(f"'{folder}' has no class sub-folders (expected <folder>/<class>/<images>)")
-    return {p.name: len(list_images(p)) for p in classes}
+        raise UserError(f"'{folder}' has no class sub-folders (expected <folder>/<class>/<{plural}>)")
+    return {p.name: len(relative_files(p, suffixes)) for p in classes}
 
 
 def match_classes(folder_names: list[str], class_names: list[str]) -> dict[str, int]:
@@ -185,15 +192,16 @@ def match_classes(folder_names: list[str], class_names: list[str]) -> dict[str, 
 def plan_balance(generator: Generator, real_dir: str | Path) -> Plan:
     """Top every class of ``real_dir`` up to the largest class's count (classes it lacks start at 0)."""
     names = _conditional_names(generator, "--balance")
-    counts = read_class_counts(real_dir)
+    kind = modalities.of(generator)
+    counts = read_class_counts(real_dir, kind.data_suffixes or IMAGE_SUFFIXES, kind.plural)
     mapping = match_classes(list(counts), names)
     real = {k: 0 for k in range(len(names))}
     for folder, index in mapping.items():
         real[index] = counts[folder]
     target = max(real.values())
     if target == 0:
-        raise UserError(f"'{real_dir}' has class folders but no images: nothing to balance against")
-    return Plan({k: target - n for k, n in real.items() if target > n}, names, real)
+        raise UserError(f"'{real_dir}' has class folders but no {kind.plural}: nothing to balance against")
+    return Plan({k: target - n for k, n in real.items() if target > n}, names, real, plural=kind.plural)
 
 
 @torch.no_grad()
@@ -204,25 +212,17 @@ def generate_images(
     truncation: float | None = None,
     batch_size: int = 256,
 ) -> torch.Tensor:
-    """uint8 images ``[N, C, H, W]``, image ``i`` from ``seeds[i]`` with ``labels[i]``.
+    """Samples in their stored form (the modality's: uint8 images ``[N, C, H, W]``, float clips ``[N, 1, L]``),
+    sample ``i`` from ``seeds[i]`` with ``labels[i]``.
 
-    Image ``i`` is the one ``generator.sample(1, seed=seeds[i], labels=labels[i], truncation=...)``
+    Sample ``i`` is the one ``generator.sample(1, seed=seeds[i], labels=labels[i], truncation=...)``
     draws (the same latent), computed in batches.
     """
     z = torch.cat(
         [truncated_normal((1, generator.latent_dim), truncation, torch.Generator().manual_seed(s)) for s in seeds]
     )
     y = generator.check_labels(None if not generator.num_classes else torch.tensor(labels), len(seeds))
-    return generate(generator, z, y, batch_size=batch_size, convert=to_uint8)
-
-
-def to_pil(image: torch.Tensor) -> Any:
-    """One uint8 image ``[C, H, W]`` as a PIL image (``L`` for grey, ``RGB`` for colour)."""
-    from PIL import Image
-
-    grey = image.shape[0] == 1
-    array = np.ascontiguousarray(image[0].numpy() if grey else image.permute(1, 2, 0).numpy())
-    return Image.fromarray(array, mode="L" if grey else "RGB")
+    return generate(generator, z, y, batch_size=batch_size, convert=modalities.of(generator).to_stored)
 
 
 def prepare_out(out: str | Path, overwrite: bool) -> Path:
@@ -266,11 +266,15 @@ def synthesize(
     overwrite: bool = False,
     progress: bool = False,
     source: str | None = None,
+    file_format: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``plan``'s images under ``out`` (class sub-folders, or flat) and ``manifest.json``.
+    """Write ``plan``'s samples under ``out`` (class sub-folders, or flat) and ``manifest.json``.
 
-    Files are ``<class folder>/<index:06d>.png`` (or ``<index:06d>.png``); each carries
-    provenance metadata: generator id, run, its own seed, label, class, index, truncation.
+    Files are ``<class folder>/<index:06d><suffix>`` (or ``<index:06d><suffix>``), the suffix of
+    the modality's media (``.png``, ``.wav``); each carries provenance metadata: generator id,
+    run, its own seed, label, class, index, truncation (and the modality's fields: ``sample_rate``).
+
+    ``file_format`` (``png``, ``wav``), when given, must be the modality's own.
 
     Returns:
         The manifest (also written to ``out/manifest.json``).
@@ -280,8 +284,13 @@ def synthesize(
     check_truncation(truncation, "--truncation")
     if batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {batch_size}")
-    if not generator.is_image:
-        raise UserError("synthesize writes images; this generator makes points (use ganforge sample --out x.npy)")
+    kind = modalities.of(generator)
+    if kind.media is None:
+        raise UserError(f"synthesize writes files a folder data set reads; this generator makes {kind.name} samples "
+                        f"(use ganforge sample --out {' or '.join('FILE' + s for s in kind.suffixes)})")
+    own = kind.media.suffix.lstrip(".")
+    if file_format is not None and file_format.lower().lstrip(".") != own:
+        raise UserError(f"--format {shorten(file_format)}: this generator's {kind.plural} are written as {own} files")
     image_seed(seed, 0)  # range check before any file is touched
     out = prepare_out(out, overwrite)
     labels = plan.labels()
@@ -290,16 +299,16 @@ def synthesize(
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     quiet = not progress or len(labels) < PROGRESS_MIN_IMAGES
-    with tqdm(total=len(labels), desc="synthesize", unit="img", disable=quiet) as bar:
+    with tqdm(total=len(labels), desc="synthesize", unit=kind.plural.rstrip("s"), disable=quiet) as bar:
         for start in range(0, len(labels), batch_size):
             batch_labels = labels[start : start + batch_size]
             seeds = [image_seed(seed, i) for i in range(start, start + len(batch_labels))]
-            images = generate_images(generator, batch_labels, seeds, truncation, batch_size)
-            for offset, (label, image) in enumerate(zip(batch_labels, images)):
+            stored = generate_images(generator, batch_labels, seeds, truncation, batch_size)
+            for offset, (label, sample) in enumerate(zip(batch_labels, stored)):
                 index = start + offset
                 metadata = provenance(generator, seed=seeds[offset], label=label, truncation=truncation, index=index,
                                       **({"class": plan.name(label)} if label is not None else {}))
-                save_png(to_pil(image), folders[label] / f"{index:06d}.png", metadata)
+                atomic_write_bytes(folders[label] / f"{index:06d}{kind.media.suffix}", kind.encode(sample, metadata))
             bar.update(len(batch_labels))
     meta = getattr(generator, "meta", None) or {}
     manifest: dict[str, Any] = {
@@ -310,7 +319,7 @@ def synthesize(
         "seed": seed,
         "image_seed": f"seed * {SEED_STRIDE} + index",
         "truncation": truncation,
-        "format": "png",
+        "format": kind.media.suffix.lstrip("."),
         "shape": list(generator.output_shape),
         "total": len(labels),
         "counts": {plan.name(label): n for label, n in plan.counts.items() if label is not None},  # {} if unconditional

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def scatter_plot(
             if np.isfinite(x) and np.isfinite(y):
                 draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=colour)
     return image
+
+
+def png_bytes(image: Image.Image, metadata: dict[str, object] | None = None, scale: int = 1) -> bytes:
+    """PNG bytes of ``image`` (enlarged ``scale`` times, nearest neighbour) with text metadata; deterministic."""
+    if scale > 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(str(key), str(value))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
 
 
 def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] | None = None) -> Path:

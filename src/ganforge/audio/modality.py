@@ -10,10 +10,13 @@ import torch
 from PIL import Image
 
 from ..errors import UserError
-from ..modality import Modality, register, write_npy, write_png
+from ..modality import Media, Modality, register, write_npy, write_png
 from ..viz import image_grid
 from .dsp import STFTConfig, log_magnitude
-from .wav import concatenate, write_wav
+from .wav import AUDIO_SUFFIXES, concatenate, wav_bytes, write_wav
+
+#: One clip, and a batch of clips one after another: 16-bit PCM WAV with provenance in RIFF INFO.
+WAV = Media("audio/wav", ".wav")
 
 #: The STFT of the pictures (not of any model): 32 ms windows at 8 kHz, 75% overlap.
 PREVIEW_STFT = STFTConfig(n_fft=256, hop=64)
@@ -82,6 +85,9 @@ class AudioModality(Modality):
     extractor = "fsdd"
     writers = {".wav": write_wav_file, "": write_wav_folder, ".png": write_png, ".npy": write_npy}
     preview_caption = "spectrograms"
+    media = WAV
+    playable = WAV
+    data_suffixes = AUDIO_SUFFIXES
 
     def check(self, data: torch.Tensor, what: str) -> None:
         if data.dim() != 3 or data.shape[1] != 1 or not data.is_floating_point():
@@ -93,6 +99,19 @@ class AudioModality(Modality):
     def preview(self, samples: torch.Tensor, *, nrow: int | None = None, reference: torch.Tensor | None = None) -> Image.Image:
         return image_grid(spectrogram_images(samples), nrow)
 
+    def encode(self, stored: torch.Tensor, metadata: dict[str, Any], *, scale: int = 1) -> bytes:
+        """One clip ``[1, L]`` as WAV bytes at ``metadata["sample_rate"]`` (``scale`` does not apply to sound)."""
+        return wav_bytes(stored, sample_rate_of(metadata), metadata)
+
+    def encode_playable(self, samples: torch.Tensor, metadata: dict[str, Any]) -> bytes:
+        """The clips one after another, 0.25 s of silence between them, in one WAV (as ``--out FILE.wav``)."""
+        rate = sample_rate_of(metadata)
+        return wav_bytes(concatenate(self.to_stored(samples), rate), rate, {**metadata, "clips": len(samples)})
+
+    def size(self, shape: tuple[int, ...], count: int, scale: int = 1) -> tuple[int, str]:
+        length = int(shape[-1])
+        return count * length, f"{count} clips of {length} samples ({count * length} in all)"
+
     def generator_meta(self, dataset: Any) -> dict[str, Any]:
         return {"sample_rate": int(dataset.info["sample_rate"])}
 
@@ -102,5 +121,5 @@ class AudioModality(Modality):
 
 AUDIO = register(AudioModality())
 
-__all__ = ["AUDIO", "AudioModality", "colormap", "sample_rate_of", "spectrogram_images", "write_wav_file",
+__all__ = ["AUDIO", "WAV", "AudioModality", "colormap", "sample_rate_of", "spectrogram_images", "write_wav_file",
            "write_wav_folder"]

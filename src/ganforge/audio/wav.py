@@ -20,6 +20,8 @@ from ..core import atomic_write_bytes
 from ..errors import UserError
 from ..version import __version__
 
+#: The audio files ganforge reads (whatever libsndfile decodes; these suffixes are looked for).
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 #: Seconds of silence between clips concatenated into one file (``ganforge sample --out FILE.wav``).
 GAP_SECONDS = 0.25
 

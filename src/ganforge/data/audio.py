@@ -19,13 +19,12 @@ import numpy as np
 import torch
 
 from ..audio.dsp import fix_length, resample, to_mono
-from ..audio.wav import read_wav, soundfile
+from ..audio.wav import AUDIO_SUFFIXES, read_wav, soundfile
 from ..core import cached
 from ..errors import DataError, UserError
 from .base import DATASETS, Dataset, default_root
 from .images import fingerprint, relative_files, warn_skipped
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 #: Bump when decoding changes, so cached clips are decoded again.
 AUDIO_DECODE_VERSION = 1
 

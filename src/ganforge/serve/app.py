@@ -2,13 +2,16 @@
 
 Endpoints (all documented in the OpenAPI schema at ``/openapi.json``):
 
-* ``POST /api/generate``: ``n`` samples, image ``i`` from seed ``seed + i``; one grid PNG or
-  a JSON list of base64 PNGs.
+* ``POST /api/generate``: ``n`` samples, sample ``i`` from seed ``seed + i``; one file of them all
+  (a grid PNG of images; one WAV of clips) or a JSON list of base64 files, one per sample.
 * ``POST /api/interpolate``: frames walking from seed ``seed_a``'s latent to ``seed_b``'s.
-* ``GET /api/info``: what the model is, its labels, and the request limits.
+* ``GET /api/info``: what the model is, its labels, the media it returns, and the request limits.
 * ``GET /health``, and the web page at ``/``.
 
-Every PNG carries provenance text chunks (:func:`ganforge.sampling.provenance`). Bad input is
+What a sample becomes is its modality's: a PNG for images, a WAV for audio (``media_type`` in
+``/api/info`` and in every JSON response says which; the page shows ``<img>`` or ``<audio>``
+from it). Every file carries provenance (:func:`ganforge.sampling.provenance`: PNG text chunks,
+WAV RIFF INFO). Bad input is
 a 4xx with a message: 422 for a malformed request (wrong type, out-of-range field, unknown
 field), 400 for a request the model cannot honour (``{"detail": "..."}``, any
 :class:`~ganforge.errors.UserError`), 413 for a body over the cap, 400 for a ``Host`` header
@@ -19,7 +22,6 @@ ReDoc fetch their scripts from a CDN).
 
 import asyncio
 import base64
-import io
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -31,7 +33,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image, PngImagePlugin
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .. import modality as modalities
@@ -40,7 +41,6 @@ from ..models.base import MIN_TRUNCATION, Generator, truncated_normal
 from ..rundir import load_generator
 from ..sampling import label_out_of_range, latent_walk, parse_label, provenance, shorten
 from ..version import __version__
-from ..viz import image_grid
 from .batcher import MicroBatcher, padded_forward
 from .guards import DEFAULT_MAX_BODY_BYTES, LOOPBACK_HOSTS, BodyLimit, HostCheck, check_host_patterns
 
@@ -59,7 +59,8 @@ class Limits:
     max_scale: int = 8  # nearest-neighbour upscaling factor of returned PNGs
     max_batch: int = 64  # samples per generator call (requests are merged up to this)
     batch_wait_ms: float = 5.0  # how long the batcher waits for more requests
-    max_pixels: int = 1 << 24  # image pixels per response (n * (H * scale) * (W * scale)), ~16.8 million
+    max_values: int = 1 << 24  # values per response, as the modality counts them: image pixels n * (H * scale) * (W * scale),
+    # audio samples n * L; ~16.8 million (``max_pixels`` is its older name)
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # request body size (413 above it)
 
     def __post_init__(self) -> None:
@@ -77,11 +78,13 @@ class ErrorResponse(BaseModel):
 
 
 class ImagesResponse(BaseModel):
-    """Base64-encoded PNGs (each with provenance metadata) and how each was made."""
+    """Base64-encoded files, one per sample (each with provenance metadata), and how each was made."""
 
-    images: list[str] = Field(description="base64 PNGs (prefix with 'data:image/png;base64,' to display)")
-    seeds: list[int] = Field(description="the seed of each image (generate) or [seed_a, seed_b] (interpolate)")
-    labels: list[int] | None = Field(description="the class index of each image; null for unconditional models")
+    images: list[str] = Field(description="base64 files of media_type, one per sample (PNG images, WAV clips); "
+                                          "prefix with 'data:<media_type>;base64,' to show or play")
+    media_type: str = Field(description="the MIME type of every file in images: image/png, audio/wav")
+    seeds: list[int] = Field(description="the seed of each sample (generate) or [seed_a, seed_b] (interpolate)")
+    labels: list[int] | None = Field(description="the class index of each sample; null for unconditional models")
     truncation: float | None
     generator: str = Field(description="the generator's weights id")
 
@@ -91,7 +94,12 @@ class InfoResponse(BaseModel):
     run: str
     step: int | None
     data: str
-    generator: str = Field(description="weights id (also in every PNG's 'generator' field)")
+    generator: str = Field(description="weights id (also in every file's 'generator' provenance field)")
+    modality: str = Field(description="what a sample is: image, audio, ...")
+    media_type: str = Field(description="the MIME type of one sample's file (format=images): image/png, audio/wav")
+    batch_media_type: str = Field(description="the MIME type of format=grid: image/png (a grid), audio/wav (the clips "
+                                              "one after another)")
+    output_fields: dict[str, str] = Field(description="fields every file's provenance repeats (audio: sample_rate)")
     conditional: bool
     num_classes: int
     class_names: list[str] = Field(description="label names, index = class; empty for unconditional models")
@@ -119,19 +127,21 @@ def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
     strict = ConfigDict(extra="forbid", strict=True)
     label_doc = "class index or class name (conditional models only)"
     truncation_doc = f"redraw latent entries with |z| above this ({MIN_TRUNCATION}..{MAX_TRUNCATION}); null: none"
-    scale_doc = "nearest-neighbour upscaling of the returned PNGs"
+    scale_doc = "nearest-neighbour upscaling of the returned images (ignored where samples cannot be enlarged: audio)"
 
     class GenerateRequest(BaseModel):
-        """``n`` samples; image ``i`` uses seed ``seed + i``."""
+        """``n`` samples; sample ``i`` uses seed ``seed + i``."""
 
         model_config = strict
         n: Int = Field(16, ge=1, le=limits.max_n, description="number of samples")
-        seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the first image; image i uses seed + i")
+        seed: Int = Field(0, ge=0, le=MAX_SEED, description="seed of the first sample; sample i uses seed + i")
         label: Label = Field(
             None, description=f"{label_doc}; default on a conditional model: cycle through the classes"
         )
         truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
-        format: Literal["grid", "images"] = Field("grid", description="one PNG grid, or JSON with one PNG per image")
+        format: Literal["grid", "images"] = Field(
+            "grid", description="one file of all samples (a PNG grid; a WAV of the clips), or JSON with one file per sample"
+        )
         nrow: IntOrNone = Field(None, ge=1, le=limits.max_n, description="images per grid row")
         scale: Int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
 
@@ -145,7 +155,9 @@ def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
         mode: Literal["slerp", "linear"] = Field("slerp", description="great-circle or straight-line path")
         label: Label = Field(None, description=f"{label_doc}; required for conditional models")
         truncation: float | None = Field(None, ge=MIN_TRUNCATION, le=MAX_TRUNCATION, description=truncation_doc)
-        format: Literal["grid", "images"] = Field("grid", description="one PNG strip, or JSON with one PNG per frame")
+        format: Literal["grid", "images"] = Field(
+            "grid", description="one file of all frames (a PNG strip; a WAV of the clips), or JSON with one file per frame"
+        )
         scale: Int = Field(1, ge=1, le=limits.max_scale, description=scale_doc)
 
     return GenerateRequest, InterpolateRequest
@@ -154,25 +166,13 @@ def _request_models(limits: Limits) -> tuple[type[BaseModel], type[BaseModel]]:
 # --------------------------------------------------------------------------- the service
 
 
-def png_bytes(image: Image.Image, metadata: dict[str, str], scale: int = 1) -> bytes:
-    """PNG bytes of ``image`` (upscaled ``scale`` times, nearest neighbour) with text metadata."""
-    if scale > 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    info = PngImagePlugin.PngInfo()
-    for key, value in metadata.items():
-        info.add_text(key, value)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
 def seed_latents(latent_dim: int, seeds: list[int], truncation: float | None) -> torch.Tensor:
     """Latents ``[len(seeds), D]``: each the first one ``Generator.sample(1, seed)`` would draw."""
     return torch.cat([truncated_normal((1, latent_dim), truncation, torch.Generator().manual_seed(s)) for s in seeds])
 
 
 class GeneratorService:
-    """One generator behind a micro-batcher, with label checking and PNG encoding."""
+    """One generator behind a micro-batcher, with label checking; its modality encodes the samples."""
 
     def __init__(self, generator: Generator, limits: Limits) -> None:
         if not isinstance(generator, Generator):  # e.g. an image-to-image translator (pix2pix, CycleGAN)
@@ -182,8 +182,9 @@ class GeneratorService:
             )
         self.modality = modalities.of(generator)
         if not self.modality.servable:
+            shown = " and ".join(kind.plural for kind in map(modalities.get, modalities.MODALITIES.names()) if kind.servable)
             raise UserError(
-                f"ganforge serve shows images; this generator makes {self.modality.name} samples of shape "
+                f"ganforge serve shows {shown}; this generator makes {self.modality.name} samples of shape "
                 f"{tuple(generator.output_shape)} (write them with: ganforge sample RUN_DIR --out "
                 f"{' or '.join('FILE' + s for s in self.modality.suffixes)})"
             )
@@ -210,13 +211,13 @@ class GeneratorService:
         return index
 
     def check_size(self, count: int, scale: int) -> None:
-        """A UserError if ``count`` images at ``scale`` have more pixels than ``max_pixels``."""
-        _, height, width = (int(s) for s in self.generator.output_shape)
-        pixels = count * height * scale * width * scale
-        if pixels > self.limits.max_pixels:
+        """A UserError if ``count`` samples at ``scale`` hold more values than ``max_values`` (the modality counts them)."""
+        kind = self.modality
+        values, what = kind.size(tuple(self.generator.output_shape), count, scale if kind.scalable else 1)
+        if values > self.limits.max_values:
             raise UserError(
-                f"this request asks for {count} images of {width * scale}x{height * scale} pixels ({pixels} in all); "
-                f"the limit is {self.limits.max_pixels}: ask for fewer images or a smaller scale"
+                f"this request asks for {what}; the limit is {self.limits.max_values}: "
+                f"ask for fewer {kind.plural}{' or a smaller scale' if kind.scalable else ''}"
             )
 
     def labels_for(self, n: int, label: int | None) -> torch.Tensor | None:
@@ -225,14 +226,14 @@ class GeneratorService:
             return None
         return torch.full((n,), label) if label is not None else torch.arange(n) % self.generator.num_classes
 
-    async def images(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """uint8 images ``[N, C, H, W]`` for latents and labels, through the micro-batcher."""
-        return self.modality.to_stored(await self.batcher.submit(z, labels))
+    async def samples(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Outputs (model range) for latents and labels, through the micro-batcher."""
+        return await self.batcher.submit(z, labels)
 
     def body(self, seeds: list[int], labels: list[int] | None, truncation: float | None) -> dict[str, Any]:
-        """The fields of an :class:`ImagesResponse` besides the images."""
-        return {"seeds": seeds, "labels": labels, "truncation": truncation,
-                "generator": str(self.meta.get("weights_id", ""))}
+        """The fields of an :class:`ImagesResponse` besides the files."""
+        return {"media_type": self.modality.media.type if self.modality.media else "", "seeds": seeds, "labels": labels,
+                "truncation": truncation, "generator": str(self.meta.get("weights_id", ""))}
 
     def info(self) -> dict[str, Any]:
         """The fields of an :class:`InfoResponse`."""
@@ -244,6 +245,10 @@ class GeneratorService:
             "step": self.meta.get("step"),
             "data": str(self.meta.get("data") or ""),
             "generator": str(self.meta.get("weights_id", "")),
+            "modality": self.modality.name,
+            "media_type": self.modality.media.type if self.modality.media else "",
+            "batch_media_type": self.modality.batch_media.type,
+            "output_fields": {k: str(v) for k, v in self.modality.output_fields(self.meta).items()},
             "conditional": bool(g.num_classes),
             "num_classes": int(g.num_classes),
             "class_names": self.class_names,
@@ -252,31 +257,34 @@ class GeneratorService:
             "channels": shape[0],
             "resolution": shape[1],
             "latent_dim": int(g.latent_dim),
-            "limits": asdict(self.limits),
+            "limits": {**asdict(self.limits), "max_pixels": self.limits.max_values},  # (max_pixels: its older name)
             "batching": self.batcher.stats.as_dict(),
         }
 
 
 @dataclass
 class Rendered:
-    """Generated images, their provenance, and what JSON responses say about them."""
+    """Generated samples, their provenance, and what JSON responses say about them."""
 
-    images: torch.Tensor  # uint8 [N, C, H, W]
-    metadata: list[dict[str, str]]  # provenance of each image
-    grid_metadata: dict[str, str]  # provenance of the grid
+    modality: modalities.Modality
+    samples: torch.Tensor  # outputs in the model's range [N, ...]
+    metadata: list[dict[str, str]]  # provenance of each sample
+    grid_metadata: dict[str, str]  # provenance of the file of them all
     nrow: int | None  # images per grid row (None: square)
-    body: dict[str, Any]  # seeds, labels, truncation, generator
-    filename: str  # suggested name of the grid PNG
+    body: dict[str, Any]  # media type, seeds, labels, truncation, generator
+    name: str  # suggested name of the file of them all, without its suffix
 
     def response(self, fmt: str, scale: int) -> Response:
-        """One grid PNG (``fmt="grid"``) or JSON with one base64 PNG per image (CPU work: run it in a thread)."""
+        """One file of all samples (``fmt="grid"``) or JSON with one base64 file per sample (CPU work: run it in a thread)."""
+        kind = self.modality
         if fmt == "grid":
-            content = png_bytes(image_grid(self.images, self.nrow), self.grid_metadata, scale)
-            headers = {"Content-Disposition": f'inline; filename="{self.filename}"'}
-            return Response(content, media_type="image/png", headers=headers)
+            content = kind.encode_batch(self.samples, self.grid_metadata, nrow=self.nrow, scale=scale)
+            media = kind.batch_media
+            headers = {"Content-Disposition": f'inline; filename="{self.name}{media.suffix}"'}
+            return Response(content, media_type=media.type, headers=headers)
         encoded = [
-            base64.b64encode(png_bytes(image_grid(image[None], 1, padding=0), meta, scale)).decode()
-            for image, meta in zip(self.images, self.metadata)
+            base64.b64encode(kind.encode(stored, meta, scale=scale)).decode()
+            for stored, meta in zip(kind.to_stored(self.samples), self.metadata)
         ]
         return JSONResponse({"images": encoded, **self.body})
 
@@ -293,7 +301,8 @@ def create_app(
     max_scale: int = 8,
     max_batch: int = 64,
     batch_wait_ms: float = 5.0,
-    max_pixels: int = Limits.max_pixels,
+    max_values: int = Limits.max_values,
+    max_pixels: int | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> FastAPI:
@@ -305,12 +314,14 @@ def create_app(
         device: where a loaded generator runs.
         max_n: most samples per ``/api/generate`` request.
         max_steps: most frames per ``/api/interpolate`` request.
-        max_scale: largest upscaling factor of returned PNGs.
+        max_scale: largest upscaling factor of returned images.
         max_batch: samples per generator call; concurrent requests are merged up to this, and
             every call runs exactly this many (zero-padded) so results never depend on batching.
         batch_wait_ms: how long the batcher waits for more requests before running.
-        max_pixels: most image pixels per response (images x height x width, after scaling);
-            a request for more is a 400.
+        max_values: most values per response, as the modality counts them (image pixels:
+            images x height x width, after scaling; audio samples: clips x length); a request
+            for more is a 400.
+        max_pixels: the older name of ``max_values`` (wins when given).
         max_body_bytes: largest request body; a larger one is a 413, refused before it is read
             when it declares its length, cut off at the limit when it is streamed.
         allowed_hosts: the names a request's ``Host`` header may give (others get a 400):
@@ -323,7 +334,8 @@ def create_app(
     else:
         generator = load_generator(run_dir_or_generator, device)
     limits = Limits(max_n=max_n, max_steps=max_steps, max_scale=max_scale, max_batch=max_batch,
-                    batch_wait_ms=batch_wait_ms, max_pixels=max_pixels, max_body_bytes=max_body_bytes)
+                    batch_wait_ms=batch_wait_ms, max_values=max_values if max_pixels is None else max_pixels,
+                    max_body_bytes=max_body_bytes)
     hosts = check_host_patterns(allowed_hosts)
     service = GeneratorService(generator, limits)
     GenerateRequest, InterpolateRequest = _request_models(limits)
@@ -349,37 +361,39 @@ def create_app(
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(err.errors())}, status_code=422)
 
+    batch = service.modality.batch_media
     png_or_json: dict[int | str, dict[str, Any]] = {
-        200: {"content": {"image/png": {}}, "description": "one PNG for format=grid, JSON for format=images"},
+        200: {"content": {batch.type: {}}, "description": f"one {batch.suffix[1:].upper()} for format=grid, JSON for format=images"},
         400: {"model": ErrorResponse, "description": "a request the model cannot honour, or a Host header not allowed"},
         413: {"model": ErrorResponse, "description": "a request body over max_body_bytes"},
     }
 
     @app.post("/api/generate", response_model=ImagesResponse, responses=png_or_json)
     async def generate(request: GenerateRequest) -> Response:
-        """``n`` samples, image ``i`` from seed ``seed + i``: a PNG grid or base64 PNGs."""
+        """``n`` samples, sample ``i`` from seed ``seed + i``: one file of them all (a PNG grid, a WAV) or base64 files."""
         r: Any = request  # its class is made per app, from the limits
         service.check_size(r.n, r.scale)
         label = service.resolve_label(r.label)
         seeds = list(range(r.seed, r.seed + r.n))
         labels = service.labels_for(r.n, label)
-        images = await service.images(seed_latents(generator.latent_dim, seeds, r.truncation), labels)
+        samples = await service.samples(seed_latents(generator.latent_dim, seeds, r.truncation), labels)
         per_image = [None] * r.n if labels is None else labels.tolist()
         cycling = labels is not None and label is None
         rendered = Rendered(
-            images,
+            service.modality,
+            samples,
             [provenance(generator, seed=s, label=c, truncation=r.truncation) for s, c in zip(seeds, per_image)],
             provenance(generator, seed=r.seed, label=",".join(map(str, per_image)) if cycling else label,
                        truncation=r.truncation, n=r.n),
             r.nrow or (generator.num_classes if cycling else None),
             service.body(seeds, None if labels is None else per_image, r.truncation),
-            f"ganforge-seed{r.seed}-n{r.n}.png",
+            f"ganforge-seed{r.seed}-n{r.n}",
         )
         return await asyncio.to_thread(rendered.response, r.format, r.scale)
 
     @app.post("/api/interpolate", response_model=ImagesResponse, responses=png_or_json)
     async def interpolate(request: InterpolateRequest) -> Response:
-        """``steps`` frames from seed ``seed_a``'s sample to seed ``seed_b``'s: a PNG strip or base64 PNGs."""
+        """``steps`` frames from seed ``seed_a``'s sample to seed ``seed_b``'s: one file of them all or base64 files."""
         r: Any = request  # its class is made per app, from the limits
         service.check_size(r.steps, r.scale)
         label = service.resolve_label(r.label)
@@ -389,21 +403,22 @@ def create_app(
                 "to interpolate within"
             )
         z = latent_walk(generator.latent_dim, [r.seed_a, r.seed_b], r.steps - 1, r.mode, r.truncation)
-        images = await service.images(z, service.labels_for(len(z), label))
+        samples = await service.samples(z, service.labels_for(len(z), label))
         common = dict(seed=f"{r.seed_a},{r.seed_b}", label=label, truncation=r.truncation, interpolation=r.mode)
         rendered = Rendered(
-            images,
+            service.modality,
+            samples,
             [provenance(generator, frame=f"{i}/{r.steps - 1}", **common) for i in range(r.steps)],
             provenance(generator, frames=r.steps, **common),
             r.steps,
             service.body([r.seed_a, r.seed_b], None if label is None else [label] * r.steps, r.truncation),
-            f"ganforge-{r.mode}-{r.seed_a}-{r.seed_b}.png",
+            f"ganforge-{r.mode}-{r.seed_a}-{r.seed_b}",
         )
         return await asyncio.to_thread(rendered.response, r.format, r.scale)
 
     @app.get("/api/info", response_model=InfoResponse)
     async def info() -> dict[str, Any]:
-        """The model (class, data set, labels, output shape, latent size) and the request limits."""
+        """The model (class, data set, labels, output shape, latent size), the media it returns and the request limits."""
         return service.info()
 
     @app.get("/health")

@@ -189,9 +189,30 @@ class Recipe:
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """The sample grid of ``generator`` (the exported copy, in eval mode) on ``fixed``."""
-        samples = generator.decode(generator(fixed["z"], fixed.get("label"))).float().cpu()
+        return self.draw_samples(generator, self.preview_outputs(generator, fixed))
+
+    def preview_outputs(self, generator: nn.Module, fixed: Batch) -> torch.Tensor:
+        """What ``generator`` makes of the fixed inputs, decoded (model range), on the CPU."""
+        return generator.decode(generator(fixed["z"], fixed.get("label"))).float().cpu()
+
+    def draw_samples(self, generator: nn.Module, samples: torch.Tensor) -> "Image.Image":
+        """The modality's preview picture of :meth:`preview_outputs`."""
         preview = modalities.get(self.dataset.modality).preview
         return preview(samples, nrow=generator.num_classes or None, reference=self.dataset.data[:2000])
+
+    def render_previews(self, generator: nn.Module, fixed: Batch,
+                        metadata: dict[str, str]) -> tuple["Image.Image", tuple[str, bytes] | None]:
+        """The sample grid and, for a modality a person plays (its ``playable`` media: audio), the same
+        samples as one file ``(suffix, bytes)`` with ``metadata`` as provenance; None for the others.
+
+        The generator runs once for both. Recipes that draw their own grids (translation) only
+        override :meth:`render_samples`: their modality has nothing to play.
+        """
+        kind = modalities.get(self.dataset.modality)
+        if kind.playable is None:
+            return self.render_samples(generator, fixed), None
+        samples = self.preview_outputs(generator, fixed)
+        return self.draw_samples(generator, samples), (kind.playable.suffix, kind.encode_playable(samples, metadata))
 
     def calibration_inputs(self, batch_size: int, count: int = 8) -> list[tuple[torch.Tensor | None, ...]]:
         """``count`` argument tuples for ``generator(*args)``, from seed ``train.seed + 3``.

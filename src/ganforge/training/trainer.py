@@ -27,7 +27,7 @@ from .. import data as data_module
 from .. import distributed
 from .. import modality as modalities
 from ..config import Config, apply_overrides, from_dict, parse_override
-from ..core import atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device, shorten
+from ..core import atomic_write_bytes, atomic_write_text, check_writable_dir, fault_point, is_temporary, resolve_device, shorten
 from ..data import Dataset
 from ..errors import ConfigError, DivergenceError, TrainingError, UserError
 from ..evaluation import Evaluator, SourceOptions, choose_extractor, dataset_source, generated_source, resolve_metrics
@@ -303,11 +303,16 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self, generator: Generator) -> Path:
-        """Write samples/step-N.png (and, at the last step, the recipe's ``final_grid``)."""
-        image = self.recipe.render_samples(generator, self._fixed)
+        """Write samples/step-N.png (and, at the last step, the recipe's ``final_grid``), and beside it the
+        same samples as a file a person plays (``samples/step-N.wav``) where the modality has one."""
+        kind = modalities.get(self.dataset.modality)
         metadata = provenance(seed=f"fixed:{self.config.train.seed}", generator=weights_hash(generator),
-                              run=self.config.name, step=self.step)
+                              run=self.config.name, step=self.step, **kind.output_fields(kind.generator_meta(self.dataset)))
+        image, playable = self.recipe.render_previews(generator, self._fixed, metadata)
         path = save_png(image, self.run.samples_path(self.step), metadata)
+        if playable is not None:
+            suffix, data = playable
+            atomic_write_bytes(self.run.samples_path(self.step).with_suffix(suffix), data)
         if self.recipe.final_grid and self.step >= self.config.train.steps:
             save_png(image, self.dir / self.recipe.final_grid, metadata)
         if self._writer is not None:  # the preview picture, whatever the modality
@@ -530,7 +535,7 @@ class Trainer:
         if samples:
             self.save_samples(exported)
             fault_point("trainer:samples")
-            write_report(self.dir)
+            write_report(self.dir, modality=self.dataset.modality)
 
     def _repair_outputs(self) -> None:
         """On resume: redo the outputs of the checkpoint's step that a kill may have cut short.
@@ -552,7 +557,7 @@ class Trainer:
                 save_generator(exported, self.run.generator_dir, self.generator_meta())
             if samples:
                 self.save_samples(exported)
-                write_report(self.dir)
+                write_report(self.dir, modality=self.dataset.modality)
         except KeyboardInterrupt:
             raise TrainingError(
                 f"interrupted while rewriting the outputs of step {self.step} ('{self.checkpoint_path}' is unchanged). "

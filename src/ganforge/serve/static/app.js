@@ -1,5 +1,7 @@
 // The ganforge web page: samples, labels, truncation, enlarge, interpolation, download.
 // Plain JavaScript over the JSON API (/api/info, /api/generate, /api/interpolate).
+// What a sample is comes from the API: each response's media_type (image/png, audio/wav, ...)
+// picks the element that presents it (<img>, enlarged on click; <audio controls>).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -15,7 +17,7 @@ function errorMessage(detail, status) {
   return `request failed (HTTP ${status})`;
 }
 
-/** POST JSON to the API; returns parsed JSON, or a Blob for PNG responses. Throws with the server's message. */
+/** POST JSON to the API; returns parsed JSON, or a Blob for file responses (PNG, WAV). Throws with the server's message. */
 async function post(path, body) {
   const response = await fetch(path, {
     method: "POST",
@@ -28,7 +30,7 @@ async function post(path, body) {
     throw new Error(errorMessage(detail, response.status));
   }
   const type = response.headers.get("content-type") || "";
-  return type.startsWith("image/") ? response.blob() : response.json();
+  return type.includes("json") ? response.json() : response.blob();
 }
 
 function showError(err) {
@@ -68,8 +70,19 @@ function selectedLabel() {
   return value === "" ? null : Number(value);
 }
 
-function dataUrl(base64) {
-  return `data:image/png;base64,${base64}`;
+function dataUrl(base64, mediaType) {
+  return `data:${mediaType};base64,${base64}`;
+}
+
+/** The element that presents a file of this MIME type: img, audio or video. */
+function elementFor(mediaType) {
+  const major = String(mediaType || "").split("/")[0];
+  return { image: "img", audio: "audio", video: "video" }[major] || "img";
+}
+
+/** The file suffix of a MIME type (image/png -> .png, audio/wav -> .wav). */
+function suffixFor(mediaType) {
+  return `.${String(mediaType || "image/png").split("/")[1].replace(/^x-/, "")}`;
 }
 
 function describe(seed, label) {
@@ -77,15 +90,31 @@ function describe(seed, label) {
   return label === null || label === undefined ? `seed ${seed}` : `seed ${seed}, label ${names[label] ?? label}`;
 }
 
-/** Fill a container with <img> elements (click to enlarge). */
-function showImages(container, images, captions, extra = () => ({})) {
-  container.replaceChildren(...images.map((b64, i) => {
-    const img = document.createElement("img");
-    img.src = dataUrl(b64);
-    img.alt = img.title = captions[i];
-    Object.assign(img.dataset, extra(i));
-    img.addEventListener("click", () => openLightbox(img));
-    return img;
+/** Fill a container with one element per file: <img> (click to enlarge), or a captioned <audio>/<video> player. */
+function showSamples(container, files, mediaType, captions, extra = () => ({})) {
+  const tag = elementFor(mediaType);
+  container.dataset.media = tag;
+  container.replaceChildren(...files.map((b64, i) => {
+    if (tag === "img") {
+      const img = document.createElement("img");
+      img.src = dataUrl(b64, mediaType);
+      img.alt = img.title = captions[i];
+      Object.assign(img.dataset, extra(i));
+      img.addEventListener("click", () => openLightbox(img));
+      return img;
+    }
+    const figure = document.createElement("figure");
+    figure.className = "clip";
+    const player = document.createElement(tag);
+    player.controls = true;
+    player.preload = "auto";
+    player.src = dataUrl(b64, mediaType);
+    player.title = captions[i];
+    Object.assign(player.dataset, extra(i));
+    const caption = document.createElement("figcaption");
+    caption.textContent = captions[i];
+    figure.append(player, caption);
+    return figure;
   }));
 }
 
@@ -97,12 +126,16 @@ async function generate() {
   const result = await post("/api/generate", samplesRequest("images"));
   const labels = result.labels || result.seeds.map(() => null);
   const grid = $("grid");
-  showImages(grid, result.images, result.seeds.map((s, i) => describe(s, labels[i])),
+  showSamples(grid, result.images, result.media_type, result.seeds.map((s, i) => describe(s, labels[i])),
     (i) => ({ seed: result.seeds[i], label: labels[i] ?? "" }));
-  // the same layout as the grid PNG: one row per class cycle, else a square
-  const cycling = result.labels && selectedLabel() === null;
-  const columns = cycling ? state.info.num_classes : Math.ceil(Math.sqrt(result.images.length));
-  grid.style.gridTemplateColumns = `repeat(${Math.min(columns, result.images.length)}, 84px)`;
+  if (elementFor(result.media_type) === "img") {
+    // the same layout as the grid PNG: one row per class cycle, else a square
+    const cycling = result.labels && selectedLabel() === null;
+    const columns = cycling ? state.info.num_classes : Math.ceil(Math.sqrt(result.images.length));
+    grid.style.gridTemplateColumns = `repeat(${Math.min(columns, result.images.length)}, 84px)`;
+  } else {
+    grid.style.gridTemplateColumns = ""; // players flow in the stylesheet's columns
+  }
   state.picked = { a: null, b: null };
 }
 
@@ -116,7 +149,7 @@ async function interpolate() {
   };
   const result = await post("/api/interpolate", body);
   const last = result.images.length - 1;
-  showImages($("frames"), result.images,
+  showSamples($("frames"), result.images, result.media_type,
     result.images.map((_, i) => `${body.mode} ${body.seed_a} → ${body.seed_b}, frame ${i}/${last}`));
 }
 
@@ -132,10 +165,13 @@ function saveBlob(blob, filename) {
 
 async function download() {
   const body = samplesRequest("grid");
-  const resolution = state.info ? state.info.resolution : 32;
-  const maxScale = state.info ? state.info.limits.max_scale : 1;
-  body.scale = Math.max(1, Math.min(maxScale, Math.ceil(64 / resolution))); // cells of at least 64 px
-  saveBlob(await post("/api/generate", body), `ganforge-seed${body.seed}-n${body.n}.png`);
+  const batchType = state.info ? state.info.batch_media_type : "image/png";
+  if (elementFor(batchType) === "img") {
+    const resolution = state.info ? state.info.resolution : 32;
+    const maxScale = state.info ? state.info.limits.max_scale : 1;
+    body.scale = Math.max(1, Math.min(maxScale, Math.ceil(64 / resolution))); // cells of at least 64 px
+  }
+  saveBlob(await post("/api/generate", body), `ganforge-seed${body.seed}-n${body.n}${suffixFor(batchType)}`);
 }
 
 function openLightbox(img) {
@@ -174,11 +210,16 @@ async function loadInfo() {
   const info = await response.json();
   state.info = info;
   const shape = info.output_shape.join("×");
+  const fields = Object.entries(info.output_fields || {}).map(([key, value]) => `${key.replace(/_/g, " ")} ${value}`);
   $("info").textContent = [
     `${info.model}${info.run ? ` (run ${info.run}${info.step != null ? `, step ${info.step}` : ""})` : ""}`,
-    info.data && `data: ${info.data}`, `output ${shape}`, `latent ${info.latent_dim}`,
+    info.data && `data: ${info.data}`, `output ${shape}`, ...fields, `latent ${info.latent_dim}`,
     info.conditional ? `${info.num_classes} classes` : "unconditional",
   ].filter(Boolean).join(" · ");
+  if (elementFor(info.media_type) !== "img") { // players: nothing to enlarge; one file of all the clips to download
+    $("hint").textContent = "Play a sample; its seed is in its caption, for the interpolation below.";
+    $("download").textContent = "Download all (one file)";
+  }
   $("n").max = info.limits.max_n;
   $("steps").max = info.limits.max_steps;
   $("label-field").hidden = !info.conditional;
