@@ -122,13 +122,21 @@ FSDD_ARCHITECTURE = AudioClassifierConfig(
 )
 
 
-def cas_config(num_classes: int, class_names: tuple[str, ...] | list[str] | None = None) -> AudioClassifierConfig:
-    """The CAS network for clips: the ``fsdd`` architecture with ``num_classes`` outputs."""
+def cas_config(
+    num_classes: int, class_names: tuple[str, ...] | list[str] | None = None, length: int | None = None
+) -> AudioClassifierConfig:
+    """The CAS network for clips: the ``fsdd`` architecture (and normalisation) with ``num_classes`` outputs.
+
+    It reads ``length`` samples (rounded up to whole hops, at least the 16 frames its four
+    stages halve down to one), default the ``fsdd`` classifier's 6,144.
+    """
     if num_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {num_classes}")
     names = tuple(class_names) if class_names and len(class_names) == num_classes else None
     names = names or tuple(str(k) for k in range(num_classes))
-    return replace(FSDD_ARCHITECTURE, name="cas", num_classes=num_classes, class_names=names)
+    hop = FSDD_ARCHITECTURE.hop
+    length = FSDD_ARCHITECTURE.length if length is None else max(-(-length // hop), 16) * hop
+    return replace(FSDD_ARCHITECTURE, name="cas", num_classes=num_classes, class_names=names, length=length)
 
 
 CLASSIFIER_TYPES["fsdd"] = AudioClassifierExtractor

@@ -60,7 +60,7 @@ def check_modality(name: str, modality: str, plural: str | None = None) -> None:
     if reads != modality:
         fitting = [n for n in EXTRACTORS.names() if INPUT_MODALITY.get(n, "image") == modality]
         hint = f": use {' or '.join(fitting)}" if fitting else ""
-        raise UserError(f"the {name} extractor reads {reads} data, not {plural or modality} samples{hint}")
+        raise UserError(f"the {name} extractor reads {reads} samples, not {plural or modality + ' samples'}{hint}")
 
 
 def check_weights(name: str, weights: str | None = None) -> None:
@@ -91,6 +91,8 @@ class FeatureExtractor(nn.Module):
     feature_dim: int = 0
     num_logits: int = 0
     weights_id: str = "random"
+    #: The name of each logit's class where the head is a classifier of known classes (the accuracy metric reads it).
+    class_names: tuple[str, ...] | None = None
 
     def extract(self, images: torch.Tensor) -> Features:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -201,6 +201,7 @@ class ClassifierExtractor(FeatureExtractor):
         self.name = config.name
         self.feature_dim = config.embed_dim
         self.num_logits = config.num_classes
+        self.class_names = tuple(config.class_names)
         self.weights_id = weights_id
         self.net = ClassifierNet(config).to(memory_format=torch.channels_last)
 
