@@ -270,8 +270,10 @@ def choose_extractor(
     the run's ``eval.n`` is dropped with it. Where that default is the same domain classifier
     (``fsdd``, the only extractor of clips), it is kept, and the reason says so.
 
-    An extractor that reads another modality (``inception`` on a run of clips), asked for or
-    in the run's config, is a one-line :class:`UserError`. ``modality`` None means images.
+    An extractor asked for that reads another modality (``--extractor inception`` on a run of
+    clips) is a one-line :class:`UserError`; one in the run's config (``eval.extractor``'s
+    default, ``inception``, on a run of clips) gives way to the modality's default extractor
+    (``fsdd`` for clips). ``modality`` None means images.
     """
     kind = modalities.get(modality or "image")
     if kind.extractor is None:
@@ -284,10 +286,11 @@ def choose_extractor(
         return ExtractorChoice(requested, weights, "asked for", fits)
     default = kind.extractor
     default_own = own_data_sets(default)
-    caveat = "" if default_own is None or data in default_own else f"; its features are those of {' or '.join(default_own)}"
     if input_modality(e.extractor) != kind.name:  # the config's default, inception, on a run of clips
-        reason = f"the default of {kind.plural} (eval.extractor {e.extractor} reads {input_modality(e.extractor)} samples)"
-        return ExtractorChoice(default, weights, reason + caveat, fits)
+        reason = f"the default of {kind.plural}; eval.extractor {e.extractor} reads {input_modality(e.extractor)} samples"
+        if default_own is not None and data not in default_own:
+            reason += f" (a classifier of {' or '.join(default_own)}; data set {data} is not)"
+        return ExtractorChoice(default, weights, reason, fits)
     if fits:
         reason = f"the classifier of the run's own data set {data}" if own else "the run's eval.extractor, a general one"
         return ExtractorChoice(e.extractor, weights or e.extractor_weights, reason)
