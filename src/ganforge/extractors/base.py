@@ -1,4 +1,4 @@
-"""Feature extractors: networks that map uint8 images to feature vectors for the metrics.
+"""Feature extractors: networks that map uint8 images (or, for audio extractors, float clips) to feature vectors.
 
 An extractor is an ``nn.Module`` whose ``forward`` takes a uint8 batch ``[N, C, H, W]``
 (values 0-255, any resolution, 1 or 3 channels) and returns :class:`Features`: the
@@ -212,7 +212,7 @@ def extract_features(
     progress: bool = False,
     desc: str = "features",
 ) -> Features:
-    """Run ``extractor`` over uint8 ``images`` (a tensor, or an iterable of uint8 batches).
+    """Run ``extractor`` over ``images`` (a tensor, or an iterable of batches): uint8 images, or what it reads (clips).
 
     Returns the concatenated float32 features (and logits) on the CPU.
     """
