@@ -278,3 +278,11 @@ def test_fsdd_weights_round_trip(tmp_path: Path) -> None:
     assert isinstance(loaded, AudioClassifierExtractor) and loaded.config == FSDD_ARCHITECTURE
     clips = 0.1 * torch.randn(3, 1, 6144, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(loaded(clips).logits, extractor(clips).logits, rtol=1e-4, atol=1e-4)
+
+
+def test_accuracy_metric_on_an_image_run_too(tiny_cdcgan_run: ganforge.Run, capsys) -> None:
+    """The metric is the modality's business only through the extractor: the digits classifier scores a cDCGAN."""
+    assert main(["eval", str(tiny_cdcgan_run.dir), "--metrics", "accuracy", "--n", "50"]) == 0
+    values = _values(capsys.readouterr().out)
+    assert sorted(k for k in values if k.startswith("accuracy/")) == [f"accuracy/{d}" for d in range(10)]
+    assert 0.0 <= float(values["accuracy"]) <= 1.0
