@@ -1,4 +1,4 @@
-"""Train the classifier feature extractors (``digits``, ``mnist``, ``cifar10``) and write their weights.
+"""Train the classifier feature extractors (``digits``, ``mnist``, ``cifar10``, ``fsdd``) and write their weights.
 
 Reproducible on a CPU: fixed seed, a pinned number of threads and a fixed batch and
 augmentation order, so the same command on the same machine and PyTorch build writes
@@ -18,10 +18,17 @@ Data (see ``scripts/README.md``):
   ``../shared/data/mnist``), train on the first 8,500 and hold out the last 1,500.
 * ``cifar10``: train on the 50,000 ``train`` images, hold out the 10,000 ``test`` images
   of ``--cifar10-root`` (default ``../shared/data/cifar10``).
+* ``fsdd`` (spoken digits, :mod:`ganforge.extractors.audio`): train on the ``fsdd`` data set's
+  ``train`` split (recordings 5-49 of each speaker and digit, 2,700 clips), hold out its
+  ``test`` split (recordings 0-4, 300 clips) of ``--fsdd-root`` (default
+  ``../shared/data/fsdd/recordings``). The network reads the extractor's spectrograms
+  (:func:`ganforge.extractors.audio.preprocess_clips`), computed batch by batch from waveforms
+  augmented so that it also recognises generated clips: random time shifts, gain changes and a
+  little white noise (see :class:`AudioRecipe`).
 
 Usage::
 
-    python scripts/train_extractors.py                  # all three, into the package
+    python scripts/train_extractors.py                  # all four, into the package
     python scripts/train_extractors.py digits mnist --out /tmp/weights
 """
 
@@ -33,12 +40,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from ganforge.config import DataConfig
 from ganforge.data import DATASETS
+from ganforge.data import create as create_data
 from ganforge.errors import DataError
+from ganforge.extractors.audio import FSDD_ARCHITECTURE, AudioClassifierExtractor, fit_length
 from ganforge.extractors.classifier import (
     ARCHITECTURES,
     WEIGHTS_DIR,
@@ -68,17 +79,38 @@ class Recipe:
     dtype: str = "float32"  # storage dtype of the weights file
 
 
-RECIPES = {
+@dataclass(frozen=True)
+class AudioRecipe(Recipe):
+    """A :class:`Recipe` of a classifier of clips: waveform augmentation instead of pixel shifts.
+
+    Each training clip is, in this order: shifted in time by a uniform number of samples in
+    ``[-time_shift, time_shift]`` (zeros shifted in; then cropped or padded to the network's
+    length as usual), scaled by a gain uniform in ``gain_db`` dB, and, with probability
+    ``noise_prob``, given white Gaussian noise of an RMS level uniform in ``noise_db`` dB of
+    full scale; finally clipped to [-1, 1], as a WAV file would.
+    """
+
+    shift: int = 0  # no pixel shifts: time shifts act on the waveform
+    time_shift: int = 800  # samples (0.1 s at 8 kHz)
+    gain_db: tuple[float, float] = (-24.0, 6.0)
+    noise_prob: float = 0.5
+    noise_db: tuple[float, float] = (-70.0, -30.0)
+
+
+RECIPES: dict[str, Recipe] = {
     "digits": Recipe(epochs=60, batch_size=64, lr=0.05, shift=4),
     "mnist": Recipe(epochs=30, batch_size=128, lr=0.1, shift=3),
     "cifar10": Recipe(epochs=8, batch_size=128, lr=0.1, shift=2, flip=True),
+    "fsdd": AudioRecipe(epochs=40, batch_size=64, lr=0.05),
 }
+#: Classifiers of clips (their architecture; the others are in ``ARCHITECTURES``).
+AUDIO_ARCHITECTURES = {"fsdd": FSDD_ARCHITECTURE}
 FULL_MNIST_EPOCHS = 5  # with the 60k MNIST train set: about as many steps as 30 epochs of 8.5k
 
 
 @dataclass
 class Split:
-    """uint8 images and labels to train on and to hold out, with their descriptions."""
+    """uint8 images (or float clips ``[N, 1, L]``) and labels to train on and to hold out, with their descriptions."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -127,6 +159,15 @@ def load_split(name: str, args: argparse.Namespace) -> Split:
             train.data, train.labels, test.data, test.labels,
             f"CIFAR-10 train set ({train.info.get('layout')})", f"CIFAR-10 test set ({test.info.get('layout')})",
         )
+    if name == "fsdd":
+        rate, length = FSDD_ARCHITECTURE.sample_rate, FSDD_ARCHITECTURE.length
+        train, test = (create_data(DataConfig(name="fsdd", root=str(args.fsdd_root), split=part, sample_rate=rate,
+                                              length=length)) for part in ("train", "test"))
+        return Split(
+            train.data, train.labels, test.data, test.labels,
+            f"FSDD train split (recordings 5-49, {rate} Hz, {length} samples)",
+            f"FSDD test split (recordings 0-4, {rate} Hz, {length} samples)",
+        )
     raise ValueError(f"unknown classifier {name!r}")
 
 
@@ -168,6 +209,48 @@ def augment(x: torch.Tensor, recipe: Recipe, fill: torch.Tensor, generator: torc
     return x.contiguous(memory_format=torch.channels_last)
 
 
+def augment_clips(clips: torch.Tensor, recipe: AudioRecipe, generator: torch.Generator) -> torch.Tensor:
+    """Random time shifts, gains and noise of float clips ``[N, 1, L]`` (see :class:`AudioRecipe`)."""
+    n, _, length = clips.shape
+    s = recipe.time_shift
+    if s > 0:
+        padded = F.pad(clips, (s, s))  # [N, 1, L + 2s], zeros either side
+        start = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+        clips = padded[torch.arange(n)[:, None], 0, start[:, None] + torch.arange(length)][:, None]
+    lo, hi = recipe.gain_db
+    gain_db = lo + (hi - lo) * torch.rand(n, generator=generator)
+    clips = clips * (10.0 ** (gain_db / 20.0)).view(n, 1, 1)
+    lo, hi = recipe.noise_db
+    level = 10.0 ** ((lo + (hi - lo) * torch.rand(n, generator=generator)) / 20.0)
+    noisy = torch.rand(n, generator=generator) < recipe.noise_prob
+    noise = torch.randn(clips.shape, generator=generator) * (level * noisy).view(n, 1, 1)
+    return (clips + noise).clamp(-1.0, 1.0)
+
+
+def prepare(
+    name: str, split: Split, recipe: Recipe, generator: torch.Generator
+) -> tuple[ClassifierExtractor, torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+    """The untrained extractor, the training data as held in memory, and ``batch -> network input`` (augmented).
+
+    Images are preprocessed once and shifted (flipped) afterwards; clips are augmented as
+    waveforms and turned into spectrograms batch by batch.
+    """
+    if name in AUDIO_ARCHITECTURES:
+        assert isinstance(recipe, AudioRecipe)
+        config = AUDIO_ARCHITECTURES[name]  # fixed normalisation (the CAS classifiers share it)
+        clips = AudioClassifierExtractor(config)
+        data = fit_length(split.train_images, config.length)
+        return clips, data, lambda batch: clips.preprocess(augment_clips(batch, recipe, generator))
+    mean, std = channel_stats(split.train_images, ARCHITECTURES[name])
+    config = dataclasses.replace(ARCHITECTURES[name], mean=mean, std=std)
+    images = ClassifierExtractor(config)
+    # The training set, preprocessed once (float [N, C, R, R] at the native resolution).
+    chunks = range(0, len(split.train_images), 5000)
+    data = torch.cat([preprocess(split.train_images[i : i + 5000], config) for i in chunks])
+    fill = (0.0 - torch.tensor(mean)) / torch.tensor(std)  # a black pixel, normalised
+    return images, data, lambda batch: augment(batch, recipe, fill, generator)
+
+
 def learning_rate(step: int, total: int, recipe: Recipe) -> float:
     """Linear warm-up to ``recipe.lr`` over the first ``warmup_fraction`` of steps, then cosine to 0."""
     warmup = max(1, int(recipe.warmup_fraction * total))
@@ -185,16 +268,9 @@ def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) 
     """Train classifier ``name`` on ``split`` with ``recipe``; returns it and its training record."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    mean, std = channel_stats(split.train_images, ARCHITECTURES[name])
-    config = dataclasses.replace(ARCHITECTURES[name], mean=mean, std=std)
-    extractor = ClassifierExtractor(config)
+    extractor, data, network_input = prepare(name, split, recipe, generator)
     net: ClassifierNet = extractor.net
-
-    # The training set, preprocessed once (float [N, C, R, R] at the native resolution).
-    chunks = range(0, len(split.train_images), 5000)
-    data = torch.cat([preprocess(split.train_images[i : i + 5000], config) for i in chunks])
     labels = split.train_labels
-    fill = (0.0 - torch.tensor(mean)) / torch.tensor(std)  # a black pixel, normalised
 
     decay, no_decay = [], []
     for param in net.parameters():
@@ -213,7 +289,7 @@ def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) 
         running = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-            x = augment(data[idx], recipe, fill, generator)
+            x = network_input(data[idx])
             _, logits = net(x)
             loss = F.cross_entropy(logits, labels[idx])
             for group in optimizer.param_groups:
@@ -232,12 +308,13 @@ def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) 
         )
     extractor.eval()
     seconds = time.time() - start
+    unit = "clips" if name in AUDIO_ARCHITECTURES else "images"
     record = {
         "name": name,
         "accuracy": round(accuracy(extractor, split.heldout_images, split.heldout_labels), 5),
         "train_accuracy": round(accuracy(extractor, split.train_images, split.train_labels), 5),
-        "heldout_data": f"{split.heldout_data} ({len(split.heldout_images)} images)",
-        "train_data": f"{split.train_data} ({len(split.train_images)} images)",
+        "heldout_data": f"{split.heldout_data} ({len(split.heldout_images)} {unit})",
+        "train_data": f"{split.train_data} ({len(split.train_images)} {unit})",
         "epochs": recipe.epochs,
         "recipe": dataclasses.asdict(recipe),
         "seed": seed,
@@ -262,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mnist-test-root", default=str(SHARED_DATA / "mnist"),
                         help="folder with the MNIST test IDX files, used when no train split is found")
     parser.add_argument("--cifar10-root", default=str(SHARED_DATA / "cifar10"))
+    parser.add_argument("--fsdd-root", default=str(SHARED_DATA / "fsdd" / "recordings"),
+                        help="the FSDD recordings/ folder")
     args = parser.parse_args(argv)
     unknown = [name for name in args.names if name not in RECIPES]
     if unknown:

@@ -140,6 +140,18 @@ class Modality:
         """Fields of a generator's ``meta`` that every output file's provenance repeats (audio: ``sample_rate``)."""
         return {}
 
+    def extractor_input(self, stored: torch.Tensor, info: dict[str, Any], extractor: Any) -> torch.Tensor:
+        """Stored samples as ``extractor`` reads them, given their source's ``info`` (audio: resampled to its rate).
+
+        The default passes them through (extractors own their preprocessing).
+        """
+        return stored
+
+    def conform(self, source: Any, reference: Any) -> Any:
+        """``source`` (an evaluation :class:`~ganforge.evaluation.sources.Source`) made comparable with
+        ``reference``, a source of the same modality (audio: resampled to its sample rate). Default: as is."""
+        return source
+
     def features(self, stored: torch.Tensor) -> torch.Tensor:
         """Features of stored samples when :attr:`extractor` is None: the flattened samples."""
         return stored.float().reshape(len(stored), -1)

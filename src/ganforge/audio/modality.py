@@ -12,7 +12,7 @@ from PIL import Image
 from ..errors import UserError
 from ..modality import Media, Modality, register, write_npy, write_png
 from ..viz import image_grid
-from .dsp import STFTConfig, log_magnitude
+from .dsp import STFTConfig, log_magnitude, resample
 from .wav import AUDIO_SUFFIXES, concatenate, wav_bytes, write_wav
 
 #: One clip, and a batch of clips one after another: 16-bit PCM WAV with provenance in RIFF INFO.
@@ -46,6 +46,14 @@ def spectrogram_images(waves: torch.Tensor) -> torch.Tensor:
     top = float(db.max()) if db.numel() else 0.0
     scaled = ((db - (top - PREVIEW_DB_RANGE)) / PREVIEW_DB_RANGE).flip(-2).numpy()
     return torch.from_numpy(colormap(scaled)).permute(0, 3, 1, 2).contiguous()
+
+
+def resample_clips(clips: torch.Tensor, rate: int | None, target: int | None) -> torch.Tensor:
+    """Clips ``[N, 1, L]`` at ``rate`` Hz resampled to ``target`` Hz (as they are when either is unknown)."""
+    if not rate or not target or int(rate) == int(target):
+        return clips
+    waves = [resample(clip, int(rate), int(target)) for clip in clips.float().cpu().numpy()[:, 0]]
+    return torch.from_numpy(np.stack(waves).astype(np.float32))[:, None]
 
 
 def sample_rate_of(metadata: dict[str, Any] | None) -> int:
@@ -117,6 +125,20 @@ class AudioModality(Modality):
 
     def output_fields(self, meta: dict[str, Any]) -> dict[str, Any]:
         return {"sample_rate": meta["sample_rate"]} if meta.get("sample_rate") else {}
+
+    def extractor_input(self, stored: torch.Tensor, info: dict[str, Any], extractor: Any) -> torch.Tensor:
+        """Clips resampled from their source's ``info["sample_rate"]`` to the extractor's ``sample_rate``.
+
+        Clips of an unknown rate are taken to be at the extractor's rate already.
+        """
+        return resample_clips(stored, info.get("sample_rate"), getattr(extractor, "sample_rate", None))
+
+    def conform(self, source: Any, reference: Any) -> Any:
+        """Clips of a folder or a generator at the reference data's sample rate (where both are known)."""
+        rate, target = source.info.get("sample_rate"), reference.info.get("sample_rate")
+        if not rate or not target or int(rate) == int(target):
+            return source
+        return source.replace(resample_clips(source.data, rate, target), sample_rate=int(target))
 
 
 AUDIO = register(AudioModality())

@@ -1,5 +1,5 @@
 """The built-in metrics: adapters from :class:`~ganforge.evaluation.registry.EvalInputs` to the pure
-functions of :mod:`ganforge.metrics` (``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``modes``, ``cas``).
+functions of :mod:`ganforge.metrics` (``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``modes``, ``accuracy``, ``cas``).
 
 Importing this module registers them in :data:`~ganforge.evaluation.registry.METRICS`.
 """
@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 from typing import Any, Callable
+
+import torch
 
 from .. import data as data_module
 from ..config import DataConfig
@@ -20,11 +22,12 @@ from ..metrics import (
     fid_from_features,
     inception_score,
     kernel_inception_distance,
+    label_accuracy,
     mode_stats,
     precision_recall,
 )
 from ..metrics import modes as mode_metrics
-from ..metrics.cas import cas_scores
+from ..metrics.cas import CAS_NETWORKS, cas_scores
 from .registry import EvalInputs, register_metric
 
 KID_SUBSET_SIZE = 1000  # torch-fidelity's default; smaller sets use all their samples per subset
@@ -63,7 +66,7 @@ def _is(inputs: EvalInputs) -> dict[str, Any]:
     """Inception Score of the fake set from the extractor's logits (10 splits)."""
     logits = inputs.features("fake").logits
     if logits is None:
-        raise UserError("is needs class logits: use images and an extractor with a classifier head")
+        raise UserError("is needs class logits: use an extractor with a classifier head")
     mean, std = inception_score(logits, splits=IS_SPLITS)
     return {"is_mean": mean, "is_std": std}
 
@@ -116,6 +119,28 @@ def _modes(inputs: EvalInputs) -> dict[str, Any]:
     return MODE_COUNTERS[name](inputs)
 
 
+@register_metric("accuracy", primary="accuracy", higher_is_better=True, needs_real=False, aliases=("label-accuracy",))
+def _accuracy(inputs: EvalInputs) -> dict[str, Any]:
+    """Share of labelled samples (a conditional run's) that the extractor's classifier gives their label, overall and per label."""
+    fake = inputs.fake
+    labels = fake.info.get("labels")
+    if labels is None:
+        raise UserError(f"accuracy needs labelled {fake.kind.plural}: give a conditional generator (a run directory)")
+    classes = inputs.class_names()
+    logits = inputs.features("fake").logits
+    if logits is None or classes is None:
+        raise UserError("accuracy needs a classifier of the data's classes as extractor (e.g. mnist, fsdd)")
+    names = [str(n) for n in fake.info.get("class_names") or range(int(labels.max()) + 1)]
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        raise UserError(
+            f"accuracy: the extractor's classifier knows classes {', '.join(classes)}, not the {fake.kind.plural}' "
+            f"label '{unknown[0]}' (score it with a classifier of its data set)"
+        )
+    to_classifier = torch.tensor([classes.index(name) for name in names])  # sample label index -> classifier's index
+    return label_accuracy(logits.argmax(dim=1), to_classifier[labels.long()], classes)
+
+
 def cas_test_split(cfg: DataConfig) -> Dataset:
     """The labelled ``test`` split of the data set ``cfg`` names (what CAS classifiers are tested on)."""
     try:
@@ -133,8 +158,10 @@ def _cas(inputs: EvalInputs) -> dict[str, Any]:
     """Classification Accuracy Score: a small CNN trained on the labelled fakes, tested on the real test split."""
     fake, real = inputs.fake, inputs.real
     assert real is not None, "check_real_given runs first"
-    if not fake.is_image or fake.info.get("labels") is None:
-        raise UserError("cas trains a classifier on labelled images: give a conditional generator (a run directory)")
+    if fake.modality not in CAS_NETWORKS:
+        raise UserError(f"cas trains a classifier of {' or '.join(sorted(CAS_NETWORKS))} samples, not of {fake.kind.plural}")
+    if fake.info.get("labels") is None:
+        raise UserError(f"cas trains a classifier on labelled {fake.kind.plural}: give a conditional generator (a run directory)")
     cfg = real.info.get("data_config")
     if cfg is None or real.info.get("labels") is None:
         raise UserError(
@@ -143,7 +170,7 @@ def _cas(inputs: EvalInputs) -> dict[str, Any]:
         )
     test = cas_test_split(cfg)
     return cas_scores(fake.data, fake.info["labels"], real.data, real.info["labels"], test.data, test.labels,
-                      test.num_classes)
+                      test.num_classes, modality=fake.modality)
 
 
 __all__ = ["DC_K", "IS_SPLITS", "KID_SUBSETS", "KID_SUBSET_SIZE", "MODE_COUNTERS", "PR_K", "cas_test_split"]

@@ -29,7 +29,15 @@ from .. import modality as modalities
 from ..config import Config, EvalConfig
 from ..core import resolve_device
 from ..errors import UserError
-from ..extractors import FeatureExtractor, Features, check_weights, extract_features, own_data_sets
+from ..extractors import (
+    FeatureExtractor,
+    Features,
+    check_modality,
+    check_weights,
+    extract_features,
+    input_modality,
+    own_data_sets,
+)
 from ..extractors import create as create_extractor
 from ..rundir import RunDir
 from .features import cached_features
@@ -91,6 +99,9 @@ class Evaluator:
             self._extractor = create_extractor(self.extractor_name, self.extractor_weights, self.device)
         return self._extractor
 
+    def _class_names(self) -> tuple[str, ...] | None:
+        return self.extractor.class_names
+
     def features(self, source: Source, side: str) -> Features:
         """Features of ``source``: through the extractor (cached) where its modality has one, else the samples."""
         if side == "real" and self._real_features is not None:
@@ -101,8 +112,9 @@ class Evaluator:
             extractor = self.extractor
 
             def compute() -> Features:
+                samples = source.kind.extractor_input(source.data, source.info, extractor)  # audio: at its rate
                 return extract_features(
-                    extractor, source.data, batch_size=self.batch_size, progress=self.progress, desc=f"{side} features"
+                    extractor, samples, batch_size=self.batch_size, progress=self.progress, desc=f"{side} features"
                 )
 
             key = source.cache_key
@@ -115,12 +127,14 @@ class Evaluator:
         """Every metric of ``fake`` against the real set, plus ``n_real``, ``n_fake``, ``extractor``."""
         fake = load_source(fake)
         real = self.real
-        if real is not None and real.is_image != fake.is_image:
+        if real is not None and real.modality != fake.modality:
             raise UserError(
                 f"cannot compare {real.kind.plural} (real, shape {tuple(real.data.shape[1:])}) with "
                 f"{fake.kind.plural} (fake, shape {tuple(fake.data.shape[1:])})"
             )
-        inputs = EvalInputs(real, fake, self.features, self.kid_subset_size)
+        if fake.kind.extractor is not None and any(METRICS.get(m).uses_features for m in self.metrics):
+            check_modality(self.extractor_name, fake.modality, fake.kind.plural)  # before it is built
+        inputs = EvalInputs(real, fake, self.features, self.kid_subset_size, class_names=self._class_names)
         results: dict[str, Any] = {}
         for name in self.metrics:
             try:
@@ -191,11 +205,14 @@ def evaluate(
         check_real_given(names, real is not None)
     extractor = extractor or fake_source.kind.extractor or "inception"
     if fake_source.kind.extractor is not None and uses_features(names):
+        check_modality(extractor, fake_source.modality, fake_source.kind.plural)  # inception does not read clips
         check_weights(extractor, extractor_weights)  # before the reference set is read and its features computed
     if fake_source.info.get("generated") and fake_source.is_image and resolution is None:
         # Read the reference at the generator's size, as the run's training data was.
         opts = replace(opts, resolution=int(fake_source.data.shape[-1]), channels=int(fake_source.data.shape[1]))
     real_source = None if real is None else load_source(real, opts)
+    if real_source is not None and real_source.modality == fake_source.modality:
+        fake_source = fake_source.kind.conform(fake_source, real_source)  # audio: at the reference's sample rate
     evaluator = Evaluator(
         real_source, names, extractor=extractor, extractor_weights=extractor_weights, device=opts.device,
         batch_size=batch_size, progress=progress, kid_subset_size=kid_subset_size,
@@ -247,25 +264,43 @@ def choose_extractor(
 
     Samples of a modality without an extractor (points) are their own features. Otherwise
     ``requested`` wins; else the run's ``eval.extractor``, except that a domain classifier
-    (``digits``, ``mnist``, ``cifar10``: :data:`~ganforge.extractors.base.OWN_DATA`) scores only
-    its own data set: a run on other data (``cdcgan-digits`` with ``data.name=image-folder``) is
-    scored with Inception, the reference extractor, and the run's ``eval.n`` is dropped with it.
+    (``digits``, ``mnist``, ``cifar10``, ``fsdd``: :data:`~ganforge.extractors.base.OWN_DATA`) scores
+    only its own data set: a run on other data (``cdcgan-digits`` with ``data.name=image-folder``)
+    is scored with its modality's default extractor (Inception for images, the reference), and
+    the run's ``eval.n`` is dropped with it. Where that default is the same domain classifier
+    (``fsdd``, the only extractor of clips), it is kept, and the reason says so.
+
+    An extractor asked for that reads another modality (``--extractor inception`` on a run of
+    clips) is a one-line :class:`UserError`; one in the run's config (``eval.extractor``'s
+    default, ``inception``, on a run of clips) gives way to the modality's default extractor
+    (``fsdd`` for clips). ``modality`` None means images.
     """
-    kind = modalities.get(modality) if modality is not None else None
-    if kind is not None and kind.extractor is None:
+    kind = modalities.get(modality or "image")
+    if kind.extractor is None:
         return ExtractorChoice(None, None, f"{kind.plural} are their own features")
     e, data = cfg.eval, cfg.data.name
     own = own_data_sets(e.extractor)
-    fits = own is None or data in own
+    fits = own is None or data in own  # the eval section was written for this data set
     if requested is not None:
+        check_modality(requested, kind.name, kind.plural)
         return ExtractorChoice(requested, weights, "asked for", fits)
-    if not fits:
-        names = " or ".join(own or ())
+    default = kind.extractor
+    default_own = own_data_sets(default)
+    if input_modality(e.extractor) != kind.name:  # the config's default, inception, on a run of clips
+        reason = f"the default of {kind.plural}; eval.extractor {e.extractor} reads {input_modality(e.extractor)} samples"
+        if default_own is not None and data not in default_own:
+            reason += f" (a classifier of {' or '.join(default_own)}; data set {data} is not)"
+        return ExtractorChoice(default, weights, reason, fits)
+    if fits:
+        reason = f"the classifier of the run's own data set {data}" if own else "the run's eval.extractor, a general one"
+        return ExtractorChoice(e.extractor, weights or e.extractor_weights, reason)
+    names = " or ".join(own or ())
+    if default != e.extractor:
         return ExtractorChoice(
-            "inception", weights, f"data set {data} is not {names}; the {e.extractor} classifier only scores {names}", False
+            default, weights, f"data set {data} is not {names}; the {e.extractor} classifier only scores {names}", False
         )
-    reason = f"the classifier of the run's own data set {data}" if own else "the run's eval.extractor, a general one"
-    return ExtractorChoice(e.extractor, weights or e.extractor_weights, reason)
+    return ExtractorChoice(e.extractor, weights or e.extractor_weights,
+                           f"the default extractor of {kind.plural}, although data set {data} is not {names}", False)
 
 
 def run_config(run_dir: str | Path) -> Config:

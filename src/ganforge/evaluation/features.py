@@ -20,11 +20,13 @@ FEATURE_CACHE_VERSION = 1
 def cached_features(key: dict[str, Any], compute: Callable[[], Features]) -> Features:
     """``compute()``, memoised under ``$GANFORGE_CACHE/features`` (see :func:`ganforge.core.cached_tensors`).
 
-    ``key`` names the data set, split, resolution, count, extractor key and a digest of the
-    samples; the full key is stored in the entry and checked on load. A corrupt or
-    unreadable entry is recomputed; an unwritable cache only costs the speed-up.
+    ``key`` names the data set, split, resolution (images) or length and sample rate (clips),
+    count, extractor key and a digest of the samples; the full key is stored in the entry and
+    checked on load. A corrupt or unreadable entry is recomputed; an unwritable cache only
+    costs the speed-up.
     """
-    label = f"{key['data']}-{key['split']}-{key['resolution']}px-{key['count']}-{key['extractor']}"
+    size = f"{key['resolution']}px" if "resolution" in key else f"{key.get('length')}samples"
+    label = f"{key['data']}-{key['split']}-{size}-{key['count']}-{key['extractor']}"
 
     def build() -> dict[str, torch.Tensor]:
         features = compute()

@@ -101,10 +101,12 @@ class EvalInputs:
         fake: Source,
         features: Callable[[Source, str], Features],
         kid_subset_size: int | None,
+        class_names: Callable[[], Sequence[str] | None] | None = None,
     ) -> None:
         self.real, self.fake = real, fake
         self.kid_subset_size = kid_subset_size
         self._features_of = features
+        self._class_names = class_names
         self._memo: dict[str, Features] = {}
 
     def features(self, side: str) -> Features:
@@ -114,6 +116,11 @@ class EvalInputs:
             assert source is not None, "check_real_given runs first"
             self._memo[side] = self._features_of(source, side)
         return self._memo[side]
+
+    def class_names(self) -> list[str] | None:
+        """The names of the extractor's logits' classes (a classifier's), or None where it has none."""
+        names = self._class_names() if self._class_names is not None else None
+        return None if names is None else [str(n) for n in names]
 
     def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Real and fake feature matrices."""

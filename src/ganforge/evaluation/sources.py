@@ -1,13 +1,19 @@
-"""Sources: anything evaluable, resolved to samples (uint8 images or float points).
+"""Sources: anything evaluable, resolved to samples (uint8 images, float clips or float points).
 
-A *source* resolves to samples: uint8 images ``[N, C, H, W]``, or float points ``[N, D]``
-for the 2-D toy data sets. A source given as a string is, in this order:
+A *source* resolves to samples: uint8 images ``[N, C, H, W]``, float audio clips
+``[N, 1, L]`` in [-1, 1], or float points ``[N, D]`` for the 2-D toy data sets. A source
+given as a string is, in this order:
 
 * a run directory or a ``generator/`` folder: its generator is sampled (fixed seed,
   class-balanced labels for conditional generators);
 * a ``.npy`` / ``.npz`` array: uint8 images ``[N, C, H, W]``, ``[N, H, W, C]`` or
   ``[N, H, W]``; float images in ``[-1, 1]`` (what ``ganforge sample --out x.npy`` writes);
   or points ``[N, D]``;
+* a folder of audio files (WAV/FLAC/OGG, every one below it; images beside them, such as
+  the ``spectrograms.png`` of ``ganforge sample --out DIR/``, are ignored): clips at the
+  files' most common sample rate, all as long as the longest, labelled by their class
+  sub-folders when every file lies in one (``ganforge synthesize``); unreadable files are
+  skipped with a warning;
 * an image folder (every image below it);
 * a built-in data set name, optionally with a split: ``digits``, ``cifar10:test``.
 
@@ -18,6 +24,8 @@ Python callers may also pass a tensor / array, a :class:`~ganforge.data.Dataset`
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Union
@@ -27,10 +35,12 @@ import torch
 
 from .. import data as data_module
 from .. import modality as modalities
+from ..audio.wav import soundfile
 from ..config import DataConfig
 from ..core import IMAGE_SUFFIXES, to_uint8
 from ..data import Dataset
-from ..data.images import load_folder
+from ..data.audio import AUDIO_SUFFIXES, load_audio_folder
+from ..data.images import load_folder, relative_files
 from ..errors import UserError
 from ..models import Generator
 from ..models.base import GENERATOR_CONFIG, seeded_latents
@@ -49,10 +59,12 @@ class Source:
     """Samples to evaluate, and what else metrics may need about them.
 
     Attributes:
-        data: uint8 images ``[N, C, H, W]`` or float32 points ``[N, D]``, on the CPU.
+        data: uint8 images ``[N, C, H, W]``, float32 clips ``[N, 1, L]`` or float32 points
+            ``[N, D]``, on the CPU.
         description: where the samples came from, for reports.
         info: ``data`` (the data set's name), ``centers`` and ``std`` of Gaussian
-            mixtures, ``generated`` (sampled from a generator).
+            mixtures, ``generated`` (sampled from a generator), ``labels`` and
+            ``class_names`` of labelled samples, ``sample_rate`` of clips.
         cache_key: what identifies the features of a built-in data set in the cache;
             None for samples that are not cached.
         modality: what a sample is (:mod:`ganforge.modality`); inferred from the shape when
@@ -78,6 +90,10 @@ class Source:
 
     def __len__(self) -> int:
         return len(self.data)
+
+    def replace(self, data: torch.Tensor, **info: Any) -> "Source":
+        """The same source holding ``data`` instead (``info`` updated; not cached)."""
+        return Source(data, self.description, {**self.info, **info}, modality=self.modality)
 
 
 @dataclass(frozen=True)
@@ -112,9 +128,10 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
     """A :class:`Source` of (a fixed subset of) ``dataset``; cached features when ``cfg`` is given."""
     data = take(dataset.data, n)
     info: dict[str, Any] = {"data": dataset.name}
-    info.update({k: dataset.info[k] for k in ("centers", "std") if k in dataset.info})
+    info.update({k: dataset.info[k] for k in ("centers", "std", "sample_rate") if k in dataset.info})
     if dataset.labels is not None:
-        info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas)
+        info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas, accuracy)
+        info["class_names"] = dataset.class_names
     if cfg is not None:
         info["data_config"] = cfg  # where its other splits live (cas tests on the test split)
     key = None
@@ -126,6 +143,15 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
             "channels": int(data.shape[1]),
             "count": len(data),
             "digest": digest(data),  # the exact pixels: a changed root or folder is a new entry
+        }
+    elif cfg is not None and dataset.modality == "audio":
+        key = {
+            "data": cfg.name,
+            "split": cfg.split,
+            "length": int(data.shape[-1]),
+            "sample_rate": int(dataset.info["sample_rate"]),
+            "count": len(data),
+            "digest": digest(data),  # the exact samples
         }
     description = f"{dataset.name}:{cfg.split}" if cfg is not None else dataset.name
     return Source(data, description, info, key, dataset.modality)
@@ -148,14 +174,15 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
     """``opts.n`` (default :data:`DEFAULT_N`) samples of ``generator`` with seed ``opts.seed``."""
     n = opts.n or DEFAULT_N
     meta = getattr(generator, "meta", None) or {}
-    info: dict[str, Any] = {"generated": True, "data": meta.get("data")}
+    kind = modalities.of(generator)
+    info: dict[str, Any] = {"generated": True, "data": meta.get("data"), **kind.output_fields(meta)}
     if "centers" in meta:
         info.update(centers=torch.tensor(meta["centers"]), std=float(meta["std"]))
     if generator.num_classes:
-        info["labels"] = torch.arange(n) % generator.num_classes  # the labels generate() draws (cas)
+        info["labels"] = torch.arange(n) % generator.num_classes  # the labels generate() draws (cas, accuracy)
+        info["class_names"] = meta.get("class_names")
     samples = generate(generator, n, seed=opts.seed, batch_size=opts.batch_size)
-    return Source(samples, f"{description} ({n} samples, seed {opts.seed})", info,
-                  modality=modalities.of(generator).name)
+    return Source(samples, f"{description} ({n} samples, seed {opts.seed})", info, modality=kind.name)
 
 
 def array_samples(array: Any, name: str = "array") -> torch.Tensor:
@@ -231,6 +258,39 @@ def _array_source(path: Path, opts: SourceOptions) -> Source:
     return Source(take(array_samples(read_array(path), f"'{path}'"), opts.n), str(path))
 
 
+def _audio_files(path: Path) -> list[str]:
+    return [os.path.join(path, *parts) for parts in relative_files(path, AUDIO_SUFFIXES)]
+
+
+def _clip_format(files: list[str]) -> tuple[int, int]:
+    """The most common sample rate of ``files`` and the length (at that rate) of the longest; unreadable headers are skipped."""
+    sf = soundfile()
+    headers = []
+    for file in files:
+        try:
+            info = sf.info(file)
+        except Exception:  # noqa: BLE001 - unreadable files are reported (and skipped) when decoded
+            continue
+        if info.samplerate > 0:
+            headers.append((int(info.samplerate), int(info.frames)))
+    if not headers:
+        return 16000, 1  # nothing readable: decoding reports it
+    rates = [rate for rate, _ in headers]
+    rate = max(set(rates), key=lambda r: (rates.count(r), r))
+    return rate, max(1, max(math.ceil(frames * rate / r) for r, frames in headers))
+
+
+def _audio_folder_source(path: Path, opts: SourceOptions) -> Source:
+    files = _audio_files(path)
+    rate, length = _clip_format(files)
+    loaded = load_audio_folder(path, sample_rate=rate, length=length, label_pattern=None, cache=False)
+    data = take(loaded["data"], opts.n)
+    info: dict[str, Any] = {"sample_rate": rate}
+    if loaded["labels"] is not None:
+        info.update(labels=take(loaded["labels"], opts.n), class_names=loaded["class_names"])
+    return Source(data, f"{path} ({len(data)} clips, {rate} Hz)", info, modality="audio")
+
+
 def _folder_source(path: Path, opts: SourceOptions) -> Source:
     data, _, _ = load_folder(path, opts.resolution, opts.channels, labels_from_subfolders=False)
     return Source(take(data, opts.n), str(path))
@@ -249,6 +309,7 @@ class SourceKind:
 SOURCE_KINDS: list[SourceKind] = [
     SourceKind("run", _is_run, _run_source),
     SourceKind("array", lambda p: p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES, _array_source),
+    SourceKind("audio-folder", lambda p: p.is_dir() and bool(_audio_files(p)), _audio_folder_source),
     SourceKind("folder", lambda p: p.is_dir(), _folder_source),
 ]
 
@@ -266,7 +327,7 @@ def _spec_source(spec: str, opts: SourceOptions) -> Source:
             if kind.matches(path):
                 return kind.load(path, opts)
         raise UserError(
-            f"'{spec}' is a file but not a .npy/.npz array (give the folder of an image set, a run directory, "
+            f"'{spec}' is a file but not a .npy/.npz array (give the folder of an image or audio set, a run directory, "
             "an array file or a data set name)"
         )
     name, _, split = spec.partition(":")
@@ -274,7 +335,7 @@ def _spec_source(spec: str, opts: SourceOptions) -> Source:
         cfg = DataConfig(name=name, split=split or "train", resolution=opts.resolution, channels=opts.channels)
         return dataset_source(data_module.create(cfg), cfg, opts.n)
     if _looks_like_path(spec):
-        raise UserError(f"'{spec}' does not exist (expected an image folder, a run directory or a .npy/.npz file)")
+        raise UserError(f"'{spec}' does not exist (expected an image or audio folder, a run directory or a .npy/.npz file)")
     names = data_module.DATASETS.names()
     raise UserError(
         f"unknown source '{spec}': no such file or folder, nor a data set name{did_you_mean(name, names)} "

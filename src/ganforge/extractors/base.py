@@ -1,4 +1,4 @@
-"""Feature extractors: networks that map uint8 images to feature vectors for the metrics.
+"""Feature extractors: networks that map uint8 images (or, for audio extractors, float clips) to feature vectors.
 
 An extractor is an ``nn.Module`` whose ``forward`` takes a uint8 batch ``[N, C, H, W]``
 (values 0-255, any resolution, 1 or 3 channels) and returns :class:`Features`: the
@@ -34,6 +34,11 @@ EXTRACTORS: Registry[Callable[..., "FeatureExtractor"]] = Registry("feature extr
 #: :func:`ganforge.evaluation.choose_extractor`). Extractors not listed are general.
 OWN_DATA: dict[str, tuple[str, ...]] = {}
 
+#: Extractor name -> the modality of the samples it reads (``audio``: float clips). Extractors not
+#: listed read images (uint8). Evaluation refuses an extractor of another modality in one line
+#: (:func:`check_modality`) before building it.
+INPUT_MODALITY: dict[str, str] = {}
+
 #: Extractor name -> ``check(weights)``: find the weights file without building the network,
 #: raising a one-line error where there is none (evaluation calls it before any other work).
 WEIGHT_CHECKS: dict[str, Callable[[str | None], object]] = {}
@@ -42,6 +47,20 @@ WEIGHT_CHECKS: dict[str, Callable[[str | None], object]] = {}
 def own_data_sets(name: str) -> tuple[str, ...] | None:
     """The data sets a domain classifier ``name`` scores, or None for a general extractor."""
     return OWN_DATA.get(EXTRACTORS.canonical(name))
+
+
+def input_modality(name: str) -> str:
+    """The modality of the samples extractor ``name`` reads (``image`` unless :data:`INPUT_MODALITY` says otherwise)."""
+    return INPUT_MODALITY.get(EXTRACTORS.canonical(name), "image")
+
+
+def check_modality(name: str, modality: str, plural: str | None = None) -> None:
+    """Raise a one-line :class:`UserError` when extractor ``name`` does not read samples of ``modality``."""
+    reads = input_modality(name)
+    if reads != modality:
+        fitting = [n for n in EXTRACTORS.names() if INPUT_MODALITY.get(n, "image") == modality]
+        hint = f": use {' or '.join(fitting)}" if fitting else ""
+        raise UserError(f"the {name} extractor reads {reads} samples, not {plural or modality + ' samples'}{hint}")
 
 
 def check_weights(name: str, weights: str | None = None) -> None:
@@ -64,25 +83,32 @@ class FeatureExtractor(nn.Module):
 
     Subclasses set ``name``, ``feature_dim``, ``num_logits`` (0 without a head) and
     ``weights_id`` (a short string identifying the weights, part of cache keys), and
-    implement :meth:`extract`.
+    implement :meth:`extract`. An extractor of another kind of sample (audio clips)
+    overrides :meth:`check_input`, and is listed in :data:`INPUT_MODALITY`.
     """
 
     name: str = "extractor"
     feature_dim: int = 0
     num_logits: int = 0
     weights_id: str = "random"
+    #: The name of each logit's class where the head is a classifier of known classes (the accuracy metric reads it).
+    class_names: tuple[str, ...] | None = None
 
     def extract(self, images: torch.Tensor) -> Features:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward(self, images: torch.Tensor) -> Features:
+    def forward(self, samples: torch.Tensor) -> Features:
+        self.check_input(samples)
+        return self.extract(samples)
+
+    def check_input(self, images: torch.Tensor) -> None:
+        """Raise ValueError unless ``images`` is what :meth:`extract` reads (here: uint8 images ``[N, 1|3, H, W]``)."""
         if images.dtype != torch.uint8:
             raise ValueError(f"{self.name} extractor expects uint8 images (0-255), got {images.dtype}")
         if images.dim() != 4 or images.shape[1] not in (1, 3):
             raise ValueError(
                 f"{self.name} extractor expects images [N, 1 or 3, H, W], got shape {tuple(images.shape)}"
             )
-        return self.extract(images)
 
     @property
     def device(self) -> torch.device:
@@ -186,7 +212,7 @@ def extract_features(
     progress: bool = False,
     desc: str = "features",
 ) -> Features:
-    """Run ``extractor`` over uint8 ``images`` (a tensor, or an iterable of uint8 batches).
+    """Run ``extractor`` over ``images`` (a tensor, or an iterable of batches): uint8 images, or what it reads (clips).
 
     Returns the concatenated float32 features (and logits) on the CPU.
     """

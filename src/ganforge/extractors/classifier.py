@@ -185,7 +185,15 @@ def preprocess(images: torch.Tensor, config: ClassifierConfig) -> torch.Tensor:
 
 
 class ClassifierExtractor(FeatureExtractor):
-    """A trained :class:`ClassifierNet` as a :class:`FeatureExtractor` (embedding + logits)."""
+    """A trained :class:`ClassifierNet` as a :class:`FeatureExtractor` (embedding + logits).
+
+    Subclasses for other inputs (:class:`~ganforge.extractors.audio.AudioClassifierExtractor`)
+    set :attr:`config_type` and override :meth:`preprocess`, :meth:`check_input` and
+    :meth:`background`; :func:`load_classifier` builds the class :data:`CLASSIFIER_TYPES` names.
+    """
+
+    #: The config class its weights files hold.
+    config_type: type[ClassifierConfig] = ClassifierConfig
 
     def __init__(self, config: ClassifierConfig, weights_id: str = "random") -> None:
         super().__init__()
@@ -193,6 +201,7 @@ class ClassifierExtractor(FeatureExtractor):
         self.name = config.name
         self.feature_dim = config.embed_dim
         self.num_logits = config.num_classes
+        self.class_names = tuple(config.class_names)
         self.weights_id = weights_id
         self.net = ClassifierNet(config).to(memory_format=torch.channels_last)
 
@@ -200,13 +209,17 @@ class ClassifierExtractor(FeatureExtractor):
         """See :func:`preprocess`."""
         return preprocess(images, self.config)
 
+    def background(self) -> float:
+        """The network input of an empty sample (a black pixel, normalised): what shifted-in cells hold."""
+        return -self.config.mean[0] / self.config.std[0]
+
     def extract(self, images: torch.Tensor) -> Features:
         with torch.inference_mode():
             embedding, logits = self.net(self.preprocess(images))
         return Features(embedding.float(), logits.float())
 
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Predicted class index ``int64 [N]`` of uint8 ``images`` (batched, eval mode)."""
+        """Predicted class index ``int64 [N]`` of ``images`` (what :meth:`forward` reads; batched, eval mode)."""
         with eval_mode(self):
             parts = [
                 self(images[start : start + batch_size].to(self.device)).logits.argmax(dim=1).cpu()
@@ -216,6 +229,11 @@ class ClassifierExtractor(FeatureExtractor):
 
 
 # --------------------------------------------------------------------------- weights files
+
+
+#: Classifier name -> its extractor class, where that is not :class:`ClassifierExtractor` (the
+#: ``fsdd`` classifier reads audio clips; :mod:`ganforge.extractors.audio` registers it).
+CLASSIFIER_TYPES: dict[str, type[ClassifierExtractor]] = {}
 
 
 def default_weights(name: str) -> Path:
@@ -268,6 +286,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(handle.metadata() or {})
 
 
+def weights_path(name: str, weights: str | Path | None = None) -> Path:
+    """The weights file of classifier ``name`` (``weights``, else the shipped one), or a one-line UserError."""
+    path = Path(weights).expanduser() if weights is not None else default_weights(name)
+    if not path.is_file():
+        hint = "" if weights is not None else " (the package was installed without its weights; reinstall ganforge)"
+        raise UserError(f"weights file for the '{name}' classifier not found: '{path}'{hint}")
+    return path
+
+
 def load_classifier(name: str, weights: str | Path | None = None, *, fuse: bool = True) -> ClassifierExtractor:
     """Build classifier extractor ``name`` from ``weights`` (default: the shipped file).
 
@@ -281,16 +308,14 @@ def load_classifier(name: str, weights: str | Path | None = None, *, fuse: bool 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    path = Path(weights).expanduser() if weights is not None else default_weights(name)
-    if not path.is_file():
-        hint = "" if weights is not None else " (the package was installed without its weights; reinstall ganforge)"
-        raise UserError(f"weights file for the '{name}' classifier not found: '{path}'{hint}")
+    path = weights_path(name, weights)
+    kind = CLASSIFIER_TYPES.get(name, ClassifierExtractor)
     try:
         metadata = read_metadata(path)
         state = load_file(str(path))
-        config = ClassifierConfig.from_json(metadata["config"])
+        config = kind.config_type.from_json(metadata["config"])
         if config.name == name:
-            extractor = ClassifierExtractor(config, weights_id=file_sha256(path)[:8])
+            extractor = kind(config, weights_id=file_sha256(path)[:8])
     except (SafetensorError, OSError, KeyError, ValueError, TypeError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise UserError(f"cannot read '{path}' as '{name}' classifier weights ({reason})") from None

@@ -4,6 +4,7 @@ Each is checked in ``tests/test_metrics_math.py`` against its reference implemen
 (pytorch-fid, torch-fidelity, the authors' ``prdc``) on the same features.
 """
 
+from .accuracy import label_accuracy
 from .fid import feature_statistics, fid_from_features, frechet_distance
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
@@ -18,6 +19,7 @@ __all__ = [
     "frechet_distance",
     "inception_score",
     "kernel_inception_distance",
+    "label_accuracy",
     "mode_stats",
     "prdc",
     "precision_recall",

@@ -7,8 +7,10 @@ number of real training images (``cas_real``) is the reference a perfect generat
 
 The classifier is the project's own small CNN (:class:`~ganforge.extractors.classifier.ClassifierNet`,
 the architecture of the shipped ``mnist`` classifier for grey images and of the ``cifar10`` one
-for RGB), read at 32x32 with fixed normalisation, trained from scratch with SGD (Nesterov,
-warm-up + cosine schedule) and random shifts, for a fixed number of steps and a fixed seed.
+for RGB, read at 32x32; for audio clips the ``fsdd`` classifier's, on its spectrograms: see
+:data:`CAS_NETWORKS`), with fixed normalisation, trained from scratch with SGD (Nesterov,
+warm-up + cosine schedule) and random shifts (of images; of spectrograms in time), for a
+fixed number of steps and a fixed seed.
 Everything random draws from generators seeded here, so a run is a pure function of its
 inputs on a given machine and thread count (pass ``threads`` to pin it).
 """
@@ -19,12 +21,14 @@ import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from ..extractors.classifier import ARCHITECTURES, ClassifierConfig, ClassifierExtractor, preprocess
+from ..extractors.audio import AudioClassifierExtractor, check_clips
+from ..extractors.audio import cas_config as clip_classifier_config
+from ..extractors.classifier import ARCHITECTURES, ClassifierConfig, ClassifierExtractor
 
 #: Default seed of the CAS classifier (weights, batch order, shifts, dropout).
 CAS_SEED = 0
@@ -40,8 +44,10 @@ class ClassifierRecipe:
         lr: peak learning rate (linear warm-up over ``warmup_fraction`` of the steps, then cosine to 0).
         warmup_fraction: share of the steps spent warming up.
         weight_decay: L2 penalty on conv and linear weights (not on biases or BatchNorm).
-        shift: random translations of up to +-``shift`` pixels at ``resolution`` (0 = none).
-        resolution: square side the classifier reads images at (they are resized to it).
+        shift: random translations of up to +-``shift`` pixels at ``resolution`` (0 = none); for
+            clips, of up to +-``shift`` spectrogram frames in time.
+        resolution: square side the classifier reads images at (they are resized to it; not
+            used for clips).
     """
 
     steps: int = 600
@@ -106,27 +112,80 @@ def pinned_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def random_shift(x: torch.Tensor, shift: int, fill: float, generator: torch.Generator) -> torch.Tensor:
+def random_shift(
+    x: torch.Tensor, shift: int, fill: float, generator: torch.Generator, vertical: bool = True
+) -> torch.Tensor:
     """Translate each image of ``x [N, C, H, W]`` by its own random offset in ``[-shift, shift]^2``.
 
-    Pixels shifted in take the value ``fill`` (the normalised black background).
+    Pixels shifted in take the value ``fill`` (the normalised black background). With
+    ``vertical=False`` the offsets are horizontal only (spectrograms: in time, not in pitch).
     """
     if shift == 0:
         return x
     n, c, h, w = x.shape
     padded = F.pad(x, (shift, shift, shift, shift), value=fill)  # [N, C, H + 2s, W + 2s]
     dy, dx = torch.randint(0, 2 * shift + 1, (2, n), generator=generator)
+    if not vertical:
+        dy = torch.full_like(dy, shift)
     rows = (dy[:, None] + torch.arange(h))[:, None, :, None]  # [N, 1, H, 1]
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :]  # [N, 1, 1, W]
     return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
 
 
-def _check_labelled(images: torch.Tensor, labels: torch.Tensor, name: str) -> None:
+def _check_images(images: torch.Tensor, name: str) -> None:
     if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"{name} images must be uint8 [N, 1 or 3, H, W], got {images.dtype} {tuple(images.shape)}")
-    if labels.dim() != 1 or len(labels) != len(images):
-        raise ValueError(f"{name}: {tuple(labels.shape)} labels for {len(images)} images")
-    if len(images) == 0:
+
+
+def _image_config(
+    images: torch.Tensor, num_classes: int, class_names: Sequence[str] | None, recipe: ClassifierRecipe
+) -> ClassifierConfig:
+    return classifier_config(images.shape[1], num_classes, list(class_names) if class_names else None, recipe.resolution)
+
+
+def _clip_config(
+    clips: torch.Tensor, num_classes: int, class_names: Sequence[str] | None, recipe: ClassifierRecipe
+) -> ClassifierConfig:
+    return clip_classifier_config(num_classes, class_names, length=clips.shape[-1])
+
+
+@dataclass(frozen=True)
+class CASNetwork:
+    """The CAS classifier of one modality: its extractor class and config, input check and shifts.
+
+    Attributes:
+        extractor: the :class:`ClassifierExtractor` class (its ``preprocess`` and ``background``).
+        config: ``config(train_samples, num_classes, class_names, recipe)``.
+        check: ``check(samples, name)``: raise ValueError unless these are samples it reads.
+        vertical_shifts: shift the network input in both directions (images), or in time only
+            (spectrograms).
+    """
+
+    extractor: type[ClassifierExtractor]
+    config: Callable[[torch.Tensor, int, Sequence[str] | None, ClassifierRecipe], ClassifierConfig]
+    check: Callable[[torch.Tensor, str], None]
+    vertical_shifts: bool = True
+
+
+#: Modality -> its CAS classifier: grey and RGB images, and audio clips (the ``fsdd`` architecture).
+CAS_NETWORKS: dict[str, CASNetwork] = {
+    "image": CASNetwork(ClassifierExtractor, _image_config, _check_images),
+    "audio": CASNetwork(AudioClassifierExtractor, _clip_config, lambda x, name: check_clips(x, name), False),
+}
+
+
+def cas_network(modality: str) -> CASNetwork:
+    """The CAS classifier of ``modality`` (ValueError for a modality without one)."""
+    if modality not in CAS_NETWORKS:
+        raise ValueError(f"cas is defined for {' and '.join(CAS_NETWORKS)} samples, not {modality}")
+    return CAS_NETWORKS[modality]
+
+
+def _check_labelled(samples: torch.Tensor, labels: torch.Tensor, name: str, modality: str = "image") -> None:
+    cas_network(modality).check(samples, name)
+    if labels.dim() != 1 or len(labels) != len(samples):
+        raise ValueError(f"{name}: {tuple(labels.shape)} labels for {len(samples)} samples")
+    if len(samples) == 0:
         raise ValueError(f"{name} set is empty")
 
 
@@ -139,25 +198,28 @@ def train_classifier(
     seed: int = CAS_SEED,
     class_names: list[str] | None = None,
     threads: int | None = None,
+    modality: str = "image",
 ) -> ClassifierExtractor:
-    """Train the CAS classifier from scratch on uint8 ``images [N, C, H, W]`` and ``labels [N]``.
+    """Train the CAS classifier from scratch on ``images`` and ``labels [N]``.
 
-    Batches are drawn without replacement, epoch by epoch, in a seeded order; the global
-    RNG is left untouched. Returns the classifier in eval mode (``.predict(images)``).
+    ``images`` are uint8 ``[N, C, H, W]`` (``modality="image"``) or float clips ``[N, 1, L]``
+    (``"audio"``). Batches are drawn without replacement, epoch by epoch, in a seeded order;
+    the global RNG is left untouched. Returns the classifier in eval mode (``.predict(images)``).
     """
-    _check_labelled(images, labels, "training")
+    _check_labelled(images, labels, "training", modality)
+    network = cas_network(modality)
     recipe = recipe or DEFAULT_RECIPE
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
         raise ValueError(f"labels must lie in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
-    config = classifier_config(images.shape[1], num_classes, class_names, recipe.resolution)
+    config = network.config(images, num_classes, class_names, recipe)
     with pinned_threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # weights and dropout
         order_rng = torch.Generator().manual_seed(seed)
-        classifier = ClassifierExtractor(config, weights_id=f"cas-seed{seed}")
+        classifier = network.extractor(config, weights_id=f"cas-seed{seed}")
         net = classifier.net
-        data = torch.cat([preprocess(images[i : i + 4096], config) for i in range(0, len(images), 4096)])
+        data = torch.cat([classifier.preprocess(images[i : i + 4096]) for i in range(0, len(images), 4096)])
         labels = labels.long()
-        fill = -config.mean[0] / config.std[0]  # a black pixel, normalised
+        fill = classifier.background()  # a black pixel (silence), normalised
         decay = [p for p in net.parameters() if p.dim() > 1]
         no_decay = [p for p in net.parameters() if p.dim() <= 1]
         optimizer = torch.optim.SGD(
@@ -172,7 +234,8 @@ def train_classifier(
                 order, position = torch.randperm(len(data), generator=order_rng), 0
             idx = order[position : position + batch]
             position += batch
-            x = random_shift(data[idx], recipe.shift, fill, order_rng).contiguous(memory_format=torch.channels_last)
+            x = random_shift(data[idx], recipe.shift, fill, order_rng, network.vertical_shifts)
+            x = x.contiguous(memory_format=torch.channels_last)
             _, logits = net(x)
             loss = F.cross_entropy(logits, labels[idx])
             for group in optimizer.param_groups:
@@ -186,8 +249,10 @@ def train_classifier(
 def accuracy(
     classifier: ClassifierExtractor, images: torch.Tensor, labels: torch.Tensor, threads: int | None = None
 ) -> float:
-    """Share of ``images`` that ``classifier`` labels as ``labels``."""
-    _check_labelled(images, labels, "test")
+    """Share of ``images`` (images or clips, what ``classifier`` reads) that ``classifier`` labels as ``labels``."""
+    classifier.check_input(images)
+    if labels.dim() != 1 or len(labels) != len(images) or len(images) == 0:
+        raise ValueError(f"test: {tuple(labels.shape)} labels for {len(images)} samples")
     with pinned_threads(threads):
         return float((classifier.predict(images) == labels.long()).double().mean())
 
@@ -202,9 +267,11 @@ def train_and_test(
     recipe: ClassifierRecipe | None = None,
     seed: int = CAS_SEED,
     threads: int | None = None,
+    modality: str = "image",
 ) -> float:
     """Test accuracy of the CAS classifier trained on ``train_*`` (any source, real or generated)."""
-    classifier = train_classifier(train_images, train_labels, num_classes, recipe=recipe, seed=seed, threads=threads)
+    classifier = train_classifier(train_images, train_labels, num_classes, recipe=recipe, seed=seed, threads=threads,
+                                  modality=modality)
     return accuracy(classifier, test_images, test_labels, threads)
 
 
@@ -220,8 +287,9 @@ def cas_scores(
     recipe: ClassifierRecipe | None = None,
     seed: int = CAS_SEED,
     threads: int | None = None,
+    modality: str = "image",
 ) -> dict[str, float | int | None]:
-    """CAS of labelled fake images, and the same classifier trained on as many real images.
+    """CAS of labelled fake images (or clips: ``modality="audio"``), and the same classifier trained on as many real ones.
 
     Real training images byte-identical to a test image are left out first (so a real set
     that contains the test split cannot inflate ``cas_real``).
@@ -236,7 +304,7 @@ def cas_scores(
         raise ValueError(f"fake labels lie outside the test set's {num_classes} classes")
     scores: dict[str, float | int | None] = {
         "cas": train_and_test(fake_images, fake_labels, test_images, test_labels, num_classes,
-                              recipe=recipe, seed=seed, threads=threads),
+                              recipe=recipe, seed=seed, threads=threads, modality=modality),
         "cas_real": None,
         "cas_n_real": 0,
         "cas_n_test": len(test_images),
@@ -245,7 +313,7 @@ def cas_scores(
         keep = torch.nonzero(drop_duplicates_of(real_images, test_images)).flatten()[: len(fake_images)]
         if len(keep):
             scores["cas_real"] = train_and_test(real_images[keep], real_labels[keep], test_images, test_labels,
-                                                num_classes, recipe=recipe, seed=seed, threads=threads)
+                                                num_classes, recipe=recipe, seed=seed, threads=threads, modality=modality)
             scores["cas_n_real"] = len(keep)
     return scores
 
@@ -293,12 +361,15 @@ def drop_duplicates_of(images: torch.Tensor, reference: torch.Tensor) -> torch.T
 
 
 __all__ = [
+    "CAS_NETWORKS",
     "CAS_SEED",
+    "CASNetwork",
     "ClassifierRecipe",
     "DEFAULT_RECIPE",
     "accuracy",
     "balanced_labels",
     "balanced_subset",
+    "cas_network",
     "cas_scores",
     "classifier_config",
     "drop_duplicates_of",
