@@ -47,7 +47,7 @@ def fsdd(root: Path, split: str) -> ganforge.data.Dataset:
 def score(clips: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
     """IS, FD and KID of ``clips [N, 1, L]`` against ``real`` in the fsdd classifier's features (+ label accuracy)."""
     out = evaluate(real, clips, metrics=METRICS, extractor="fsdd", n=len(clips))
-    result = {"is": out["is"], "fd": out["fid"], "kid": out["kid"]}
+    result = {"is": out["is_mean"], "fd": out["fid"], "kid": out["kid_mean"]}
     if labels is not None:
         predicted = create_extractor("fsdd").predict(clips)
         per_label = [float((predicted[labels == k] == k).float().mean()) for k in range(10)]

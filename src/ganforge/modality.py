@@ -112,6 +112,8 @@ class Modality:
     playable: Media | None = None
     data_suffixes: tuple[str, ...] = ()
     scalable: bool = False
+    #: Dimensions of one sample (``infer`` maps unnamed data of that many dimensions here); 0: none.
+    rank: int = 0
     #: Fewest samples a preview shows (a scatter plot needs many points to show a mixture).
     min_preview: int = 0
 
@@ -226,6 +228,7 @@ class ImageModality(Modality):
     """Images ``[C, H, W]``: stored as uint8, modelled in [-1, 1]; scored on Inception features."""
 
     name = "image"
+    rank = 3  # [C, H, W]
     plural = "images"
     description = "images [C, H, W] (uint8 on disk, [-1, 1] in the model)"
     default_metrics = ("fid",)
@@ -262,6 +265,7 @@ class PointsModality(Modality):
     """Vectors ``[D]`` in data coordinates (the 2-D Gaussian mixtures): their own features."""
 
     name = "points"
+    rank = 1  # [D]
     plural = "points"
     description = "vectors [D] in data coordinates (2-D mixtures: scatter plots)"
     default_metrics = ("fid",)
@@ -298,8 +302,12 @@ def get(name: str) -> Modality:
 
 
 def infer(shape: tuple[int, ...]) -> str:
-    """The modality of samples of this shape, for data and generators that do not name one."""
-    return "image" if len(shape) == 3 else "points"
+    """The modality of samples of this shape, for data, arrays and generators that do not name one.
+
+    The first registered modality whose :attr:`~Modality.rank` is ``len(shape)`` (images 3,
+    audio clips 2, points 1); ``points`` for any other rank.
+    """
+    return next((name for name in MODALITIES.names() if MODALITIES.get(name).rank == len(shape)), "points")
 
 
 def of(obj: Any) -> Modality:

@@ -87,6 +87,7 @@ class AudioModality(Modality):
     """Mono audio clips ``[1, L]``: float in [-1, 1] both stored and in the model; scored by the ``fsdd`` classifier."""
 
     name = "audio"
+    rank = 2  # [1, L]
     plural = "clips"
     description = "mono audio clips [1, L] in [-1, 1] (WAV files; spectrogram pictures)"
     default_metrics = ("is", "fid", "kid")

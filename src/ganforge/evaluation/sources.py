@@ -186,10 +186,11 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
 
 
 def array_samples(array: Any, name: str = "array") -> torch.Tensor:
-    """Convert an image or point array to stored form: uint8 ``[N, C, H, W]`` or float32 ``[N, D]``.
+    """Convert an image, clip or point array to stored form: uint8 ``[N, C, H, W]``, float32 ``[N, 1, L]`` or ``[N, D]``.
 
     Accepts uint8 (or 0-255 integer) images ``[N, C, H, W]``, ``[N, H, W, C]`` or
-    ``[N, H, W]``, float images in ``[-1, 1]``, and numeric points ``[N, D]``.
+    ``[N, H, W]``, float images in ``[-1, 1]``, float mono clips ``[N, 1, L]`` (what
+    ``ganforge sample --out x.npy`` writes for audio), and numeric points ``[N, D]``.
     """
     x = array.detach().cpu() if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
     if x.numel() == 0 or x.dim() == 0:
@@ -198,6 +199,8 @@ def array_samples(array: Any, name: str = "array") -> torch.Tensor:
         raise UserError(f"{name} must hold numbers, got {x.dtype}")
     if x.dim() == 2:
         return x.float()
+    if x.dim() == 3 and x.shape[1] == 1 and x.is_floating_point():  # mono clips [N, 1, L] (no image is 1 pixel tall)
+        return x.float().clamp(-1.0, 1.0).contiguous()
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4:
