@@ -36,7 +36,7 @@ def test_every_model_runs_forward_and_backward(name, shape, options, num_classes
     # auxiliary heads (AC-GAN's classifier, InfoGAN's Q) are reached through forward_aux
     has_heads = hasattr(discriminator, "forward_aux") and not (name == "acgan" and num_classes == 0)
     if has_heads:
-        aux_logits, heads = discriminator.forward_aux(fake, labels)
+        aux_logits, heads = discriminator.forward_aux(raw, labels)
         assert torch.allclose(aux_logits, logits)
         total = aux_logits.sum() + sum(h.float().sum() for h in heads.values())
     total.backward()

@@ -39,6 +39,11 @@ class ACGANDiscriminator(DCGANDiscriminator):
         if self.classifier is not None:
             self.classifier.apply(init_weights())
 
+    @property
+    def classifies(self) -> bool:
+        """Whether :meth:`forward_aux` returns class logits (what ``recipe: acgan`` needs)."""
+        return self.classifier is not None
+
     def forward_aux(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -130,7 +130,7 @@ class SpecGANDiscriminator(Discriminator):
     """
 
     def __init__(self, length: int = 6144, base_channels: int = 32, num_classes: int = 0, n_fft: int = 128, hop: int = 64,
-                 norm: str = "none") -> None:
+                 norm: str = "none", classifier: bool = False) -> None:
         super().__init__()
         if norm not in D_NORMS:
             raise ConfigError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{norm}'")
@@ -148,7 +148,13 @@ class SpecGANDiscriminator(Discriminator):
         flat = c_in * (bins // 2**STAGES) * (frames // 2**STAGES)
         self.head = nn.Linear(flat, 1)
         self.projection = LabelProjection(num_classes, c_in) if num_classes else None
+        # AC-GAN's auxiliary head (recipe: acgan): class logits from the same features.
+        self.classifier = nn.Linear(flat, num_classes) if classifier and num_classes else None
         self.apply(init_weights())
+
+    @property
+    def classifies(self) -> bool:
+        return self.classifier is not None
 
     def fit_data(self, real: torch.Tensor) -> None:
         self.norm.fit(log_magnitude(real[:, 0], self.stft))
@@ -160,15 +166,21 @@ class SpecGANDiscriminator(Discriminator):
         return x
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_aux(x, labels)[0]
+
+    def forward_aux(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits ``[N]`` and, with a classifier head, ``{"class_logits": [N, K]}`` from one pass."""
         h = self.features(self.spectrogram(x))
         logits = self.head(h.flatten(1)).flatten()
         if self.projection is not None:
             logits = logits + self.projection(h.sum(dim=(2, 3)), labels)
-        return logits
+        heads = {"class_logits": self.classifier(h.flatten(1))} if self.classifier is not None else {}
+        return logits, heads
 
 
 @MODELS.register("specgan", help="SpecGAN: DCGAN of normalised log-magnitude spectrograms, Griffin-Lim to audio")
-@smallest_config(((1, 1024), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2}))
+@smallest_config(((1, 1024), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2}),
+                 ((1, 2048), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2, "d_norm": "batch", "d_classifier": True}))
 def build_specgan(
     data_shape: tuple[int, ...],
     num_classes: int = 0,
@@ -181,13 +193,15 @@ def build_specgan(
     hop: int = 64,
     griffin_lim_iters: int = 32,
     d_norm: str = "none",
+    d_classifier: bool = False,
 ) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
     """SpecGAN for mono clips ``(1, L)``; ``L / hop`` and ``n_fft / 2`` must be multiples of 16.
 
     ``griffin_lim_iters``: phase-estimation iterations when decoding (more: cleaner, slower).
-    ``d_norm``: none (the paper, with WGAN-GP) | batch | layer.
+    ``d_norm``: none (the paper, with WGAN-GP) | batch | layer. ``d_classifier``: give D an
+    auxiliary class head for ``recipe: acgan`` (conditional models; the projection term stays).
     """
     length = audio_length("specgan", data_shape)
     generator = SpecGANGenerator(length, latent_dim, base_channels, num_classes, label_dim, n_fft, hop, griffin_lim_iters)
-    discriminator = SpecGANDiscriminator(length, d_base_channels or base_channels, num_classes, n_fft, hop, d_norm)
+    discriminator = SpecGANDiscriminator(length, d_base_channels or base_channels, num_classes, n_fft, hop, d_norm, d_classifier)
     return generator, discriminator

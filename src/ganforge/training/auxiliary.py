@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from ..config import MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..errors import ConfigError
-from ..models.acgan import ACGANDiscriminator
 from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from ..registry import did_you_mean
 from .recipes import RECIPES, Batch, GANRecipe
@@ -113,8 +112,9 @@ class ACGANRecipe(AuxiliaryRecipe):
         if not config.model.conditional:
             raise ConfigError("recipe 'acgan' needs model.conditional: true (its classifier learns the data set's labels)")
         super().__init__(config, dataset, device)
-        if not isinstance(self.discriminator, ACGANDiscriminator):
-            raise ConfigError(f"recipe 'acgan' needs model.name: acgan (a discriminator with a classifier head), got '{config.model.name}'")
+        if not getattr(self.discriminator, "classifies", False):
+            raise ConfigError(f"recipe 'acgan' needs model.name: acgan (a discriminator with a classifier head; or specgan "
+                              f"with model.d_classifier: true), got '{config.model.name}'")
         self.num_classes = dataset.num_classes
         self.rngs["labels"] = torch.Generator(device=device).manual_seed(config.train.seed + 5)
 
