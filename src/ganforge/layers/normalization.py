@@ -41,6 +41,10 @@ class ConditionalBatchNorm2d(nn.Module):
         self.bn = nn.BatchNorm2d(num_features, eps=eps, momentum=momentum, affine=False)
         self.gain = nn.Embedding(num_classes, num_features)
         self.bias = nn.Embedding(num_classes, num_features)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Gains 1 and biases 0 (call it again after a network-wide initialisation of embeddings)."""
         nn.init.ones_(self.gain.weight)
         nn.init.zeros_(self.bias.weight)
 

@@ -332,7 +332,7 @@ def init_weights(std: float = 0.02) -> Callable[[nn.Module], None]:
             nn.init.normal_(module.weight, 0.0, std)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)) and module.affine:
             nn.init.normal_(module.weight, 1.0, std)
             nn.init.zeros_(module.bias)
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..audio.dsp import STFTConfig, griffin_lim, log_magnitude
 from ..errors import ConfigError
-from ..layers import LabelConcat, LabelProjection
+from ..layers import ConditionalBatchNorm2d, LabelConcat, LabelProjection
 from . import MODELS, smallest_config
 from .base import Discriminator, Generator, configurable, init_weights
 from .dcgan import D_NORMS
@@ -88,7 +88,8 @@ class SpecGANGenerator(Generator):
     modality = "audio"
 
     def __init__(self, length: int = 6144, latent_dim: int = 100, base_channels: int = 32, num_classes: int = 0,
-                 label_dim: int = 0, n_fft: int = 128, hop: int = 64, griffin_lim_iters: int = 32) -> None:
+                 label_dim: int = 0, n_fft: int = 128, hop: int = 64, griffin_lim_iters: int = 32,
+                 conditional_bn: bool = False) -> None:
         super().__init__()
         self.stft, bins, frames = spectrogram_grid(length, n_fft, hop)
         self.latent_dim, self.num_classes = latent_dim, num_classes
@@ -98,19 +99,26 @@ class SpecGANGenerator(Generator):
         width = base_channels * 2 ** (STAGES - 1)
         self.start = (width, bins // 2**STAGES, frames // 2**STAGES)
         self.fc = nn.Linear(latent_dim + self.label.out_extra, width * self.start[1] * self.start[2])
-        layers: list[nn.Module] = [nn.BatchNorm2d(width), nn.ReLU(True)]
+        # Batch norm before each upsampling; class-conditional (a gain and bias per class) with conditional_bn.
+        norm = (lambda c: ConditionalBatchNorm2d(c, num_classes)) if conditional_bn and num_classes else nn.BatchNorm2d
+        self.norms = nn.ModuleList()
+        self.convs = nn.ModuleList()
         for stage in range(STAGES):
             out = 1 if stage == STAGES - 1 else width // 2
-            layers.append(nn.ConvTranspose2d(width, out, 4, 2, 1, bias=stage == STAGES - 1))
-            layers += [nn.Tanh()] if stage == STAGES - 1 else [nn.BatchNorm2d(out), nn.ReLU(True)]
+            self.norms.append(norm(width))
+            self.convs.append(nn.ConvTranspose2d(width, out, 4, 2, 1, bias=stage == STAGES - 1))
             width = out
-        self.net = nn.Sequential(*layers)
         self.norm = _Normaliser(bins)
         self.apply(init_weights())
+        for module in self.norms:
+            if isinstance(module, ConditionalBatchNorm2d):
+                module.reset_parameters()  # init_weights drew the embeddings like any other
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(self.label(z, labels)).view(len(z), *self.start)
-        return self.net(h)  # [N, 1, F, T]
+        for norm, conv in zip(self.norms, self.convs):
+            h = conv(torch.relu(norm(h, labels) if isinstance(norm, ConditionalBatchNorm2d) else norm(h)))
+        return torch.tanh(h)  # [N, 1, F, T]
 
     def fit_data(self, real: torch.Tensor) -> None:
         self.norm.fit(log_magnitude(real[:, 0], self.stft))
@@ -180,7 +188,8 @@ class SpecGANDiscriminator(Discriminator):
 
 @MODELS.register("specgan", help="SpecGAN: DCGAN of normalised log-magnitude spectrograms, Griffin-Lim to audio")
 @smallest_config(((1, 1024), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2}),
-                 ((1, 2048), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2, "d_norm": "batch", "d_classifier": True}))
+                 ((1, 2048), {"base_channels": 2, "latent_dim": 8, "griffin_lim_iters": 2, "d_norm": "batch", "d_classifier": True,
+                              "conditional_bn": True}))
 def build_specgan(
     data_shape: tuple[int, ...],
     num_classes: int = 0,
@@ -194,14 +203,18 @@ def build_specgan(
     griffin_lim_iters: int = 32,
     d_norm: str = "none",
     d_classifier: bool = False,
+    conditional_bn: bool = False,
 ) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
     """SpecGAN for mono clips ``(1, L)``; ``L / hop`` and ``n_fft / 2`` must be multiples of 16.
 
     ``griffin_lim_iters``: phase-estimation iterations when decoding (more: cleaner, slower).
     ``d_norm``: none (the paper, with WGAN-GP) | batch | layer. ``d_classifier``: give D an
     auxiliary class head for ``recipe: acgan`` (conditional models; the projection term stays).
+    ``conditional_bn``: class-conditional batch norm in G (a gain and bias per class, de Vries
+    et al. 2017), on top of the label embedding at its input.
     """
     length = audio_length("specgan", data_shape)
-    generator = SpecGANGenerator(length, latent_dim, base_channels, num_classes, label_dim, n_fft, hop, griffin_lim_iters)
+    generator = SpecGANGenerator(length, latent_dim, base_channels, num_classes, label_dim, n_fft, hop, griffin_lim_iters,
+                                 conditional_bn)
     discriminator = SpecGANDiscriminator(length, d_base_channels or base_channels, num_classes, n_fft, hop, d_norm, d_classifier)
     return generator, discriminator
