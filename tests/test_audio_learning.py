@@ -46,3 +46,13 @@ def test_a_short_specgan_run_raises_the_inception_score_above_an_untrained_gener
     print(f"IS after {STEPS} steps: {trained:.2f}; untrained: {baseline:.2f}")
     assert baseline < 1.5, baseline  # an untrained generator's clips are all heard as the same one or two digits
     assert trained > baseline + 0.8, (trained, baseline)  # several distinct digits after a few hundred steps
+
+
+@pytest.mark.slow
+def test_cspecgan_fsdd_at_its_budget_speaks_the_digits_it_is_asked_for(fsdd_root, tmp_path):
+    """Issue 17's acceptance: the full preset (about 15 min on 2 cores); clips for each digit are heard as it."""
+    run = ganforge.train("cspecgan-fsdd", out=tmp_path / "run",
+                         overrides={"data.root": str(fsdd_root), "train.progress": False, "train.threads": 2})
+    scores = ganforge.evaluate_run(run.dir, metrics=["is", "accuracy"], n=1000)
+    per_label = [scores[f"accuracy/{d}"] for d in range(10)]
+    assert min(per_label) >= 0.8 and scores["is_mean"] >= 6, scores
