@@ -83,9 +83,11 @@ def _trainer(tmp_path, preset, overrides):
     return ganforge.Trainer(ganforge.load_config(preset, {**TINY, **overrides}), tmp_path / "run")
 
 
-def test_acgan_losses_are_adversarial_plus_weighted_cross_entropy(tmp_path):
+@pytest.mark.parametrize("classify_fakes", [True, False])
+def test_acgan_losses_are_adversarial_plus_weighted_cross_entropy(tmp_path, classify_fakes):
     torch.manual_seed(0)
-    recipe = _trainer(tmp_path, "acgan-digits", {"recipe_options.aux_weight": 0.5}).recipe
+    options = {"recipe_options.aux_weight": 0.5, "recipe_options.classify_fakes": classify_fakes}
+    recipe = _trainer(tmp_path, "acgan-digits", options).recipe
     data = recipe.dataset
     batch = {"image": data.to_model(data.data[:16]), "label": data.labels[:16]}
     fake, labels = recipe.make_fake(batch, grad=True)
@@ -95,7 +97,8 @@ def test_acgan_losses_are_adversarial_plus_weighted_cross_entropy(tmp_path):
     fake_logits, fake_heads = d.forward_aux(fake.detach())
     ce_real = F.cross_entropy(real_heads["class_logits"], batch["label"])
     ce_fake = F.cross_entropy(fake_heads["class_logits"], labels)
-    expected = recipe.loss.d_loss(real_logits, fake_logits) + 0.5 * (ce_real + ce_fake)
+    # classify_fakes: false keeps D's classifier on real images only (G's loss is the same either way)
+    expected = recipe.loss.d_loss(real_logits, fake_logits) + 0.5 * (ce_real + ce_fake * classify_fakes)
     loss, logs = recipe.d_objective(batch, fake, labels)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert logs["aux_real"].item() == pytest.approx(ce_real.item(), rel=1e-5)

@@ -97,6 +97,9 @@ class ACGANRecipe(AuxiliaryRecipe):
     class Options:
         aux_weight: float = ranged(1.0, 0, MAX_WEIGHT)  # w: weight of the classification losses in both networks
         fake_labels: str = "uniform"  # uniform | real: how the generator's labels are drawn
+        # D's classifier also learns the labels of generated images (the paper); false: real images
+        # only, so the head stays a classifier of the data that G must satisfy.
+        classify_fakes: bool = True
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> Any:
@@ -136,7 +139,8 @@ class ACGANRecipe(AuxiliaryRecipe):
             aux_real=ce_real.detach(), aux_fake=ce_fake.detach(),
             acc_real=accuracy(real_classes, batch["label"]), acc_fake=accuracy(fake_classes, labels),
         )
-        return loss + self.options.aux_weight * (ce_real + ce_fake), logs
+        aux = ce_real + ce_fake if self.options.classify_fakes else ce_real
+        return loss + self.options.aux_weight * aux, logs
 
     def g_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss, logs, heads = self.with_heads(super().g_objective, batch, fake, labels)
