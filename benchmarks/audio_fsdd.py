@@ -14,7 +14,8 @@ should score).
         [--json benchmarks/results/audio_fsdd.json] [--picture benchmarks/results/audio_fsdd.png]
 
 ``--runs-dir`` keeps the run directories (listen to them: ``ganforge sample RUN --out x.wav``);
-``--score-only`` scores the runs already in it without training.
+``--score-only`` scores the runs already in it without training; ``--reuse`` trains only the runs
+it does not hold yet (a study cut short goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -64,18 +65,20 @@ def generate(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, score_only: bool,
-            runs_dir: str | None, tmp: Path) -> dict[str, Any]:
+            reuse: bool, runs_dir: str | None, tmp: Path) -> dict[str, Any]:
     torch.set_num_threads(threads)
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    seconds = None
-    if not score_only:
+    timing = run_dir / "train_seconds.txt"  # the training time, kept beside the run for --reuse
+    finished = (run_dir / "generator" / "model.safetensors").is_file()
+    if not (score_only or (reuse and finished)):
         overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
                                      "train.progress": False, "eval.every": 0}
         if steps:
             overrides["train.steps"] = steps
         start = time.perf_counter()
         ganforge.train(preset, out=run_dir, overrides=overrides)
-        seconds = time.perf_counter() - start
+        timing.write_text(f"{time.perf_counter() - start:.1f}\n")
+    seconds = float(timing.read_text()) if timing.is_file() else None
     clips, labels = generate(run_dir, n, seed=10_000 + seed)
     real = fsdd(Path(root), "train").data
     return {"preset": preset, "seed": seed, "seconds": seconds, "steps": ganforge.load(run_dir).meta.get("step"),
@@ -138,13 +141,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--score-only", action="store_true", help="score the runs in --runs-dir without training")
+    parser.add_argument("--reuse", action="store_true", help="train only the runs that --runs-dir does not hold yet")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="spectrograms of real and generated digits (needs --runs-dir)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     presets = args.presets.split(",")
     runs = [(p, int(s), args.threads, str(args.root), args.n, args.steps, args.score_only,
-             str(args.runs_dir) if args.runs_dir else None) for p in presets for s in args.seeds.split(",")]
+             args.reuse, str(args.runs_dir) if args.runs_dir else None) for p in presets for s in args.seeds.split(",")]
     describe = lambda r: (f"{r['preset']:14} seed {r['seed']}: IS {r['is']:.2f}, FD {r['fd']:.1f}, KID {r['kid']:.3f}"  # noqa: E731
                           + (f", accuracy {r['accuracy']:.1%}" if "accuracy" in r else "")
                           + (f" ({r['seconds'] / 60:.1f} min)" if r.get("seconds") else ""))
