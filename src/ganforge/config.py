@@ -123,6 +123,8 @@ class DataConfig:
     sample_rate: int | None = ranged(None, 1000, 192_000)  # audio: resample every clip to this rate (Hz); None = the data set's
     length: int | None = ranged(None, 256, 10**7)  # audio: crop or zero-pad every clip to this many samples; None = the data set's
     label_pattern: str | None = None  # audio-folder: a regular expression whose first group is a file's label
+    max_length: int | None = ranged(None, 1, 4096)  # text: longest sentence in words (longer lines left out); None = the data set's
+    vocab_size: int | None = ranged(None, 8, 10**6)  # text: ids in all (4 special + most frequent words; others read <unk>); None = all
     download: bool = True  # allow downloading when no local copy exists
 
 

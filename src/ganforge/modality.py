@@ -142,6 +142,19 @@ class Modality:
         """Fields of a generator's ``meta`` that every output file's provenance repeats (audio: ``sample_rate``)."""
         return {}
 
+    def source_info(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """What evaluation keeps of a generator's ``meta`` beside its samples (default: :meth:`output_fields`;
+        text: the vocabulary, too large for provenance)."""
+        return self.output_fields(meta)
+
+    def bind(self, context: dict[str, Any]) -> "Modality":
+        """This modality for the samples of one generator or data set, from its ``meta`` or ``info``.
+
+        Samples that need their context to be read (text: word ids need the vocabulary) get a
+        modality that carries it; the default is the shared instance itself.
+        """
+        return self
+
     def extractor_input(self, stored: torch.Tensor, info: dict[str, Any], extractor: Any) -> torch.Tensor:
         """Stored samples as ``extractor`` reads them, given their source's ``info`` (audio: resampled to its rate).
 
@@ -311,7 +324,8 @@ def infer(shape: tuple[int, ...]) -> str:
 
 
 def of(obj: Any) -> Modality:
-    """The modality of a data set, a generator (``meta["modality"]``, else its output shape) or a source."""
+    """The modality of a data set, a generator (``meta["modality"]``, else its output shape) or a source,
+    bound to its context (:meth:`Modality.bind`: the generator's ``meta``, else the object's ``info``)."""
     name = getattr(obj, "modality", None) or (getattr(obj, "meta", None) or {}).get("modality")
     if not name and hasattr(obj, "in_channels"):  # image-to-image translators
         name = "image"
@@ -320,7 +334,8 @@ def of(obj: Any) -> Modality:
         if shape is None:
             raise UserError(f"cannot tell the modality of a {type(obj).__name__}")
         name = infer(tuple(shape))
-    return get(str(name))
+    context = getattr(obj, "meta", None) or getattr(obj, "info", None) or {}
+    return get(str(name)).bind(context if isinstance(context, dict) else {})
 
 
 register(ImageModality())

@@ -16,6 +16,8 @@ OPTIONAL_KEYS = {
     "sample_rate": "audio data sets (audio-folder, fsdd)",
     "length": "audio data sets (audio-folder, fsdd)",
     "label_pattern": "folders of audio files (audio-folder)",
+    "max_length": "text data sets (text-lines, coco-captions)",
+    "vocab_size": "text data sets (text-lines, coco-captions)",
 }
 
 

@@ -22,6 +22,7 @@ Importing the package registers the built-in metrics and run evaluators.
 """
 
 from . import adapters  # noqa: F401  (registers fid, kid, is, pr, dc, modes, cas)
+from . import text as _text  # noqa: F401  (registers bleu, self-bleu, copy and nll)
 from .api import (
     RUN_EVALUATORS,
     EvalRequest,

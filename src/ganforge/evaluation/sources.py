@@ -82,7 +82,7 @@ class Source:
 
     @property
     def kind(self) -> modalities.Modality:
-        return modalities.get(self.modality)
+        return modalities.get(self.modality).bind(self.info)
 
     @property
     def is_image(self) -> bool:
@@ -128,7 +128,9 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
     """A :class:`Source` of (a fixed subset of) ``dataset``; cached features when ``cfg`` is given."""
     data = take(dataset.data, n)
     info: dict[str, Any] = {"data": dataset.name}
-    info.update({k: dataset.info[k] for k in ("centers", "std", "sample_rate") if k in dataset.info})
+    kind = modalities.of(dataset)
+    info.update({k: dataset.info[k] for k in ("centers", "std") if k in dataset.info})
+    info.update(kind.source_info(kind.generator_meta(dataset)))  # audio: its sample rate; text: its vocabulary
     if dataset.labels is not None:
         info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas, accuracy)
         info["class_names"] = dataset.class_names
@@ -144,12 +146,12 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
             "count": len(data),
             "digest": digest(data),  # the exact pixels: a changed root or folder is a new entry
         }
-    elif cfg is not None and dataset.modality == "audio":
+    elif cfg is not None and kind.extractor is not None:  # other modalities scored by an extractor (audio)
         key = {
             "data": cfg.name,
             "split": cfg.split,
-            "length": int(data.shape[-1]),
-            "sample_rate": int(dataset.info["sample_rate"]),
+            "shape": [int(s) for s in data.shape[1:]],
+            **{k: str(v) for k, v in kind.output_fields(kind.generator_meta(dataset)).items()},  # audio: the sample rate
             "count": len(data),
             "digest": digest(data),  # the exact samples
         }
@@ -175,7 +177,7 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
     n = opts.n or DEFAULT_N
     meta = getattr(generator, "meta", None) or {}
     kind = modalities.of(generator)
-    info: dict[str, Any] = {"generated": True, "data": meta.get("data"), **kind.output_fields(meta)}
+    info: dict[str, Any] = {"generated": True, "data": meta.get("data"), "generator": generator, **kind.source_info(meta)}
     if "centers" in meta:
         info.update(centers=torch.tensor(meta["centers"]), std=float(meta["std"]))
     if generator.num_classes:

@@ -82,6 +82,15 @@ def get(name: str) -> AdversarialLoss:
     return LOSSES.get(name)
 
 
+_add(
+    "relativistic-pair",
+    adv.relativistic_pair_d_loss,
+    adv.relativistic_pair_g_loss,
+    "relativistic standard GAN loss on real-fake pairs (RSGAN, RelGAN)",
+    ("rsgan",),
+    relativistic=True,
+)
+
 from . import paired  # noqa: E402
 from .regularizers import REGULARIZERS, Regularizer, check_regularizers, resolve_regularizers  # noqa: E402
 

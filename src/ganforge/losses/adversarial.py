@@ -54,6 +54,20 @@ def least_squares_g_loss(fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((fake - 1.0) ** 2).mean()
 
 
+def relativistic_pair_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Relativistic standard GAN (RSGAN; Jolicoeur-Martineau, 2019), the loss of RelGAN.
+
+    Real and fake samples are paired: ``-E log sigmoid(C(x_i) - C(G(z_i)))``, the probability
+    that the real sample is more realistic than its fake partner.
+    """
+    return F.softplus(-(real - fake)).mean()
+
+
+def relativistic_pair_g_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """RSGAN's generator loss: ``-E log sigmoid(C(G(z_i)) - C(x_i))`` (its gradient flows through ``fake``)."""
+    return F.softplus(-(fake - real)).mean()
+
+
 def relativistic_average_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Relativistic average GAN (Jolicoeur-Martineau, 2019), standard-loss form (RaSGAN).
 

@@ -129,7 +129,7 @@ _BLOCKS = Range(0, 256)
 OPTION_RANGES: dict[str, Range] = {
     **dict.fromkeys(["latent_dim", "noise_dim", "w_dim", "base_channels", "d_base_channels", "max_channels",
                      "d_max_channels", "g_channels", "d_channels", "channels", "hidden_dim", "d_hidden_dim",
-                     "q_hidden", "d_hidden", "growth"], _WIDTH),
+                     "q_hidden", "d_hidden", "growth", "embed_dim", "d_embed_dim", "d_filters"], _WIDTH),
     **dict.fromkeys(["label_dim", "minibatch_discrimination", "num_categorical", "num_continuous"], _EXTRA),
     **dict.fromkeys(["n_blocks", "blocks"], _BLOCKS),
     **dict.fromkeys(["num_layers", "d_num_layers", "mapping_layers"], Range(1, 64)),
@@ -138,7 +138,7 @@ OPTION_RANGES: dict[str, Range] = {
     "mbstd_group": Range(1, 256),
     "scale": Range(2, 4),
     "attention_resolution": Range(4, MAX_SIDE),
-    "dropout": Range(0, 1, hi_open=True),
+    **dict.fromkeys(["dropout", "d_dropout"], Range(0, 1, hi_open=True)),
     "w_avg_beta": Range(0, 1, hi_open=True),
     "res_scale": Range(0, 10),
     "mapping_lr_mul": Range(0, 10, lo_open=True),

@@ -197,7 +197,7 @@ class Recipe:
 
     def draw_samples(self, generator: nn.Module, samples: torch.Tensor) -> "Image.Image":
         """The modality's preview picture of :meth:`preview_outputs`."""
-        preview = modalities.get(self.dataset.modality).preview
+        preview = modalities.of(self.dataset).preview
         return preview(samples, nrow=generator.num_classes or None, reference=self.dataset.data[:2000])
 
     def render_previews(self, generator: nn.Module, fixed: Batch,
@@ -208,7 +208,7 @@ class Recipe:
         The generator runs once for both. Recipes that draw their own grids (translation) only
         override :meth:`render_samples`: their modality has nothing to play.
         """
-        kind = modalities.get(self.dataset.modality)
+        kind = modalities.of(self.dataset)
         if kind.playable is None:
             return self.render_samples(generator, fixed), None
         samples = self.preview_outputs(generator, fixed)
@@ -477,7 +477,7 @@ class UnrolledRecipe(GANRecipe):
 
 
 #: Modules holding the recipes of particular families (registered on import).
-RECIPE_MODULES = ("auxiliary", "progressive", "style", "translation", "cyclegan", "srgan")
+RECIPE_MODULES = ("auxiliary", "progressive", "style", "translation", "cyclegan", "srgan", "text")
 
 
 def _import_family_recipes() -> None:

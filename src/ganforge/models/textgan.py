@@ -1,0 +1,188 @@
+"""Text GANs' networks: an LSTM language model as generator and a CNN over (soft) one-hots as discriminator.
+
+One generator serves the three text recipes (``mle``, ``relgan``, ``seqgan``), so that they
+differ only in how it is trained. It reads ``<bos>`` then its own previous word, and at step
+``t`` gives logits ``o_t`` over the vocabulary:
+
+* ``logits(tokens)``: teacher forcing, ``log p(x) = sum_t log softmax(o_t)[x_t]`` (MLE, NLL);
+* ``forward(z)`` in eval mode: sampling. The latent ``z [N, T]`` is the randomness: word ``t``
+  is the inverse CDF of ``softmax(o_t / temperature)`` at ``u_t = Phi(z_t)``, so the same
+  latents give the same sentence and every sampling path of ganforge (seeds, ``generate``,
+  the serve API) works unchanged;
+* ``relaxed(...)`` (and ``forward`` in train mode): RelGAN's Gumbel-softmax,
+  ``y_t = softmax(beta (o_t + g_t))`` with Gumbel noise ``g_t``; the next input is the hard
+  ``argmax`` word, the soft ``y_t`` carries D's gradient back to the generator.
+
+After ``<eos>`` every position is ``<pad>``; the last position is ``<eos>`` when nothing ended
+earlier. The discriminator (Kim's sentence CNN, as in SeqGAN and RelGAN) embeds one-hots
+with a matrix product, so soft one-hots from the relaxation and hard words read alike.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from . import MODELS, smallest_config
+from .base import Discriminator, Generator, configurable
+
+#: The special ids of :mod:`ganforge.text.vocab` (models do not import the text package).
+PAD, BOS, EOS = 0, 1, 2
+
+
+@configurable
+class LanguageModel(Generator):
+    """An LSTM language model over ``vocab_size`` words emitting sentences of ``length`` ids."""
+
+    def __init__(self, length: int, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128, num_layers: int = 1) -> None:
+        super().__init__()
+        self.output_shape = (length,)
+        self.latent_dim, self.num_classes = length, 0
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_dim)
+        self.lstm = nn.LSTM(embed_dim, hidden_dim, num_layers=num_layers, batch_first=True)
+        self.out = nn.Linear(hidden_dim, vocab_size)
+        self.temperature = 1.0  # sampling temperature (ganforge sample --temperature); not a weight
+        self.register_buffer("beta", torch.tensor(1.0))  # RelGAN's inverse temperature in train mode (annealed)
+
+    # ------------------------------------------------------------------ likelihood
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits ``[N, T, V]`` of word ``t`` given ``<bos>`` and the words before it."""
+        inputs = torch.cat([torch.full_like(tokens[:, :1], BOS), tokens[:, :-1]], dim=1)
+        hidden, _ = self.lstm(self.embed(inputs))
+        return self.out(hidden)
+
+    def token_nll(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sentence: the summed negative log-likelihood of its words and ``<eos>``, and how many there are."""
+        mask = (tokens != PAD).float()
+        nll = F.cross_entropy(self.logits(tokens).transpose(1, 2), tokens, reduction="none")
+        return (nll * mask).sum(1), mask.sum(1)
+
+    # ------------------------------------------------------------------ sampling
+
+    def _step(self, words: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None):
+        hidden, state = self.lstm(self.embed(words)[:, None], state)
+        return self.out(hidden[:, 0]), state
+
+    def _finish(self, words: torch.Tensor, t: int, done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Words after ``<eos>`` become ``<pad>``; the last step ends every open sentence."""
+        if t == self.output_shape[0] - 1:
+            words = torch.where(done, words, torch.full_like(words, EOS))
+        words = torch.where(done, torch.full_like(words, PAD), words)
+        return words, done | (words == EOS)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.training:
+            return self.relaxed(len(z), self.beta)[0]
+        return self.sample_words(z).float()
+
+    def sample_words(self, z: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+        """Ids ``[N, T]`` drawn by inverse CDF at ``Phi(z)`` (temperature :attr:`temperature`).
+
+        ``prefix [N, t0]``: keep these first words and draw the rest (SeqGAN's rollouts).
+        """
+        n, length = len(z), self.output_shape[0]
+        u = torch.special.ndtr(z.float())  # Phi: standard normal -> uniform (0, 1)
+        words = torch.full((n,), BOS, dtype=torch.long, device=z.device)
+        done = torch.zeros(n, dtype=torch.bool, device=z.device)
+        out, state = [], None
+        for t in range(length):
+            logits, state = self._step(words, state)
+            if prefix is not None and t < prefix.shape[1]:
+                words = prefix[:, t]
+            else:
+                cdf = torch.softmax(logits.float() / self.temperature, dim=-1).cumsum(-1)
+                words = torch.searchsorted(cdf, (u[:, t : t + 1] * cdf[:, -1:]).contiguous())[:, 0]
+                words = words.clamp_max(self.vocab_size - 1)
+            words, done = self._finish(words, t, done)
+            out.append(words)
+        return torch.stack(out, dim=1)
+
+    def relaxed(self, n: int, beta: torch.Tensor | float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """RelGAN's Gumbel-softmax samples: soft one-hots ``[n, T, V]`` (with gradient) and their hard ids ``[n, T]``."""
+        length, device = self.output_shape[0], self.out.weight.device
+        words = torch.full((n,), BOS, dtype=torch.long, device=device)
+        done = torch.zeros(n, dtype=torch.bool, device=device)
+        pad = F.one_hot(torch.tensor(PAD, device=device), self.vocab_size).float()
+        soft, hard, state = [], [], None
+        for t in range(length):
+            logits, state = self._step(words, state)
+            u = torch.rand(logits.shape, generator=generator, device=device).clamp_(1e-10, 1 - 1e-10)
+            gumbel = -torch.log(-torch.log(u))
+            y = torch.softmax(beta * (logits.float() + gumbel), dim=-1)
+            words, done_next = self._finish(y.argmax(-1), t, done)
+            if t == length - 1:  # forced <eos>: a hard one-hot where the relaxation chose another word
+                y = torch.where((words == EOS)[:, None] & (y.argmax(-1) != EOS)[:, None],
+                                F.one_hot(words, self.vocab_size).float(), y)
+            soft.append(torch.where(done[:, None], pad, y))
+            hard.append(words)
+            done = done_next
+        return torch.stack(soft, dim=1), torch.stack(hard, dim=1)
+
+    def decode(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Soft one-hots ``[N, T, V]`` (train mode) -> their ids; ids pass through."""
+        return outputs.argmax(-1).float() if outputs.dim() == 3 else outputs
+
+
+class Highway(nn.Module):
+    """``t * relu(W x) + (1 - t) * x`` with a learned gate ``t = sigmoid(W_t x)`` (SeqGAN's discriminator)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.transform, self.gate = nn.Linear(dim, dim), nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.gate(x))
+        return gate * F.relu(self.transform(x)) + (1 - gate) * x
+
+
+@configurable
+class TextCNN(Discriminator):
+    """Sentences (ids ``[N, T]`` or soft one-hots ``[N, T, V]``) -> embedded -> convs of several widths ->
+    max over time -> highway -> dropout -> logit ``[N]``."""
+
+    def __init__(self, length: int, vocab_size: int, embed_dim: int = 64, filters: int = 64,
+                 widths: tuple[int, ...] | list[int] = (2, 3, 4, 5), dropout: float = 0.25) -> None:
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Parameter(torch.randn(vocab_size, embed_dim) * 0.1)  # one-hots @ embed: soft inputs too
+        self.convs = nn.ModuleList(nn.Conv1d(embed_dim, filters, w) for w in widths if w <= length)
+        features = filters * len(self.convs)
+        self.highway, self.dropout, self.head = Highway(features), nn.Dropout(dropout), nn.Linear(features, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        one_hot = F.one_hot(x.long(), self.vocab_size).float() if x.dim() == 2 else x.float()
+        h = (one_hot @ self.embed).transpose(1, 2)  # [N, E, T]
+        pooled = torch.cat([F.relu(conv(h)).amax(dim=2) for conv in self.convs], dim=1)
+        return self.head(self.dropout(self.highway(pooled)))[:, 0]
+
+
+@MODELS.register("textgan", help="text: an LSTM language model (mle, relgan, seqgan recipes) and a CNN discriminator over one-hots")
+@smallest_config(((6,), {"embed_dim": 4, "hidden_dim": 8, "d_filters": 4}))
+def build_textgan(
+    data_shape: tuple[int, ...],
+    num_classes: int = 0,
+    vocab_size: int = 16,
+    *,
+    embed_dim: int = 64,
+    hidden_dim: int = 128,
+    num_layers: int = 1,
+    d_embed_dim: int = 64,
+    d_filters: int = 64,
+    d_dropout: float = 0.25,
+) -> tuple[LanguageModel, TextCNN]:
+    """``data_shape = (T,)`` word ids per sentence; ``vocab_size`` comes from the data set (the recipe passes it)."""
+    if len(data_shape) != 1:
+        raise ConfigError(f"model 'textgan' generates sentences of word ids [T], not samples of shape {tuple(data_shape)}")
+    if num_classes:
+        raise ConfigError("model 'textgan' is unconditional (model.conditional=false)")
+    length = int(data_shape[0])
+    generator = LanguageModel(length, vocab_size, embed_dim=embed_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+    discriminator = TextCNN(length, vocab_size, embed_dim=d_embed_dim, filters=d_filters, dropout=d_dropout)
+    return generator, discriminator
+
+
+build_textgan.unconditional = True  # type: ignore[attr-defined]  # tests/test_models.py builds no conditional variant
