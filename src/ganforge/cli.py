@@ -92,9 +92,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     kind.writer_for(args.out)  # a bad --out fails before any work
     meta = getattr(generator, "meta", {})
     label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
+    extra = {}
+    if args.temperature is not None:
+        if not hasattr(generator, "temperature"):
+            raise UserError("--temperature applies to generators that sample word by word (text runs), not to this one")
+        generator.temperature = extra["temperature"] = args.temperature
     samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
     nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
-    metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation)
+    metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation, **extra)
     out = kind.write(samples, args.out, nrow=nrow, metadata=metadata)
     print(f"wrote {args.n} samples to {out}")
     return 0
@@ -386,13 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True,
-                   help="FILE.png (grid or scatter plot), FILE.npy (raw array), DIR/ (one PNG per image); "
-                   "what a run accepts depends on its kind of data")
+                   help="FILE.png (grid or scatter plot), FILE.npy (raw array), DIR/ (one PNG per image), FILE.wav (audio), "
+                   "FILE.txt (text, one sentence a line); what a run accepts depends on its kind of data")
     p.add_argument("--label", help=LABEL_HELP)
     p.add_argument("--truncation", type=float, help="truncation threshold for the latents")
     p.add_argument("--nrow", type=int, help="images per row in the grid")
+    p.add_argument("--temperature", type=float,
+                   help="sampling temperature of text generators: below 1 more likely words, above 1 more varied (default 1)")
     p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
-                                            "nrow": Range(1, 1000)})
+                                            "nrow": Range(1, 1000), "temperature": Range(0.01, 100)})
 
     p = sub.add_parser(
         "export", help="export a generator to ONNX or TorchScript (verified against PyTorch)",

@@ -79,27 +79,31 @@ class LanguageModel(Generator):
             return self.relaxed(len(z), self.beta)[0]
         return self.sample_words(z).float()
 
-    def sample_words(self, z: torch.Tensor, prefix: torch.Tensor | None = None) -> torch.Tensor:
+    def sample_words(self, z: torch.Tensor, prefix: torch.Tensor | None = None, prefix_length: torch.Tensor | None = None) -> torch.Tensor:
         """Ids ``[N, T]`` drawn by inverse CDF at ``Phi(z)`` (temperature :attr:`temperature`).
 
-        ``prefix [N, t0]``: keep these first words and draw the rest (SeqGAN's rollouts).
+        ``prefix [N, t0]`` with ``prefix_length [N]`` (default ``t0``): keep the first
+        ``prefix_length[i]`` words of row ``i`` and draw the rest (SeqGAN's rollouts).
         """
         n, length = len(z), self.output_shape[0]
         u = torch.special.ndtr(z.float())  # Phi: standard normal -> uniform (0, 1)
         words = torch.full((n,), BOS, dtype=torch.long, device=z.device)
         done = torch.zeros(n, dtype=torch.bool, device=z.device)
-        out, state = [], None
+        out = torch.full((n, length), PAD, dtype=torch.long, device=z.device)
+        if prefix is not None and prefix_length is None:
+            prefix_length = torch.full((n,), prefix.shape[1], device=z.device)
+        state = None
         for t in range(length):
             logits, state = self._step(words, state)
+            cdf = torch.softmax(logits.float() / self.temperature, dim=-1).cumsum(-1)
+            words = torch.searchsorted(cdf, (u[:, t : t + 1] * cdf[:, -1:]).contiguous())[:, 0].clamp_max(self.vocab_size - 1)
             if prefix is not None and t < prefix.shape[1]:
-                words = prefix[:, t]
-            else:
-                cdf = torch.softmax(logits.float() / self.temperature, dim=-1).cumsum(-1)
-                words = torch.searchsorted(cdf, (u[:, t : t + 1] * cdf[:, -1:]).contiguous())[:, 0]
-                words = words.clamp_max(self.vocab_size - 1)
+                words = torch.where(t < prefix_length, prefix[:, t], words)
             words, done = self._finish(words, t, done)
-            out.append(words)
-        return torch.stack(out, dim=1)
+            out[:, t] = words
+            if done.all():  # every sentence has ended: the rest is padding
+                break
+        return out
 
     def relaxed(self, n: int, beta: torch.Tensor | float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """RelGAN's Gumbel-softmax samples: soft one-hots ``[n, T, V]`` (with gradient) and their hard ids ``[n, T]``."""
@@ -120,7 +124,14 @@ class LanguageModel(Generator):
             soft.append(torch.where(done[:, None], pad, y))
             hard.append(words)
             done = done_next
-        return torch.stack(soft, dim=1), torch.stack(hard, dim=1)
+            if done.all():  # every sentence has ended: the rest is padding
+                break
+        rest = length - len(soft)
+        soft_out, hard_out = torch.stack(soft, dim=1), torch.stack(hard, dim=1)
+        if rest:
+            soft_out = torch.cat([soft_out, pad.expand(n, rest, -1)], dim=1)
+            hard_out = F.pad(hard_out, (0, rest), value=PAD)
+        return soft_out, hard_out
 
     def decode(self, outputs: torch.Tensor) -> torch.Tensor:
         """Soft one-hots ``[N, T, V]`` (train mode) -> their ids; ids pass through."""

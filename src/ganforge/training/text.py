@@ -179,25 +179,39 @@ class SeqGANRecipe(TextRecipe):
         self.clip_and_step("discriminator", loss, self.discriminator)
         return loss.detach()
 
+    #: Rollout sentences sampled at once (prefixes x rollouts are stacked into batches of this size).
+    ROLLOUT_BATCH = 4096
+
     @torch.no_grad()
     def rewards(self, words: torch.Tensor) -> torch.Tensor:
-        """``Q [N, T]``: for every prefix, the mean D probability of its rollouts (0 after the sentence)."""
+        """``Q [N, T]``: for every prefix, the mean D probability of its rollouts (0 after the sentence).
+
+        All prefixes of all sentences are completed together: row ``(t, r, i)`` keeps the first
+        ``t + 1`` words of sentence ``i`` and samples the rest.
+        """
         g, d = self.generator, self.discriminator
         n, length = words.shape
         alive = (words != 0).float()  # <pad> (id 0) after the end: no action taken there
         last = int(alive.sum(1).max().item())  # no sentence acts beyond this position
-        q = torch.zeros(n, length, device=words.device)
+        r = self.options.rollouts
         was_training = d.training
         d.eval()  # no dropout while judging
         try:
-            for t in range(last):
-                if t == length - 1 or t == last - 1:
-                    q[:, t] = torch.sigmoid(d(words))
-                    continue
-                prefix = words[:, : t + 1].repeat(self.options.rollouts, 1)
-                z = torch.randn(len(prefix), g.latent_dim, generator=self.rngs["noise"], device=words.device)
-                completed = g.sample_words(z, prefix=prefix)
-                q[:, t] = torch.sigmoid(d(completed)).view(self.options.rollouts, n).mean(0)
+            q = torch.zeros(n, length, device=words.device)
+            q[:, :last] = torch.sigmoid(d(words))[:, None]  # a whole sentence is its own completion
+            steps = torch.arange(last - 1, device=words.device).repeat_interleave(r * n)  # prefix length - 1 per row
+            if len(steps):
+                prefixes = words[:, : last - 1].repeat(r * (last - 1), 1)
+                scores = []
+                for i in range(0, len(steps), self.ROLLOUT_BATCH):
+                    chunk = slice(i, i + self.ROLLOUT_BATCH)
+                    z = torch.randn(len(steps[chunk]), g.latent_dim, generator=self.rngs["noise"], device=words.device)
+                    completed = g.sample_words(z, prefix=prefixes[chunk], prefix_length=steps[chunk] + 1)
+                    scores.append(torch.sigmoid(d(completed)))
+                rolled = torch.cat(scores).view(last - 1, r, n).mean(1).T  # [N, last - 1]
+                # a prefix that already holds <eos> completes to the sentence itself: keep D's score of it
+                ended = (words[:, : last - 1] == 2).cumsum(1) > 0
+                q[:, : last - 1] = torch.where(ended, q[:, : last - 1], rolled)
         finally:
             d.train(was_training)
         return q * alive
