@@ -221,3 +221,23 @@ def test_latents_determine_the_sentence(mle_run):
     z = seeded_latents(8, g.latent_dim, seed=5)
     a, b = g.sample(8, seed=5), ganforge.models.base.generate(g, z, batch_size=3)
     assert torch.equal(a, b)  # the sentence is a function of its latent, whatever the batch
+
+
+def test_serve_returns_the_sentences_the_cli_writes(mle_run, tmp_path):
+    pytest.importorskip("fastapi")
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve import create_app
+
+    with TestClient(create_app(mle_run), base_url="http://localhost") as client:
+        info = client.get("/api/info").json()
+        body = client.post("/api/generate", json={"n": 5, "seed": 2, "format": "images"}).json()
+        grid = client.post("/api/generate", json={"n": 5, "seed": 2, "format": "grid"})
+    assert info["media_type"] == "text/plain" and body["media_type"] == "text/plain"
+    served = [base64.b64decode(b).decode("utf-8").strip() for b in body["images"]]
+    for seed, sentence in zip(body["seeds"], served):  # sample i is seed i's, as `ganforge sample --n 1 --seed i` writes it
+        assert cli("sample", str(mle_run), "--n", "1", "--seed", str(seed), "--out", str(tmp_path / "s.txt")).returncode == 0
+        assert sentence == (tmp_path / "s.txt").read_text().strip() and sentence
+    assert grid.headers["content-type"] == "image/png"  # a batch of sentences is shown as their picture

@@ -51,8 +51,8 @@ class Media:
 
     @property
     def element(self) -> str:
-        """The HTML element that presents it: ``img``, ``audio`` or ``video`` (from the MIME type's major part)."""
-        return {"image": "img", "audio": "audio", "video": "video"}.get(self.type.split("/", 1)[0], "object")
+        """The HTML element that presents it: ``img``, ``audio``, ``video`` or ``blockquote`` (text), from the MIME type's major part."""
+        return {"image": "img", "audio": "audio", "video": "video", "text": "blockquote"}.get(self.type.split("/", 1)[0], "object")
 
 
 PNG = Media("image/png", ".png")

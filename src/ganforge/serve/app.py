@@ -105,8 +105,8 @@ class InfoResponse(BaseModel):
     class_names: list[str] = Field(description="label names, index = class; empty for unconditional models")
     missing_label: str = Field(description="what /api/generate does without a label on a conditional model")
     output_shape: list[int]
-    channels: int
-    resolution: int
+    channels: int = Field(description="image channels (1 for clips and sentences)")
+    resolution: int = Field(description="the last axis of a sample: image width, clip samples, words per sentence")
     latent_dim: int
     limits: dict[str, int | float]
     batching: dict[str, int] = Field(description="micro-batcher counters since start")
@@ -254,8 +254,8 @@ class GeneratorService:
             "class_names": self.class_names,
             "missing_label": "cycle through the classes (image i gets class i mod K)" if g.num_classes else "",
             "output_shape": shape,
-            "channels": shape[0],
-            "resolution": shape[1],
+            "channels": shape[0] if len(shape) > 1 else 1,
+            "resolution": shape[-1],
             "latent_dim": int(g.latent_dim),
             "limits": {**asdict(self.limits), "max_pixels": self.limits.max_values},  # (max_pixels: its older name)
             "batching": self.batcher.stats.as_dict(),

@@ -17,8 +17,11 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..core import atomic_write_bytes
 from ..errors import UserError
-from ..modality import Modality, register, write_npy, write_png
+from ..modality import Media, Modality, register, write_npy, write_png
 from .vocab import Vocabulary, detokenize
+
+#: One sentence as a file: a line of UTF-8 text (the serve API's samples, ``synthesize``'s folders).
+TXT = Media("text/plain", ".txt")
 
 #: Sentences a preview shows, and its size.
 PREVIEW_LINES = 16
@@ -62,6 +65,7 @@ class TextModality(Modality):
     extractor = None
     writers = {".txt": write_txt, ".json": write_json, ".png": write_png, ".npy": write_npy}
     preview_caption = "sentences"
+    media = TXT
     data_suffixes = (".txt",)
 
     def __init__(self, vocab: Vocabulary | None = None) -> None:
@@ -105,6 +109,10 @@ class TextModality(Modality):
         for i, line in enumerate(lines):
             draw.text((6, 4 + LINE_HEIGHT * i), f"{i + 1:>2}. {line}", fill=(20, 20, 20), font=font)
         return image
+
+    def encode(self, stored: torch.Tensor, metadata: dict[str, Any], *, scale: int = 1) -> bytes:
+        """One sentence as a line of UTF-8 text (plain text has nowhere to keep ``metadata``: the API returns it beside)."""
+        return (self.lines(stored[None])[0] + "\n").encode("utf-8")
 
     def size(self, shape: tuple[int, ...], count: int, scale: int = 1) -> tuple[int, str]:
         tokens = count * int(np.prod(shape))

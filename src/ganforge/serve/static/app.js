@@ -74,10 +74,15 @@ function dataUrl(base64, mediaType) {
   return `data:${mediaType};base64,${base64}`;
 }
 
-/** The element that presents a file of this MIME type: img, audio or video. */
+/** The element that presents a file of this MIME type: img, audio, video or blockquote (text). */
 function elementFor(mediaType) {
   const major = String(mediaType || "").split("/")[0];
-  return { image: "img", audio: "audio", video: "video" }[major] || "img";
+  return { image: "img", audio: "audio", video: "video", text: "blockquote" }[major] || "img";
+}
+
+/** The UTF-8 text of a base64 file. */
+function textOf(base64) {
+  return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
 }
 
 /** The file suffix of a MIME type (image/png -> .png, audio/wav -> .wav). */
@@ -104,6 +109,17 @@ function showSamples(container, files, mediaType, captions, extra = () => ({})) 
       return img;
     }
     const figure = document.createElement("figure");
+    const caption = document.createElement("figcaption");
+    caption.textContent = captions[i];
+    if (tag === "blockquote") { // a sentence: its text, captioned
+      figure.className = "sentence";
+      const quote = document.createElement("blockquote");
+      quote.textContent = textOf(b64).trim();
+      quote.title = captions[i];
+      Object.assign(quote.dataset, extra(i));
+      figure.append(quote, caption);
+      return figure;
+    }
     figure.className = "clip";
     const player = document.createElement(tag);
     player.controls = true;
@@ -111,8 +127,6 @@ function showSamples(container, files, mediaType, captions, extra = () => ({})) 
     player.src = dataUrl(b64, mediaType);
     player.title = captions[i];
     Object.assign(player.dataset, extra(i));
-    const caption = document.createElement("figcaption");
-    caption.textContent = captions[i];
     figure.append(player, caption);
     return figure;
   }));
