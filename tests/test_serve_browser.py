@@ -312,3 +312,38 @@ def test_an_audio_run_plays_in_the_page(browser, audio_url, tmp_path):
     assert soundfile.info(str(path)).frames == 4 * 2048 + 3 * 2000  # 0.25 s of silence between clips
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def text_url(browser, tmp_path_factory):  # after `browser`: no training when the tests skip
+    """A tiny MLE language model (20 steps) on generated captions, served."""
+    folder = tmp_path_factory.mktemp("captions")
+    words = ["a man", "two dogs", "the cat"], ["sits on", "looks at"], ["a bench.", "the street.", "a red bus."]
+    lines = [f"{a} {b} {c}" for a in words[0] for b in words[1] for c in words[2]]
+    (folder / "train.txt").write_text("\n".join(lines * 4) + "\n")
+    overrides = {"data.name": "text-lines", "data.root": str(folder), "model.embed_dim": 8, "model.hidden_dim": 16,
+                 "train.batch_size": 16, "train.steps": 20, "train.progress": False, "train.threads": 2,
+                 "train.sample_every": 20, "train.checkpoint_every": 20}
+    run = ganforge.train("mle-coco", out=folder / "run", overrides=overrides)
+    with serving(run.dir) as url:
+        yield url
+
+
+def test_a_text_run_shows_its_sentences_in_the_page(browser, text_url):
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(text_url)
+    wait_idle(page)
+    # one quoted sentence per sample, no pictures and no players
+    assert page.locator("#grid blockquote").count() == 16
+    assert page.locator("#grid img").count() == 0 and page.locator("#grid audio").count() == 0
+    shown = page.eval_on_selector_all("#grid blockquote", "qs => qs.map(q => q.textContent)")
+    body = {"n": 16, "seed": 0, "label": None, "truncation": None, "format": "images"}
+    api = httpx.post(text_url + "api/generate", json=body, timeout=60).json()
+    assert api["media_type"] == "text/plain"
+    assert shown == [base64.b64decode(b).decode("utf-8").strip() for b in api["images"]] and any(shown)
+    assert not errors, errors
+    page.close()
