@@ -61,6 +61,15 @@ def test_relativistic_average_loss_matches_definition():
         loss.generator_loss(fake)
 
 
+def test_relativistic_pair_loss_matches_definition():
+    """RSGAN (RelGAN's loss): sigmoid of each real logit minus its fake partner's."""
+    real, fake = torch.tensor([0.5, 2.0, -0.5]), torch.tensor([-2.0, 0.5, -0.9])
+    loss = get("rsgan")
+    assert loss.name == "relativistic-pair" and loss.relativistic
+    assert torch.allclose(loss.d_loss(real, fake), -torch.log(torch.sigmoid(real - fake)).mean())
+    assert torch.allclose(loss.generator_loss(fake, real), -torch.log(torch.sigmoid(fake - real)).mean())
+
+
 def test_minimax_saturates_where_nonsaturating_does_not():
     """At a confident discriminator (D(G(z)) ~ 0) the minimax gradient vanishes."""
     fake = torch.full((1,), -10.0, requires_grad=True)
