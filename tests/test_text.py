@@ -170,7 +170,16 @@ def test_seqgan_rewards_are_probabilities_and_stop_at_the_end_of_a_sentence(corp
 
 @pytest.fixture(scope="module")
 def mle_run(corpus, tmp_path_factory) -> Path:
-    return train("mle-coco", corpus, tmp_path_factory.mktemp("mle") / "run", 80)
+    evaluation = {"eval.every": 40, "eval.n": 100, "eval.metrics": ["bleu", "nll", "self-bleu", "copy"]}
+    return train("mle-coco", corpus, tmp_path_factory.mktemp("mle") / "run", 80, **evaluation)
+
+
+def test_evaluation_during_training_scores_sentences(mle_run):
+    records = [json.loads(line) for line in (mle_run / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in records if "eval/bleu4" in r]
+    assert [r["step"] for r in scored] == [40, 80]
+    assert scored[-1]["eval/nll_test"] < scored[0]["eval/nll_test"]  # still learning the grammar
+    assert all(0 < r["eval/bleu2"] <= 1 and 0 <= r["eval/copy_rate"] <= 1 for r in scored)
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
