@@ -222,6 +222,7 @@ def test_eval_scores_a_text_run_with_bleu_self_bleu_nll_and_copy(mle_run, tmp_pa
     assert 1 >= scores["bleu2"] >= scores["bleu3"] >= scores["bleu4"] >= scores["bleu5"] > 0
     assert 0 < scores["self_bleu4"] <= 1 and 0 <= scores["copy_rate"] <= 1
     vocab = len(ganforge.load(mle_run).meta["vocab"])
+    assert 0 <= scores["nll_unknown"] < 0.05  # the test captions use training words
     assert 0 < scores["nll_test"] < 0.5 * torch.log(torch.tensor(float(vocab)))  # far below a uniform guess
 
 

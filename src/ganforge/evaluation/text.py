@@ -73,7 +73,8 @@ def _copy(inputs: EvalInputs) -> dict[str, Any]:
 @register_metric("nll", primary="nll_test", higher_is_better=False, uses_features=False, aliases=("nll-test",))
 @torch.no_grad()
 def _nll(inputs: EvalInputs) -> dict[str, Any]:
-    """Negative log-likelihood of the test sentences under the generator, in nats per word (``<eos>`` counted)."""
+    """Negative log-likelihood of the test sentences under the generator, in nats per word (``<eos>`` counted;
+    test words outside the training vocabulary are left out, ``nll_unknown`` says how many)."""
     generator = _text(inputs.fake, "nll").info.get("generator")
     if generator is None or not hasattr(generator, "token_nll"):
         raise UserError("nll needs a generator that defines a likelihood (a text run directory: mle, relgan, seqgan)")
@@ -86,13 +87,13 @@ def _nll(inputs: EvalInputs) -> dict[str, Any]:
         keep = (tokens[:, width:] == 0).all(1) if tokens.shape[1] > width else torch.ones(len(tokens), dtype=torch.bool)
         tokens = torch.nn.functional.pad(tokens[keep][:, :width], (0, max(0, width - tokens.shape[1])))
     device = next(generator.parameters()).device
-    total, words = 0.0, 0.0
+    total, words, unknown = 0.0, 0.0, float((tokens == 3).sum())  # 3: <unk>
     was_training = generator.training
     generator.eval()
     try:
         for i in range(0, len(tokens), NLL_BATCH):
-            nll, count = generator.token_nll(tokens[i : i + NLL_BATCH].to(device))
+            nll, count = generator.token_nll(tokens[i : i + NLL_BATCH].to(device), known_only=True)
             total, words = total + float(nll.sum()), words + float(count.sum())
     finally:
         generator.train(was_training)
-    return {"nll_test": total / words}
+    return {"nll_test": total / words, "nll_unknown": unknown / (words + unknown)}

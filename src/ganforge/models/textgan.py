@@ -29,14 +29,15 @@ from . import MODELS, smallest_config
 from .base import Discriminator, Generator, configurable
 
 #: The special ids of :mod:`ganforge.text.vocab` (models do not import the text package).
-PAD, BOS, EOS = 0, 1, 2
+PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 
 @configurable
 class LanguageModel(Generator):
     """An LSTM language model over ``vocab_size`` words emitting sentences of ``length`` ids."""
 
-    def __init__(self, length: int, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128, num_layers: int = 1) -> None:
+    def __init__(self, length: int, vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128, num_layers: int = 1,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.output_shape = (length,)
         self.latent_dim, self.num_classes = length, 0
@@ -44,6 +45,7 @@ class LanguageModel(Generator):
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.lstm = nn.LSTM(embed_dim, hidden_dim, num_layers=num_layers, batch_first=True)
         self.out = nn.Linear(hidden_dim, vocab_size)
+        self.drop = nn.Dropout(dropout)  # on the LSTM's outputs under teacher forcing (MLE): against memorising
         self.temperature = 1.0  # sampling temperature (ganforge sample --temperature); not a weight
         self.register_buffer("beta", torch.tensor(1.0))  # RelGAN's inverse temperature in train mode (annealed)
 
@@ -52,12 +54,15 @@ class LanguageModel(Generator):
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: logits ``[N, T, V]`` of word ``t`` given ``<bos>`` and the words before it."""
         inputs = torch.cat([torch.full_like(tokens[:, :1], BOS), tokens[:, :-1]], dim=1)
-        hidden, _ = self.lstm(self.embed(inputs))
-        return self.out(hidden)
+        hidden, _ = self.lstm(self.drop(self.embed(inputs)))
+        return self.out(self.drop(hidden))
 
-    def token_nll(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per sentence: the summed negative log-likelihood of its words and ``<eos>``, and how many there are."""
-        mask = (tokens != PAD).float()
+    def token_nll(self, tokens: torch.Tensor, known_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sentence: the summed negative log-likelihood of its words and ``<eos>``, and how many there are.
+
+        ``known_only`` leaves ``<unk>`` out (test words the training vocabulary lacks: the model never saw them).
+        """
+        mask = ((tokens != PAD) & ((tokens != UNK) if known_only else True)).float()
         nll = F.cross_entropy(self.logits(tokens).transpose(1, 2), tokens, reduction="none")
         return (nll * mask).sum(1), mask.sum(1)
 
@@ -79,30 +84,50 @@ class LanguageModel(Generator):
             return self.relaxed(len(z), self.beta)[0]
         return self.sample_words(z).float()
 
-    def sample_words(self, z: torch.Tensor, prefix: torch.Tensor | None = None, prefix_length: torch.Tensor | None = None) -> torch.Tensor:
-        """Ids ``[N, T]`` drawn by inverse CDF at ``Phi(z)`` (temperature :attr:`temperature`).
+    def sample_words(self, z: torch.Tensor) -> torch.Tensor:
+        """Ids ``[N, T]`` drawn by inverse CDF at ``Phi(z)`` (temperature :attr:`temperature`)."""
+        n = len(z)
+        return self.complete(torch.zeros(n, self.output_shape[0], dtype=torch.long, device=z.device),
+                             torch.zeros(n, dtype=torch.long, device=z.device), z)
 
-        ``prefix [N, t0]`` with ``prefix_length [N]`` (default ``t0``): keep the first
-        ``prefix_length[i]`` words of row ``i`` and draw the rest (SeqGAN's rollouts).
+    def _draw(self, logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The inverse CDF of ``softmax(logits / temperature)`` at ``u [N]``."""
+        cdf = torch.softmax(logits.float() / self.temperature, dim=-1).cumsum(-1)
+        return torch.searchsorted(cdf, (u[:, None] * cdf[:, -1:]).contiguous())[:, 0].clamp_max(self.vocab_size - 1)
+
+    def complete(self, words: torch.Tensor, keep: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Keep the first ``keep[i]`` words of row ``i`` of ``words [N, T]`` and draw the rest at ``Phi(z)``.
+
+        ``keep = 0`` samples whole sentences; SeqGAN's rollouts complete prefixes. The LSTM reads
+        every prefix in one packed pass, then all rows sample on together (each at its own
+        position) until every sentence has ended.
         """
-        n, length = len(z), self.output_shape[0]
+        n, length = words.shape
         u = torch.special.ndtr(z.float())  # Phi: standard normal -> uniform (0, 1)
-        words = torch.full((n,), BOS, dtype=torch.long, device=z.device)
-        done = torch.zeros(n, dtype=torch.bool, device=z.device)
-        out = torch.full((n, length), PAD, dtype=torch.long, device=z.device)
-        if prefix is not None and prefix_length is None:
-            prefix_length = torch.full((n,), prefix.shape[1], device=z.device)
-        state = None
-        for t in range(length):
-            logits, state = self._step(words, state)
-            cdf = torch.softmax(logits.float() / self.temperature, dim=-1).cumsum(-1)
-            words = torch.searchsorted(cdf, (u[:, t : t + 1] * cdf[:, -1:]).contiguous())[:, 0].clamp_max(self.vocab_size - 1)
-            if prefix is not None and t < prefix.shape[1]:
-                words = torch.where(t < prefix_length, prefix[:, t], words)
-            words, done = self._finish(words, t, done)
-            out[:, t] = words
-            if done.all():  # every sentence has ended: the rest is padding
+        keep = keep.to(words.device)
+        positions = torch.arange(length, device=words.device)
+        out = torch.where(positions < keep[:, None], words, torch.full_like(words, PAD))
+        done = ((out == EOS) & (positions < keep[:, None])).any(1) | (keep >= length)
+        # read <bos> and the kept words: the last output predicts word keep[i]
+        inputs = self.embed(torch.cat([torch.full_like(words[:, :1], BOS), out[:, :-1]], dim=1))
+        packed = nn.utils.rnn.pack_padded_sequence(inputs, (keep + 1).clamp_max(length).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        _, state = self.lstm(packed)
+        logits = self.out(state[0][-1])
+        position = keep.clone()
+        rows = torch.arange(n, device=words.device)
+        while not done.all():
+            p = position.clamp_max(length - 1)
+            word = self._draw(logits, u[rows, p])
+            word = torch.where(p == length - 1, torch.full_like(word, EOS), word)  # the last position ends the sentence
+            word = torch.where(done, torch.full_like(word, PAD), word)
+            out[rows, p] = torch.where(done, out[rows, p], word)
+            done = done | (word == EOS)
+            position = position + 1
+            if done.all():
                 break
+            hidden, state = self.lstm(self.embed(word)[:, None], state)
+            logits = self.out(hidden[:, 0])
         return out
 
     def relaxed(self, n: int, beta: torch.Tensor | float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,6 +206,7 @@ def build_textgan(
     embed_dim: int = 64,
     hidden_dim: int = 128,
     num_layers: int = 1,
+    dropout: float = 0.0,
     d_embed_dim: int = 64,
     d_filters: int = 64,
     d_dropout: float = 0.25,
@@ -191,7 +217,8 @@ def build_textgan(
     if num_classes:
         raise ConfigError("model 'textgan' is unconditional (model.conditional=false)")
     length = int(data_shape[0])
-    generator = LanguageModel(length, vocab_size, embed_dim=embed_dim, hidden_dim=hidden_dim, num_layers=num_layers)
+    generator = LanguageModel(length, vocab_size, embed_dim=embed_dim, hidden_dim=hidden_dim, num_layers=num_layers,
+                              dropout=dropout)
     discriminator = TextCNN(length, vocab_size, embed_dim=d_embed_dim, filters=d_filters, dropout=d_dropout)
     return generator, discriminator
 

@@ -201,12 +201,12 @@ class SeqGANRecipe(TextRecipe):
             q[:, :last] = torch.sigmoid(d(words))[:, None]  # a whole sentence is its own completion
             steps = torch.arange(last - 1, device=words.device).repeat_interleave(r * n)  # prefix length - 1 per row
             if len(steps):
-                prefixes = words[:, : last - 1].repeat(r * (last - 1), 1)
+                prefixes = words.repeat(r * (last - 1), 1)
                 scores = []
                 for i in range(0, len(steps), self.ROLLOUT_BATCH):
                     chunk = slice(i, i + self.ROLLOUT_BATCH)
                     z = torch.randn(len(steps[chunk]), g.latent_dim, generator=self.rngs["noise"], device=words.device)
-                    completed = g.sample_words(z, prefix=prefixes[chunk], prefix_length=steps[chunk] + 1)
+                    completed = g.complete(prefixes[chunk], steps[chunk] + 1, z)
                     scores.append(torch.sigmoid(d(completed)))
                 rolled = torch.cat(scores).view(last - 1, r, n).mean(1).T  # [N, last - 1]
                 # a prefix that already holds <eos> completes to the sentence itself: keep D's score of it

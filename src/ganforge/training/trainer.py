@@ -358,7 +358,7 @@ class Trainer:
                     real, e.metrics, extractor=choice.name or "inception", extractor_weights=choice.weights,
                     device=self.device, batch_size=e.batch_size,
                 )
-            exported.meta = {**(getattr(exported, "meta", None) or {}), **self.generator_meta()}  # its modality and context (text: vocabulary)
+            exported.meta = {**(getattr(exported, "meta", None) or {}), **self.generator_meta()}  # modality, context (vocabulary)
             fake = generated_source(exported, SourceOptions(n=n, batch_size=e.batch_size), f"step {self.step}")
             results = self._evaluator(fake)
         values = {k: v for k, v in results.items() if k not in ("n_real", "n_fake", "extractor")}
