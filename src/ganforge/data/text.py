@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..text import Vocabulary, tokenize
 from .base import DATASETS, Dataset, default_root
 
-#: Texygen's COCO captions: 9,999 training and 9,999 test captions, at most 37 words.
+#: Texygen's COCO captions: 9,999 training and 10,000 test captions, at most 37 words.
 COCO_URL = "https://github.com/geek-ai/Texygen/tree/master/data"
 COCO_FILES = {"train": "coco_train.txt", "test": "coco_test.txt"}
 COCO_MAX_LENGTH = 37
@@ -92,7 +92,7 @@ def text_lines(*, root: str | None, split: str, resolution: int | None, channels
     return text_dataset("text-lines", files, split, max_length, vocab_size)
 
 
-@DATASETS.register("coco-captions", help="MS-COCO captions as split by Texygen: 9,999 train, 9,999 test; data.root=DIR")
+@DATASETS.register("coco-captions", help="MS-COCO captions as split by Texygen: 9,999 train, 10,000 test captions; data.root=DIR")
 def coco_captions(*, root: str | None, split: str, resolution: int | None, channels: int | None, download: bool,
                   max_length: int | None, vocab_size: int | None) -> Dataset:
     """Texygen's COCO image captions (``coco_train.txt``, ``coco_test.txt`` in ``root``).
