@@ -251,3 +251,22 @@ def test_serve_returns_the_sentences_the_cli_writes(mle_run, tmp_path):
         assert cli("sample", str(mle_run), "--n", "1", "--seed", str(seed), "--out", str(tmp_path / "s.txt")).returncode == 0
         assert sentence == (tmp_path / "s.txt").read_text().strip() and sentence
     assert grid.headers["content-type"] == "image/png"  # a batch of sentences is shown as their picture
+
+
+@pytest.mark.slow
+def test_mle_coco_at_its_budget_reaches_the_texygen_bleu_bar(shared_data, tmp_path):
+    """Issue 18's acceptance 1 (about 6 min on 2 cores): BLEU-2 >= 0.80 and BLEU-4 >= 0.45 on the COCO test
+    captions, here by maximum likelihood sampled at temperature 0.5 (Self-BLEU, NLL and copy rate beside it)."""
+    root = shared_data / "text"
+    if not (root / "coco_test.txt").is_file():
+        pytest.skip(f"COCO captions missing at {root}")
+    run = ganforge.train("mle-coco", out=tmp_path / "run", overrides={"data.root": str(root), "train.progress": False,
+                                                                       "train.threads": 2})
+    generator = ganforge.load(run.dir)
+    generator.temperature = 0.5
+    test = create_data(DataConfig(name="coco-captions", root=str(root), split="test")).info["sentences"]
+    from ganforge import modality
+
+    sentences = modality.of(generator).sentences(generator.sample(1000, seed=10_000))
+    scores = bleu(sentences, test, (2, 4))
+    assert scores[2] >= 0.80 and scores[4] >= 0.45, scores
