@@ -28,3 +28,30 @@ def run_all(fn: Callable[..., dict[str, Any]], runs: Sequence[tuple], jobs: int,
                 json_path.parent.mkdir(parents=True, exist_ok=True)
                 json_path.write_text(json.dumps(results, indent=1))
     return results
+
+
+def train_once(preset: str, run_dir: Path, overrides: dict[str, Any], reuse: bool) -> float | None:
+    """Train ``preset`` into ``run_dir`` and return the seconds it took (kept in ``run_dir/train_seconds.txt``).
+
+    With ``reuse``, a finished run (its generator saved at the config's last step) is kept as
+    it is, and an interrupted one is resumed from its last checkpoint (its time is then not
+    known: None).
+    """
+    import time
+
+    import ganforge
+    from ganforge.validate import load_config
+
+    timing = run_dir / "train_seconds.txt"
+    if reuse and (run_dir / "config.yaml").is_file():
+        target = load_config(run_dir / "config.yaml").train.steps
+        done = (run_dir / "generator" / "config.json").is_file() and ganforge.load(run_dir).meta.get("step") == target
+        if not done:
+            timing.unlink(missing_ok=True)
+            ganforge.train(resume=run_dir, overrides={"train.threads": overrides.get("train.threads")})
+        return float(timing.read_text()) if timing.is_file() else None
+    start = time.perf_counter()
+    ganforge.train(preset, out=run_dir, overrides=overrides)
+    seconds = time.perf_counter() - start
+    timing.write_text(f"{seconds:.1f}\n")
+    return seconds

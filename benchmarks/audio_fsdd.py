@@ -14,8 +14,8 @@ should score).
         [--json benchmarks/results/audio_fsdd.json] [--picture benchmarks/results/audio_fsdd.png]
 
 ``--runs-dir`` keeps the run directories (listen to them: ``ganforge sample RUN --out x.wav``);
-``--score-only`` scores the runs already in it without training; ``--reuse`` trains only the runs
-it does not hold yet (a study cut short goes on where it stopped).
+``--score-only`` scores the runs already in it without training; ``--reuse`` keeps its finished
+runs and resumes interrupted ones (a study cut short goes on where it stopped).
 """
 
 from __future__ import annotations
@@ -23,12 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import run_all
+from _parallel import run_all, train_once
 
 import ganforge
 from ganforge.config import DataConfig
@@ -73,17 +72,13 @@ def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int 
             reuse: bool, runs_dir: str | None, tmp: Path) -> dict[str, Any]:
     torch.set_num_threads(threads)
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    timing = run_dir / "train_seconds.txt"  # the training time, kept beside the run for --reuse
-    finished = (run_dir / "generator" / "model.safetensors").is_file()
-    if not (score_only or (reuse and finished)):
+    seconds = None
+    if not score_only:
         overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
                                      "train.progress": False, "eval.every": 0}
         if steps:
             overrides["train.steps"] = steps
-        start = time.perf_counter()
-        ganforge.train(preset, out=run_dir, overrides=overrides)
-        timing.write_text(f"{time.perf_counter() - start:.1f}\n")
-    seconds = float(timing.read_text()) if timing.is_file() else None
+        seconds = train_once(preset, run_dir, overrides, reuse)
     clips, labels = generate(run_dir, n, seed=10_000 + seed)
     real = fsdd(Path(root), "train").data
     result = {"preset": preset, "seed": seed, "seconds": seconds, "steps": ganforge.load(run_dir).meta.get("step"),
@@ -151,7 +146,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--score-only", action="store_true", help="score the runs in --runs-dir without training")
-    parser.add_argument("--reuse", action="store_true", help="train only the runs that --runs-dir does not hold yet")
+    parser.add_argument("--reuse", action="store_true", help="keep finished runs of --runs-dir, resume interrupted ones")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="spectrograms of real and generated digits (needs --runs-dir)")
     args = parser.parse_args()

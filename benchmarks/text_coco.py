@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import run_all
+from _parallel import run_all, train_once
 
 import ganforge
 from ganforge import modality
@@ -61,16 +60,11 @@ def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int 
             runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
     torch.set_num_threads(threads)
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    timing = run_dir / "train_seconds.txt"
-    if not (reuse and (run_dir / "generator" / "model.safetensors").is_file()):
-        overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
-                                     "train.progress": False, "eval.every": 0}
-        if steps:
-            overrides["train.steps"] = steps
-        start = time.perf_counter()
-        ganforge.train(preset, out=run_dir, overrides=overrides)
-        timing.write_text(f"{time.perf_counter() - start:.1f}\n")
-    seconds = float(timing.read_text()) if timing.is_file() else None
+    overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
+                                 "train.progress": False, "eval.every": 0}
+    if steps:
+        overrides["train.steps"] = steps
+    seconds = train_once(preset, run_dir, overrides, reuse)
     generator = ganforge.load(run_dir)
     train, test = split(Path(root), "train"), split(Path(root), "test")
     nll = test_nll(generator, test)
@@ -153,7 +147,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true", help="train only the runs that --runs-dir does not hold yet")
+    parser.add_argument("--reuse", action="store_true", help="keep finished runs of --runs-dir, resume interrupted ones")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="the quality-diversity curve (needs matplotlib)")
     args = parser.parse_args()
