@@ -186,32 +186,27 @@ class SeqGANRecipe(TextRecipe):
     def rewards(self, words: torch.Tensor) -> torch.Tensor:
         """``Q [N, T]``: for every prefix, the mean D probability of its rollouts (0 after the sentence).
 
-        All prefixes of all sentences are completed together: row ``(t, r, i)`` keeps the first
-        ``t + 1`` words of sentence ``i`` and samples the rest.
+        The last action of a sentence (its ``<eos>``) is rewarded by D's verdict on the sentence
+        itself; every earlier prefix of every sentence is completed ``rollouts`` times, all in
+        a few batches of rows ``(prefix, rollout)``.
         """
-        g, d = self.generator, self.discriminator
-        n, length = words.shape
+        g, d, r = self.generator, self.discriminator, self.options.rollouts
         alive = (words != 0).float()  # <pad> (id 0) after the end: no action taken there
-        last = int(alive.sum(1).max().item())  # no sentence acts beyond this position
-        r = self.options.rollouts
+        lengths = alive.sum(1).long()  # words + <eos>
         was_training = d.training
         d.eval()  # no dropout while judging
         try:
-            q = torch.zeros(n, length, device=words.device)
-            q[:, :last] = torch.sigmoid(d(words))[:, None]  # a whole sentence is its own completion
-            steps = torch.arange(last - 1, device=words.device).repeat_interleave(r * n)  # prefix length - 1 per row
-            if len(steps):
-                prefixes = words.repeat(r * (last - 1), 1)
+            q = torch.sigmoid(d(words))[:, None].expand_as(alive).clone()
+            positions = torch.arange(words.shape[1], device=words.device)
+            rows, cols = (positions[None, :] < (lengths - 1)[:, None]).nonzero(as_tuple=True)  # prefixes without <eos>
+            if len(rows):
+                rows_r, keep = rows.repeat(r), cols.repeat(r) + 1
                 scores = []
-                for i in range(0, len(steps), self.ROLLOUT_BATCH):
+                for i in range(0, len(rows_r), self.ROLLOUT_BATCH):
                     chunk = slice(i, i + self.ROLLOUT_BATCH)
-                    z = torch.randn(len(steps[chunk]), g.latent_dim, generator=self.rngs["noise"], device=words.device)
-                    completed = g.complete(prefixes[chunk], steps[chunk] + 1, z)
-                    scores.append(torch.sigmoid(d(completed)))
-                rolled = torch.cat(scores).view(last - 1, r, n).mean(1).T  # [N, last - 1]
-                # a prefix that already holds <eos> completes to the sentence itself: keep D's score of it
-                ended = (words[:, : last - 1] == 2).cumsum(1) > 0
-                q[:, : last - 1] = torch.where(ended, q[:, : last - 1], rolled)
+                    z = torch.randn(len(keep[chunk]), g.latent_dim, generator=self.rngs["noise"], device=words.device)
+                    scores.append(torch.sigmoid(d(g.complete(words[rows_r[chunk]], keep[chunk], z))))
+                q[rows, cols] = torch.cat(scores).view(r, len(rows)).mean(0)
         finally:
             d.train(was_training)
         return q * alive
