@@ -12,9 +12,8 @@ def _cases():
             continue  # image-to-image families: test_every_translator_runs_forward_and_backward
         configs = models.smallest(name)
         assert configs, f"model '{name}' declares no smallest configuration (@smallest_config on its factory)"
-        conditional = not getattr(MODELS.get(name), "unconditional", False)  # text: no labels
         for shape, options in configs:
-            for num_classes in ((0, 3) if conditional else (0,)):
+            for num_classes in ((0, 3) if models.takes_labels(name) else (0,)):
                 yield pytest.param(name, shape, options, num_classes, id=f"{name}-{'x'.join(map(str, shape))}-c{num_classes}")
 
 

@@ -86,6 +86,11 @@ def translator_family(factory: Any) -> Any:
     return factory
 
 
+def takes_labels(name: str) -> bool:
+    """Whether model family ``name`` builds class-conditional networks (text's ``textgan`` does not)."""
+    return not getattr(MODELS.get(name), "unconditional", False)
+
+
 def is_translator_family(name: str) -> bool:
     """Whether model family ``name`` builds image-to-image networks."""
     return bool(getattr(MODELS.get(name), "translator", False))
@@ -216,6 +221,7 @@ __all__ = [
     "create_translator",
     "is_translator",
     "is_translator_family",
+    "takes_labels",
     "translator_family",
     "smallest",
     "smallest_config",

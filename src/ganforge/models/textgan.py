@@ -223,4 +223,4 @@ def build_textgan(
     return generator, discriminator
 
 
-build_textgan.unconditional = True  # type: ignore[attr-defined]  # tests/test_models.py builds no conditional variant
+build_textgan.unconditional = True  # type: ignore[attr-defined]  # models.takes_labels('textgan') is False
