@@ -52,7 +52,7 @@ def score(sentences: list[list[str]], test: list[list[str]], train: list[list[st
 
 @torch.no_grad()
 def test_nll(generator: Any, test: ganforge.data.Dataset) -> float:
-    nll, words = generator.token_nll(test.data)
+    nll, words = generator.token_nll(test.data, known_only=True)  # as the nll metric: test words the vocabulary lacks left out
     return float(nll.sum() / words.sum())
 
 
