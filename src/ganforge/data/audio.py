@@ -22,7 +22,7 @@ from ..audio.dsp import fix_length, resample, to_mono
 from ..audio.wav import AUDIO_SUFFIXES, read_wav, soundfile
 from ..core import cached
 from ..errors import DataError, UserError
-from .base import DATASETS, Dataset, default_root
+from .base import DATASETS, Dataset, default_root, refuse_image_options
 from .images import fingerprint, relative_files, warn_skipped
 
 #: Bump when decoding changes, so cached clips are decoded again.
@@ -43,9 +43,7 @@ DEFAULT_LENGTH = 16384
 
 
 def _refuse_image_options(name: str, resolution: int | None, channels: int | None) -> None:
-    for key, value in (("resolution", resolution), ("channels", channels)):
-        if value is not None:
-            raise DataError(f"data.{key} applies to images, not to the audio data set '{name}' (use data.length / data.sample_rate)")
+    refuse_image_options(name, "audio", "data.length / data.sample_rate", resolution, channels)
 
 
 def decode_clip(path: str, sample_rate: int, length: int) -> np.ndarray:

@@ -35,6 +35,14 @@ def default_root(name: str) -> Path:
     return cache_root() / "data" / name
 
 
+def refuse_image_options(name: str, kind: str, hint: str, resolution: int | None, channels: int | None) -> None:
+    """Raise unless ``data.resolution`` and ``data.channels`` are unset: they apply to images, not to the ``kind``
+    data set ``name`` (``hint`` names its own options)."""
+    for key, value in (("resolution", resolution), ("channels", channels)):
+        if value is not None:
+            raise DataError(f"data.{key} applies to images, not to the {kind} data set '{name}' (use {hint})")
+
+
 @dataclass
 class Dataset:
     """A data set decoded into memory.

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..text import Vocabulary, tokenize
-from .base import DATASETS, Dataset, default_root
+from .base import DATASETS, Dataset, default_root, refuse_image_options
 
 #: Texygen's COCO captions: 9,999 training and 10,000 test captions, at most 37 words.
 COCO_URL = "https://github.com/geek-ai/Texygen/tree/master/data"
@@ -63,9 +63,7 @@ def text_dataset(name: str, files: dict[str, Path], split: str, max_length: int 
 
 
 def _refuse_image_options(name: str, resolution: int | None, channels: int | None) -> None:
-    for key, value in (("resolution", resolution), ("channels", channels)):
-        if value is not None:
-            raise DataError(f"data.{key} applies to images, not to the text data set '{name}' (use data.max_length)")
+    refuse_image_options(name, "text", "data.max_length", resolution, channels)
 
 
 @DATASETS.register("text-lines", help="a UTF-8 text file, one sentence a line (or a folder with train.txt, test.txt); data.root")
