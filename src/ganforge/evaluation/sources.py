@@ -129,8 +129,9 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
     data = take(dataset.data, n)
     info: dict[str, Any] = {"data": dataset.name}
     kind = modalities.of(dataset)
+    meta = kind.generator_meta(dataset)  # what a generator of this data would record (audio: sample rate; text: vocabulary)
     info.update({k: dataset.info[k] for k in ("centers", "std") if k in dataset.info})
-    info.update(kind.source_info(kind.generator_meta(dataset)))  # audio: its sample rate; text: its vocabulary
+    info.update(kind.source_info(meta))
     if dataset.labels is not None:
         info["labels"] = take(dataset.labels, n)  # the same rows as ``data`` (cas, accuracy)
         info["class_names"] = dataset.class_names
@@ -151,7 +152,7 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
             "data": cfg.name,
             "split": cfg.split,
             "shape": [int(s) for s in data.shape[1:]],
-            **{k: str(v) for k, v in kind.output_fields(kind.generator_meta(dataset)).items()},  # audio: the sample rate
+            **{k: str(v) for k, v in kind.output_fields(meta).items()},  # audio: the sample rate
             "count": len(data),
             "digest": digest(data),  # the exact samples
         }

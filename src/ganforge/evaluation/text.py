@@ -14,8 +14,10 @@ import torch
 
 from .. import data as data_module
 from ..config import DataConfig
+from ..core import eval_mode
 from ..errors import UserError
 from ..metrics.bleu import bleu, copy_rate, self_bleu
+from ..text import PAD, UNK
 from .registry import EvalInputs, register_metric
 from .sources import Source
 
@@ -84,16 +86,12 @@ def _nll(inputs: EvalInputs) -> dict[str, Any]:
     tokens = test.data
     width = generator.output_shape[0]
     if tokens.shape[1] != width:  # a data set read with another max_length: the sentences that fit
-        keep = (tokens[:, width:] == 0).all(1) if tokens.shape[1] > width else torch.ones(len(tokens), dtype=torch.bool)
+        keep = (tokens[:, width:] == PAD).all(1) if tokens.shape[1] > width else torch.ones(len(tokens), dtype=torch.bool)
         tokens = torch.nn.functional.pad(tokens[keep][:, :width], (0, max(0, width - tokens.shape[1])))
     device = next(generator.parameters()).device
-    total, words, unknown = 0.0, 0.0, float((tokens == 3).sum())  # 3: <unk>
-    was_training = generator.training
-    generator.eval()
-    try:
+    total, words, unknown = 0.0, 0.0, float((tokens == UNK).sum())
+    with eval_mode(generator):
         for i in range(0, len(tokens), NLL_BATCH):
             nll, count = generator.token_nll(tokens[i : i + NLL_BATCH].to(device), known_only=True)
             total, words = total + float(nll.sum()), words + float(count.sum())
-    finally:
-        generator.train(was_training)
     return {"nll_test": total / words, "nll_unknown": unknown / (words + unknown)}

@@ -57,14 +57,17 @@ class LanguageModel(Generator):
         hidden, _ = self.lstm(self.drop(self.embed(inputs)))
         return self.out(self.drop(hidden))
 
+    def token_log_probs(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``log p(x_t | x_<t)`` of every position ``[N, T]`` under teacher forcing (padding included: mask it)."""
+        return -F.cross_entropy(self.logits(tokens).transpose(1, 2), tokens, reduction="none")
+
     def token_nll(self, tokens: torch.Tensor, known_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Per sentence: the summed negative log-likelihood of its words and ``<eos>``, and how many there are.
 
         ``known_only`` leaves ``<unk>`` out (test words the training vocabulary lacks: the model never saw them).
         """
         mask = ((tokens != PAD) & ((tokens != UNK) if known_only else True)).float()
-        nll = F.cross_entropy(self.logits(tokens).transpose(1, 2), tokens, reduction="none")
-        return (nll * mask).sum(1), mask.sum(1)
+        return -(self.token_log_probs(tokens) * mask).sum(1), mask.sum(1)
 
     # ------------------------------------------------------------------ sampling
 

@@ -134,9 +134,10 @@ class Recipe:
         """``n`` latents for this process from the shared ``noise`` stream (see :meth:`draw`)."""
         return self.draw(lambda m: self.generator.sample_latents(m, self.rngs["noise"]), n)
 
-    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
+    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module, max_norm: float | None = None) -> None:
         """Backward ``loss``, average ``module``'s gradients over processes, step optimizer ``name``.
 
+        ``max_norm`` clips the gradients' global norm before the step (on the unscaled ones).
         With fp16 the loss is scaled before the backward pass and the step is skipped when
         the unscaled gradients are not finite (the scale then shrinks), as GradScaler does.
         """
@@ -144,11 +145,16 @@ class Recipe:
         if self.amp_dtype is not torch.float16:
             loss.backward()
             self.average_gradients(module)
+            if max_norm is not None:
+                nn.utils.clip_grad_norm_(module.parameters(), max_norm)
             opt.step()
             return
         scaler = self.scalers.setdefault(name, torch.amp.GradScaler(self.device.type))
         scaler.scale(loss).backward()
         self.average_gradients(module)
+        if max_norm is not None:
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(module.parameters(), max_norm)
         scaler.step(opt)
         scaler.update()
 

@@ -19,12 +19,14 @@ import dataclasses
 from typing import Any, Iterator
 
 import torch
-import torch.nn.functional as F
 
 from .. import losses, models
 from ..config import Config, ranged
+from ..core import eval_mode
 from ..data import Dataset
 from ..errors import ConfigError
+from ..losses.adversarial import bce_d_loss
+from ..models.textgan import PAD
 from .recipes import RECIPES, Batch, Recipe, make_optimizer
 
 
@@ -65,13 +67,9 @@ class TextRecipe(Recipe):
         return self.networks["discriminator"]
 
     def clip_and_step(self, name: str, loss: torch.Tensor, module: torch.nn.Module) -> None:
-        """Backward ``loss`` and step optimizer ``name`` with ``module``'s gradient norm clipped."""
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.average_gradients(module)
-        torch.nn.utils.clip_grad_norm_(module.parameters(), self.options.grad_clip)
-        opt.step()
+        """Backward ``loss`` and step optimizer ``name`` with ``module``'s gradient norm clipped at ``grad_clip``."""
+        self.optimizers[name].zero_grad(set_to_none=True)
+        self.optimize(name, loss, module, max_norm=self.options.grad_clip)
 
     def mle_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One teacher-forcing update: the mean negative log-likelihood per word (``<eos>`` included)."""
@@ -175,7 +173,7 @@ class SeqGANRecipe(TextRecipe):
     def d_step(self, real: torch.Tensor) -> torch.Tensor:
         fake = self.sample(len(real))
         real_logits, fake_logits = self.real_and_fake_scores(real, fake)
-        loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        loss = bce_d_loss(real_logits, fake_logits)  # a classifier: the rewards read sigmoid(D) as P(real)
         self.clip_and_step("discriminator", loss, self.discriminator)
         return loss.detach()
 
@@ -191,11 +189,9 @@ class SeqGANRecipe(TextRecipe):
         a few batches of rows ``(prefix, rollout)``.
         """
         g, d, r = self.generator, self.discriminator, self.options.rollouts
-        alive = (words != 0).float()  # <pad> (id 0) after the end: no action taken there
+        alive = (words != PAD).float()  # after the end: no action taken there
         lengths = alive.sum(1).long()  # words + <eos>
-        was_training = d.training
-        d.eval()  # no dropout while judging
-        try:
+        with eval_mode(d):  # no dropout while judging
             q = torch.sigmoid(d(words))[:, None].expand_as(alive).clone()
             positions = torch.arange(words.shape[1], device=words.device)
             rows, cols = (positions[None, :] < (lengths - 1)[:, None]).nonzero(as_tuple=True)  # prefixes without <eos>
@@ -207,8 +203,6 @@ class SeqGANRecipe(TextRecipe):
                     z = torch.randn(len(keep[chunk]), g.latent_dim, generator=self.rngs["noise"], device=words.device)
                     scores.append(torch.sigmoid(d(g.complete(words[rows_r[chunk]], keep[chunk], z))))
                 q[rows, cols] = torch.cat(scores).view(r, len(rows)).mean(0)
-        finally:
-            d.train(was_training)
         return q * alive
 
     def adversarial_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
@@ -222,9 +216,9 @@ class SeqGANRecipe(TextRecipe):
             logs["d_loss"] = self.d_step(real)
         words = self.sample(len(real))
         q = self.rewards(words)
-        alive = (words != 0).float()
+        alive = (words != PAD).float()
         actions = alive.sum().clamp_min(1)
-        log_probs = -F.cross_entropy(self.generator.logits(words).transpose(1, 2), words, reduction="none")  # [N, T]
+        log_probs = self.generator.token_log_probs(words)  # [N, T]
         g_loss = -(log_probs * q).sum() / actions  # REINFORCE: each word's log-probability weighted by its reward
         self.clip_and_step("generator", g_loss, self.generator)
         logs.update(g_loss=g_loss.detach(), reward=q.sum() / actions, sample_nll=-(log_probs * alive).sum().detach() / actions)
