@@ -55,3 +55,14 @@ def train_once(preset: str, run_dir: Path, overrides: dict[str, Any], reuse: boo
     seconds = time.perf_counter() - start
     timing.write_text(f"{seconds:.1f}\n")
     return seconds
+
+
+def mean_sd(rows: Sequence[dict[str, Any]], key: str, fmt: str) -> str:
+    """A table cell: the mean of ``rows[i][key]`` (``± std`` over several rows), ``-`` where no row has it."""
+    import statistics
+
+    values = [r[key] for r in rows if r.get(key) is not None]
+    if not values:
+        return "-"
+    text = format(statistics.mean(values), fmt)
+    return f"{text} ± {format(statistics.stdev(values), fmt)}" if len(values) > 1 else text

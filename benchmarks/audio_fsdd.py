@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import run_all, train_once
+from _parallel import mean_sd, run_all, train_once
 
 import ganforge
 from ganforge.config import DataConfig
@@ -109,11 +109,7 @@ def summarise(results: list[dict[str, Any]]) -> str:
         rs = [r for r in results if r["preset"] == name]
 
         def cell(key: str, fmt: str) -> str:
-            values = [r[key] for r in rs if r.get(key) is not None]
-            if not values:
-                return "-"
-            text = format(statistics.mean(values), fmt)
-            return f"{text} ± {format(statistics.stdev(values), fmt)}" if len(values) > 1 else text
+            return mean_sd(rs, key, fmt)
 
         minutes = [r["seconds"] / 60 for r in rs if r.get("seconds")]
         lines.append(f"| {name} | {len(rs)} | {cell('is', '.2f')} | {cell('fd', '.1f')} | {cell('kid', '.3f')} | "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import run_all, train_once
+from _parallel import mean_sd, run_all, train_once
 
 import ganforge
 from ganforge import modality
@@ -97,11 +97,7 @@ def summarise(results: list[dict[str, Any]]) -> str:
         rs = [r for r in results if r["preset"] == name and r["temperature"] == t]
 
         def cell(key: str, fmt: str = ".3f") -> str:
-            values = [r[key] for r in rs if r.get(key) is not None]
-            if not values:
-                return "-"
-            text = format(statistics.mean(values), fmt)
-            return f"{text} ± {format(statistics.stdev(values), fmt)}" if len(values) > 1 else text
+            return mean_sd(rs, key, fmt)
 
         minutes = [r["seconds"] / 60 for r in rs if r.get("seconds")]
         lines.append(f"| {name} | {'-' if t is None else t} | {len(rs)} | {cell('bleu2')} | {cell('bleu3')} | {cell('bleu4')} | "
