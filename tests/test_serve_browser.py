@@ -250,15 +250,21 @@ PLAY_TO_THE_END = """async (selector) => {
 }"""
 
 
-def test_an_audio_run_plays_in_the_page(browser, audio_url, tmp_path):
+def open_page(browser, url: str):
+    """``(context, page, errors)``: ``url`` loaded and idle in a new context; ``errors`` collects script and console errors."""
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.goto(audio_url)
+    page.goto(url)
     wait_idle(page)
+    return context, page, errors
+
+
+def test_an_audio_run_plays_in_the_page(browser, audio_url, tmp_path):
+    context, page, errors = open_page(browser, audio_url)
 
     # the API says what a sample is, and the page shows a player per clip (no pictures)
     assert page.locator("#grid audio").count() == 16 and page.locator("#grid img").count() == 0
@@ -330,13 +336,7 @@ def text_url(browser, tmp_path_factory):  # after `browser`: no training when th
 
 
 def test_a_text_run_shows_its_sentences_in_the_page(browser, text_url):
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.goto(text_url)
-    wait_idle(page)
+    context, page, errors = open_page(browser, text_url)
     # one quoted sentence per sample, no pictures and no players
     assert page.locator("#grid blockquote").count() == 16
     assert page.locator("#grid img").count() == 0 and page.locator("#grid audio").count() == 0
@@ -346,4 +346,4 @@ def test_a_text_run_shows_its_sentences_in_the_page(browser, text_url):
     assert api["media_type"] == "text/plain"
     assert shown == [base64.b64decode(b).decode("utf-8").strip() for b in api["images"]] and any(shown)
     assert not errors, errors
-    page.close()
+    context.close()
