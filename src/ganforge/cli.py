@@ -47,12 +47,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError("--resume RUN_DIR continues that run: give no preset and no --out with it")
     if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
         return _launch_torchrun(args)
+    from .distributed import cleanup
+
     try:
         run = train(preset, out=args.out, overrides=sets, resume=args.resume)
-    finally:
-        from .distributed import cleanup
-
+    except BaseException:
         cleanup()  # leave the process group (torchrun runs); nothing to do for one process
+        raise
+    cleanup(wait_for_all=True)
     if os.environ.get("RANK", "0") != "0":
         return 0  # rank 0 reports
     print(f"run saved to {run.dir} (step {run.step})")

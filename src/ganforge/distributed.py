@@ -104,10 +104,17 @@ def default_threads(info: DistInfo) -> int | None:
     return max(1, (os.cpu_count() or 1) // info.local_world_size)
 
 
-def cleanup() -> None:
+def cleanup(wait_for_all: bool = False) -> None:
+    """Leave the process group. ``wait_for_all`` (a run that ended well) first meets the other
+    processes at a barrier, so that no process tears gloo down while rank 0 still writes its
+    last checkpoint and samples: destroying a group is meant to be collective, and a rank that
+    leaves early can abort in gloo's worker threads ("terminate called without an active
+    exception"). After a failure there is no barrier: the others may never arrive."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if wait_for_all:
+            dist.barrier()
         dist.destroy_process_group()
 
 
