@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Sequence
@@ -10,20 +11,73 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+#: Overrides that change how a run is executed, not what it learns (left out of its identity).
+EXECUTION_KEYS = ("train.threads", "train.progress", "data.root")
 
-def run_all(fn: Callable[..., dict[str, Any]], runs: Sequence[tuple], jobs: int, json_path: Path | None,
-            describe: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+
+def run_key(preset: str, seed: int, overrides: dict[str, Any]) -> str:
+    """``preset/seedN/DIGEST``: DIGEST hashes the fully resolved config, so a measured run
+    is reused only while its preset (and the study's overrides) stay exactly the same."""
+    from ganforge.validate import load_config
+
+    config = load_config(preset, {k: v for k, v in overrides.items() if k not in EXECUTION_KEYS}).to_dict()
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{preset}/seed{seed}/{digest}"
+
+
+def study_overrides(preset: str, seed: int, threads: int, root: str, steps: int | None) -> dict[str, Any]:
+    """What a study sets on top of a preset: the data, the seed, and ``--steps`` for quick looks only."""
+    overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
+                                 "train.progress": False, "eval.every": 0}
+    if steps:
+        overrides["train.steps"] = steps
+    return overrides
+
+
+def study_key(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, *_: Any) -> str:
+    """``run_key`` of a study's run tuple ``(preset, seed, threads, root, n, steps, ...)``."""
+    return run_key(preset, seed, study_overrides(preset, seed, threads, root, steps))
+
+
+def measured(json_path: Path | None) -> dict[str, list[dict[str, Any]]]:
+    """Rows of an earlier study's JSON grouped by their ``run`` key (rows without one, such as baselines, dropped)."""
+    if json_path is None or not json_path.is_file():
+        return {}
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in json.loads(json_path.read_text()):
+        if row.get("run"):
+            groups.setdefault(row["run"], []).append(row)
+    return groups
+
+
+def run_all(fn: Callable[..., list[dict[str, Any]]], runs: Sequence[tuple], jobs: int, json_path: Path | None,
+            describe: Callable[[list[dict[str, Any]]], str],
+            key: Callable[..., str] | None = None, keep: dict[str, list[dict[str, Any]]] | None = None
+            ) -> list[dict[str, Any]]:
     """``fn(*run, tmp_dir)`` for every run in ``jobs`` spawned processes (fn must be picklable).
 
-    Each result is printed with ``describe`` and the list so far rewritten to ``json_path``
-    as soon as a run finishes, so a study cut short keeps what it measured.
+    ``fn`` returns the run's rows, each tagged ``run: key(*run)`` (see :func:`run_key`). Runs whose key
+    is in ``keep`` (rows measured by an earlier, interrupted study: ``measured(json_path)``) are
+    not trained again, so a study spread over several sessions adds up. Each run's rows are
+    printed with ``describe`` and everything so far rewritten to ``json_path`` as soon as a run
+    finishes, so a study cut short keeps what it measured.
     """
+    keep = keep or {}
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *run, Path(tmp)) for run in runs]
+    todo = []
+    for run in runs:
+        rows = keep.get(key(*run)) if key else None
+        if rows:
+            results += rows
+            print(describe(rows) + "  (measured before)", flush=True)
+        else:
+            todo.append(run)
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(max(1, jobs), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(fn, *run, Path(tmp)) for run in todo]
         for future in as_completed(futures):
-            results.append(future.result())
-            print(describe(results[-1]), flush=True)
+            rows = future.result()
+            results += rows
+            print(describe(rows), flush=True)
             if json_path:
                 json_path.parent.mkdir(parents=True, exist_ok=True)
                 json_path.write_text(json.dumps(results, indent=1))

@@ -15,7 +15,8 @@ should score).
 
 ``--runs-dir`` keeps the run directories (listen to them: ``ganforge sample RUN --out x.wav``);
 ``--score-only`` scores the runs already in it without training; ``--reuse`` keeps its finished
-runs and resumes interrupted ones (a study cut short goes on where it stopped).
+runs, resumes interrupted ones, and keeps the rows of ``--json`` measured with the same
+resolved config (a study cut short goes on where it stopped, across sessions too).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, run_all, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_key, study_overrides, train_once
 
 import ganforge
 from ganforge.config import DataConfig
@@ -69,25 +70,20 @@ def generate(run_dir: Path, n: int, seed: int, truncation: float | None = None) 
 
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, score_only: bool,
-            reuse: bool, runs_dir: str | None, tmp: Path) -> dict[str, Any]:
+            reuse: bool, runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
+    """The run's row, and for conditional runs a second row scored at ``TRUNCATION``."""
     torch.set_num_threads(threads)
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    seconds = None
-    if not score_only:
-        overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
-                                     "train.progress": False, "eval.every": 0}
-        if steps:
-            overrides["train.steps"] = steps
-        seconds = train_once(preset, run_dir, overrides, reuse)
+    overrides = study_overrides(preset, seed, threads, root, steps)
+    seconds = None if score_only else train_once(preset, run_dir, overrides, reuse)
     clips, labels = generate(run_dir, n, seed=10_000 + seed)
     real = fsdd(Path(root), "train").data
-    result = {"preset": preset, "seed": seed, "seconds": seconds, "steps": ganforge.load(run_dir).meta.get("step"),
-              **score(clips, real, labels)}
+    tag = {"run": run_key(preset, seed, overrides), "seed": seed, "seconds": seconds}
+    rows = [{"preset": preset, **tag, "steps": ganforge.load(run_dir).meta.get("step"), **score(clips, real, labels)}]
     if labels is not None:  # conditional: also at the truncation that trades diversity for intelligibility
         clips, labels = generate(run_dir, n, seed=10_000 + seed, truncation=TRUNCATION)
-        result["truncated"] = {"preset": f"{preset} (truncation {TRUNCATION})", "seed": seed, "seconds": seconds,
-                               **score(clips, real, labels)}
-    return result
+        rows.append({"preset": f"{preset} (truncation {TRUNCATION})", **tag, **score(clips, real, labels)})
+    return rows
 
 
 def baselines(root: Path, n: int) -> list[dict[str, Any]]:
@@ -142,7 +138,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--score-only", action="store_true", help="score the runs in --runs-dir without training")
-    parser.add_argument("--reuse", action="store_true", help="keep finished runs of --runs-dir, resume interrupted ones")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="spectrograms of real and generated digits (needs --runs-dir)")
     args = parser.parse_args()
@@ -150,16 +147,21 @@ def main() -> None:
     presets = args.presets.split(",")
     runs = [(p, int(s), args.threads, str(args.root), args.n, args.steps, args.score_only,
              args.reuse, str(args.runs_dir) if args.runs_dir else None) for p in presets for s in args.seeds.split(",")]
-    describe = lambda r: (f"{r['preset']:14} seed {r['seed']}: IS {r['is']:.2f}, FD {r['fd']:.1f}, KID {r['kid']:.3f}"  # noqa: E731
-                          + (f", accuracy {r['accuracy']:.1%}" if "accuracy" in r else "")
-                          + (f" ({r['seconds'] / 60:.1f} min)" if r.get("seconds") else ""))
-    results = run_all(run_one, runs, args.jobs, args.json, describe)
-    results += [r.pop("truncated") for r in list(results) if "truncated" in r]
+    describe = lambda rows: "\n".join(  # noqa: E731
+        f"{r['preset']:14} seed {r['seed']}: IS {r['is']:.2f}, FD {r['fd']:.1f}, KID {r['kid']:.3f}"
+        + (f", accuracy {r['accuracy']:.1%} (min. {r['worst_label_accuracy']:.1%})" if "accuracy" in r else "")
+        + (f" ({r['seconds'] / 60:.1f} min)" if r.get("seconds") else "") for r in rows)
+    keep = measured(args.json) if args.reuse else {}
+    results = run_all(run_one, runs, args.jobs, args.json, describe, key=study_key, keep=keep)
     results += baselines(args.root, args.n)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.picture and args.runs_dir:
-        picture(args.root, args.runs_dir, presets, args.picture)
+        missing = [p for p in presets if not (args.runs_dir / f"{p}-seed0" / "generator").is_dir()]
+        if missing:
+            print(f"no picture: the seed-0 runs of {', '.join(missing)} are not in {args.runs_dir} (measured before?)")
+        else:
+            picture(args.root, args.runs_dir, presets, args.picture)
     print()
     print(summarise(results))
 

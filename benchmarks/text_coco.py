@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, run_all, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_key, study_overrides, train_once
 
 import ganforge
 from ganforge import modality
@@ -60,10 +60,7 @@ def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int 
             runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
     torch.set_num_threads(threads)
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    overrides: dict[str, Any] = {"data.root": root, "train.seed": seed, "train.threads": threads,
-                                 "train.progress": False, "eval.every": 0}
-    if steps:
-        overrides["train.steps"] = steps
+    overrides = study_overrides(preset, seed, threads, root, steps)
     seconds = train_once(preset, run_dir, overrides, reuse)
     generator = ganforge.load(run_dir)
     train, test = split(Path(root), "train"), split(Path(root), "test")
@@ -73,8 +70,8 @@ def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int 
     for t in (MLE_TEMPERATURES if preset.startswith("mle") else GAN_TEMPERATURES):
         generator.temperature = t
         sentences = kind.sentences(generator.sample(n, seed=10_000 + seed))
-        rows.append({"preset": preset, "seed": seed, "temperature": t, "seconds": seconds, "nll_test": nll,
-                     **score(sentences, test.info["sentences"], train.info["sentences"])})
+        rows.append({"preset": preset, "run": run_key(preset, seed, overrides), "seed": seed, "temperature": t,
+                     "seconds": seconds, "nll_test": nll, **score(sentences, test.info["sentences"], train.info["sentences"])})
     return rows
 
 
@@ -143,7 +140,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true", help="keep finished runs of --runs-dir, resume interrupted ones")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="the quality-diversity curve (needs matplotlib)")
     args = parser.parse_args()
@@ -153,7 +151,8 @@ def main() -> None:
     describe = lambda rows: "\n".join(  # noqa: E731
         f"{r['preset']:12} seed {r['seed']} T={r['temperature']}: BLEU-2 {r['bleu2']:.3f}, BLEU-4 {r['bleu4']:.3f}, "
         f"Self-BLEU-4 {r['self_bleu4']:.3f}, NLL {r['nll_test']:.3f}, copied {r['copy_rate']:.1%}" for r in rows)
-    results = [row for rows in run_all(run_one, runs, args.jobs, args.json, describe) for row in rows]
+    keep = measured(args.json) if args.reuse else {}
+    results = run_all(run_one, runs, args.jobs, args.json, describe, key=study_key, keep=keep)
     results += baselines(args.root, args.n)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
