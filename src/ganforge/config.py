@@ -125,6 +125,9 @@ class DataConfig:
     label_pattern: str | None = None  # audio-folder: a regular expression whose first group is a file's label
     max_length: int | None = ranged(None, 1, 4096)  # text: longest sentence in words (longer lines left out); None = the data set's
     vocab_size: int | None = ranged(None, 8, 10**6)  # text: ids in all (4 special + most frequent words; others read <unk>); None = all
+    frames: int | None = ranged(None, 2, 1024)  # video: frames per clip; None = the data set's (16)
+    num_digits: int | None = ranged(None, 1, 2)  # moving-digits: digits in each clip; None = 1
+    frame_stride: int | None = ranged(None, 1, 1000)  # video-folder: keep one frame in this many; None = 1
     download: bool = True  # allow downloading when no local copy exists
 
 

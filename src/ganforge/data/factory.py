@@ -18,6 +18,9 @@ OPTIONAL_KEYS = {
     "label_pattern": "folders of audio files (audio-folder)",
     "max_length": "text data sets (text-lines, coco-captions)",
     "vocab_size": "text data sets (text-lines, coco-captions)",
+    "frames": "video data sets (moving-digits, video-folder)",
+    "num_digits": "moving-digits",
+    "frame_stride": "folders of clips (video-folder)",
 }
 
 

@@ -1,0 +1,155 @@
+"""MoCoGAN (Tulyakov et al., 2018): video as a fixed content code and a path of motion codes.
+
+A clip of ``T`` frames comes from one *content* latent ``z_C`` (kept for the whole clip: who
+is in it) and ``T`` *motion* codes ``z_M(t)`` read off a GRU driven by fresh noise ``e_t`` at
+every frame (how it moves). Frame ``t`` is an image generator's output for ``[z_C, z_M(t)]``.
+The generator's latent is the flat vector ``[z_C, e_1 .. e_T]`` (``content_dim + T *
+noise_dim`` numbers), so a latent fixes a clip, and ``interpolate`` can walk the content part
+with the motion fixed or the other way round (:meth:`MoCoGANGenerator.split_latent`).
+
+Two discriminators judge: an image discriminator sees single frames (is each frame a good
+picture?) and a video discriminator of 3-D convolutions sees whole clips (is the motion
+right?). :class:`MoCoGANDiscriminator` returns both logits of every clip side by side,
+``[video logits (N), image logits (N)]``. Every adversarial loss of ganforge averages over its
+logits, so the loss of the pair is ``(L_V + L_I) / 2``: the paper's ``L_V + L_I`` up to a
+constant factor, which Adam's updates do not see. The image discriminator reads frame
+``i mod T`` of clip ``i``, so every batch covers the frame positions evenly (the paper draws
+one frame at random; a fixed rule keeps training exactly reproducible).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..layers import LabelProjection
+from . import MODELS, smallest_config
+from .base import Discriminator, Generator, configurable, init_weights
+from .dcgan import DCGANDiscriminator, DCGANGenerator, octaves
+
+
+def video_shape(data_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(frames, channels, resolution)`` of square clips ``(T, C, R, R)``; a one-line error otherwise."""
+    if len(data_shape) != 4 or data_shape[2] != data_shape[3]:
+        raise ConfigError(f"mocogan generates video clips (T, C, R, R) with square frames; got data of shape {tuple(data_shape)}")
+    frames, channels, resolution = data_shape[0], data_shape[1], data_shape[2]
+    octaves(resolution)  # a power of two the frame networks can build
+    if frames < 4:
+        raise ConfigError(f"mocogan needs clips of at least 4 frames (its video discriminator halves time twice), got {frames}")
+    return frames, channels, resolution
+
+
+@configurable
+class MoCoGANGenerator(Generator):
+    """Latents ``[N, content_dim + T * noise_dim]`` (and labels) -> clips ``[N, T, C, R, R]`` in [-1, 1]."""
+
+    def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, content_dim: int = 50,
+                 motion_dim: int = 10, noise_dim: int = 10, base_channels: int = 32, num_classes: int = 0,
+                 label_dim: int = 0) -> None:
+        super().__init__()
+        self.frames, self.content_dim, self.noise_dim = frames, content_dim, noise_dim
+        self.latent_dim, self.num_classes = content_dim + frames * noise_dim, num_classes
+        self.output_shape = (frames, channels, resolution, resolution)
+        self.motion = nn.GRUCell(noise_dim, motion_dim)
+        # The labels (conditional runs) join the content: the frame generator embeds them once per frame.
+        self.frame = DCGANGenerator(channels, resolution, content_dim + motion_dim, base_channels, num_classes, label_dim)
+        self.apply(init_weights())
+
+    def split_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z [N, latent_dim]`` -> content ``[N, content_dim]`` and motion noise ``[N, T, noise_dim]``."""
+        return z[:, : self.content_dim], z[:, self.content_dim :].reshape(len(z), self.frames, self.noise_dim)
+
+    def motion_codes(self, noise: torch.Tensor) -> torch.Tensor:
+        """Motion noise ``[N, T, noise_dim]`` -> motion codes ``[N, T, motion_dim]`` (the GRU's states, from zero)."""
+        h = noise.new_zeros(len(noise), self.motion.hidden_size)
+        codes = []
+        for t in range(self.frames):
+            h = self.motion(noise[:, t], h)
+            codes.append(h)
+        return torch.stack(codes, dim=1)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        content, noise = self.split_latent(z)
+        codes = torch.cat([content[:, None].expand(-1, self.frames, -1), self.motion_codes(noise)], dim=2)
+        frame_labels = None if labels is None else labels.repeat_interleave(self.frames)
+        frames = self.frame(codes.flatten(0, 1), frame_labels)  # [N * T, C, R, R]
+        return frames.view(len(z), *self.output_shape)
+
+
+@configurable
+class VideoDiscriminator(nn.Module):
+    """Clips ``[N, T, C, R, R]`` -> logits ``[N]``: 4x4x4 stride-2 3-D convolutions (batch norm, LeakyReLU) and a
+    dense logit, plus a projection term for conditional models."""
+
+    def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
+                 num_classes: int = 0, stages: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width, c_in, t, r = base_channels, channels, frames, resolution
+        for stage in range(stages):
+            deep = t >= 4  # halve time while there are at least 4 frames, then convolve space only
+            kernel, stride, padding = (4 if deep else 1, 4, 4), (2 if deep else 1, 2, 2), (1 if deep else 0, 1, 1)
+            layers += [nn.Conv3d(c_in, width, kernel, stride, padding, bias=stage == 0)]
+            layers += [nn.BatchNorm3d(width)] if stage else []
+            layers.append(nn.LeakyReLU(0.2, True))
+            t, r = (t // 2 if deep else t), max(1, r // 2)
+            c_in, width = width, width * 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in * t * r * r, 1)
+        self.projection = LabelProjection(num_classes, c_in) if num_classes else None
+        self.apply(init_weights())
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.features(x.transpose(1, 2))  # [N, C, T, R, R]: time is a depth axis for Conv3d
+        logits = self.head(h.flatten(1)).flatten()
+        if self.projection is not None:
+            logits = logits + self.projection(h.sum(dim=(2, 3, 4)), labels)
+        return logits
+
+
+@configurable
+class MoCoGANDiscriminator(Discriminator):
+    """Clips ``[N, T, C, R, R]`` -> logits ``[2N]``: the video discriminator's, then the image discriminator's on frame ``i mod T``."""
+
+    def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
+                 video_base_channels: int = 32, num_classes: int = 0) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.video = VideoDiscriminator(frames, channels, resolution, video_base_channels, num_classes)
+        self.image = DCGANDiscriminator(channels, resolution, base_channels, num_classes)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        index = torch.arange(len(x), device=x.device)
+        frames = x[index, index % x.shape[1]]  # [N, C, R, R]
+        return torch.cat([self.video(x, labels), self.image(frames, labels)])
+
+
+@MODELS.register("mocogan", help="MoCoGAN: content and motion latents, a frame generator, image and video discriminators")
+@smallest_config(((4, 1, 8, 8), {"base_channels": 4, "video_base_channels": 4, "content_dim": 4, "motion_dim": 2,
+                                 "noise_dim": 2}),)
+def build_mocogan(
+    data_shape: tuple[int, ...],
+    num_classes: int = 0,
+    *,
+    content_dim: int = 50,
+    motion_dim: int = 10,
+    noise_dim: int = 10,
+    base_channels: int = 32,
+    d_base_channels: int | None = None,
+    video_base_channels: int | None = None,
+    label_dim: int = 0,
+) -> tuple[MoCoGANGenerator, MoCoGANDiscriminator]:
+    """MoCoGAN for clips ``(T, C, R, R)`` (``R`` a power of two, ``T >= 4``).
+
+    ``content_dim``: size of the per-clip content latent; ``motion_dim``: the GRU's state (the
+    motion code of a frame); ``noise_dim``: the noise that drives the GRU at every frame.
+    ``base_channels``: the frame generator (DCGAN's); ``d_base_channels`` and
+    ``video_base_channels``: the image and video discriminators (default: ``base_channels``).
+    """
+    frames, channels, resolution = video_shape(data_shape)
+    generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,
+                                 num_classes, label_dim)
+    discriminator = MoCoGANDiscriminator(frames, channels, resolution, d_base_channels or base_channels,
+                                         video_base_channels or base_channels, num_classes)
+    return generator, discriminator
