@@ -59,6 +59,7 @@ from ganforge.extractors.classifier import (
     preprocess,
     save_classifier,
 )
+from ganforge.extractors.video import MOVING_DIGITS_ARCHITECTURE, VideoClassifierExtractor, preprocess_video
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
@@ -102,15 +103,18 @@ RECIPES: dict[str, Recipe] = {
     "mnist": Recipe(epochs=30, batch_size=128, lr=0.1, shift=3),
     "cifar10": Recipe(epochs=8, batch_size=128, lr=0.1, shift=2, flip=True),
     "fsdd": AudioRecipe(epochs=40, batch_size=64, lr=0.05),
+    "moving-digits": Recipe(epochs=12, batch_size=64, lr=0.05, shift=2),  # shifts: the whole clip, every frame alike
 }
 #: Classifiers of clips (their architecture; the others are in ``ARCHITECTURES``).
 AUDIO_ARCHITECTURES = {"fsdd": FSDD_ARCHITECTURE}
+VIDEO_ARCHITECTURES = {"moving-digits": MOVING_DIGITS_ARCHITECTURE}
 FULL_MNIST_EPOCHS = 5  # with the 60k MNIST train set: about as many steps as 30 epochs of 8.5k
 
 
 @dataclass
 class Split:
-    """uint8 images (or float clips ``[N, 1, L]``) and labels to train on and to hold out, with their descriptions."""
+    """uint8 images (float audio clips ``[N, 1, L]``, uint8 video clips ``[N, T, C, H, W]``) and labels to train on and
+    to hold out, with their descriptions. Video labels are ``[N, 2]``: the digit, then the direction of motion."""
 
     train_images: torch.Tensor
     train_labels: torch.Tensor
@@ -167,6 +171,14 @@ def load_split(name: str, args: argparse.Namespace) -> Split:
             train.data, train.labels, test.data, test.labels,
             f"FSDD train split (recordings 5-49, {rate} Hz, {length} samples)",
             f"FSDD test split (recordings 0-4, {rate} Hz, {length} samples)",
+        )
+    if name == "moving-digits":
+        train, test = (_dataset("moving-digits", None, part) for part in ("train", "test"))
+        train_labels, test_labels = (torch.stack([d.labels, d.info["directions"][:, 0]], dim=1) for d in (train, test))
+        return Split(
+            train.data, train_labels, test.data, test_labels,
+            "moving-digits train split (seed 0; scikit-learn digits [0:1438])",
+            "moving-digits test split (fresh clips: seed 1; held-out digits [1438:1797])",
         )
     raise ValueError(f"unknown classifier {name!r}")
 
@@ -241,6 +253,15 @@ def prepare(
         clips = AudioClassifierExtractor(config)
         data = fit_length(split.train_images, config.length)
         return clips, data, lambda batch: clips.preprocess(augment_clips(batch, recipe, generator))
+    if name in VIDEO_ARCHITECTURES:
+        plain = dataclasses.replace(VIDEO_ARCHITECTURES[name], mean=(0.0,), std=(1.0,))
+        raw = torch.cat([preprocess_video(split.train_images[i : i + 1000], plain) for i in range(0, len(split.train_images), 1000)])
+        mean, std = round(float(raw.mean()), 4), round(float(raw.std()), 4)
+        config = dataclasses.replace(VIDEO_ARCHITECTURES[name], mean=(mean,), std=(std,))
+        data = (raw - mean) / std  # [N, 1, T, R, R]
+        fill = torch.tensor([-mean / std] * config.frames)  # a black pixel, normalised, in every frame
+        shift = lambda batch: augment(batch.flatten(1, 2), recipe, fill, generator).contiguous().view(batch.shape)  # noqa: E731
+        return VideoClassifierExtractor(config), data, shift
     mean, std = channel_stats(split.train_images, ARCHITECTURES[name])
     config = dataclasses.replace(ARCHITECTURES[name], mean=mean, std=std)
     images = ClassifierExtractor(config)
@@ -261,7 +282,15 @@ def learning_rate(step: int, total: int, recipe: Recipe) -> float:
 
 
 def accuracy(extractor: ClassifierExtractor, images: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((extractor.predict(images) == labels).double().mean())
+    """Class accuracy (the digit, for video classifiers, whose labels are ``[N, 2]``)."""
+    return float((extractor.predict(images) == (labels[:, 0] if labels.dim() == 2 else labels)).double().mean())
+
+
+def head_losses(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Cross-entropy of the class head, plus that of the direction head for video labels ``[N, 2]``."""
+    if labels.dim() == 1:
+        return F.cross_entropy(logits, labels)
+    return F.cross_entropy(logits[:, :num_classes], labels[:, 0]) + F.cross_entropy(logits[:, num_classes:], labels[:, 1])
 
 
 def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) -> tuple[ClassifierExtractor, dict]:
@@ -291,7 +320,7 @@ def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) 
             idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
             x = network_input(data[idx])
             _, logits = net(x)
-            loss = F.cross_entropy(logits, labels[idx])
+            loss = head_losses(logits, labels[idx], extractor.num_logits)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(step, total, recipe)
             optimizer.zero_grad(set_to_none=True)
@@ -308,11 +337,13 @@ def train_one(name: str, split: Split, recipe: Recipe, seed: int, command: str) 
         )
     extractor.eval()
     seconds = time.time() - start
-    unit = "clips" if name in AUDIO_ARCHITECTURES else "images"
+    unit = "clips" if name in AUDIO_ARCHITECTURES or name in VIDEO_ARCHITECTURES else "images"
     record = {
         "name": name,
         "accuracy": round(accuracy(extractor, split.heldout_images, split.heldout_labels), 5),
         "train_accuracy": round(accuracy(extractor, split.train_images, split.train_labels), 5),
+        **({"direction_accuracy": round(float((extractor.predict_directions(split.heldout_images) == split.heldout_labels[:, 1])
+                                              .double().mean()), 5)} if name in VIDEO_ARCHITECTURES else {}),
         "heldout_data": f"{split.heldout_data} ({len(split.heldout_images)} {unit})",
         "train_data": f"{split.train_data} ({len(split.train_images)} {unit})",
         "epochs": recipe.epochs,

@@ -1,6 +1,6 @@
 """Feature extractors for the metrics (Inception-v3 for FID/KID/IS, small domain classifiers)."""
 
-from . import audio, classifier, inception, vgg  # noqa: F401  (register "fsdd", "digits", "mnist", "cifar10", "inception", "vgg19")
+from . import audio, classifier, inception, vgg, video  # noqa: F401  (register "fsdd", "digits", "mnist", "cifar10", "inception", "vgg19", "moving-digits")
 from .base import (
     EXTRACTORS,
     FeatureExtractor,

@@ -95,10 +95,7 @@ class ClassifierConfig:
         unknown = set(raw) - fields
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
-        for key in ("widths", "depth", "mean", "std", "class_names"):
-            if isinstance(raw.get(key), list):
-                raw[key] = tuple(raw[key])
-        return cls(**raw)
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in raw.items()})  # JSON lists: tuples
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -149,7 +146,7 @@ class ClassifierNet(nn.Module):
             raise RuntimeError("fuse_batchnorm needs eval mode (it uses the running statistics)")
         layers = list(self.body)
         for i in range(len(layers) - 1):
-            if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+            if isinstance(layers[i], (nn.Conv2d, nn.Conv3d)) and isinstance(layers[i + 1], (nn.BatchNorm2d, nn.BatchNorm3d)):
                 layers[i] = fuse_conv_bn_eval(layers[i], layers[i + 1])
                 layers[i + 1] = nn.Identity()
         self.body = nn.Sequential(*layers)
@@ -192,8 +189,11 @@ class ClassifierExtractor(FeatureExtractor):
     :meth:`background`; :func:`load_classifier` builds the class :data:`CLASSIFIER_TYPES` names.
     """
 
-    #: The config class its weights files hold.
+    #: The config class its weights files hold, and the network class it builds.
     config_type: type[ClassifierConfig] = ClassifierConfig
+    net_type: type[ClassifierNet] = ClassifierNet
+    #: The memory layout of the network's weights (channels-last for 2-D convolutions).
+    memory_format: torch.memory_format = torch.channels_last
 
     def __init__(self, config: ClassifierConfig, weights_id: str = "random") -> None:
         super().__init__()
@@ -203,7 +203,7 @@ class ClassifierExtractor(FeatureExtractor):
         self.num_logits = config.num_classes
         self.class_names = tuple(config.class_names)
         self.weights_id = weights_id
-        self.net = ClassifierNet(config).to(memory_format=torch.channels_last)
+        self.net = self.net_type(config).to(memory_format=self.memory_format)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """See :func:`preprocess`."""
@@ -216,7 +216,7 @@ class ClassifierExtractor(FeatureExtractor):
     def extract(self, images: torch.Tensor) -> Features:
         with torch.inference_mode():
             embedding, logits = self.net(self.preprocess(images))
-        return Features(embedding.float(), logits.float())
+        return Features(embedding.float(), logits[:, : self.num_logits].float())
 
     def predict(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """Predicted class index ``int64 [N]`` of ``images`` (what :meth:`forward` reads; batched, eval mode)."""
