@@ -189,11 +189,14 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
 
 
 def array_samples(array: Any, name: str = "array") -> torch.Tensor:
-    """Convert an image, clip or point array to stored form: uint8 ``[N, C, H, W]``, float32 ``[N, 1, L]`` or ``[N, D]``.
+    """Convert an image, clip or point array to stored form: uint8 ``[N, C, H, W]`` or ``[N, T, C, H, W]``,
+    float32 ``[N, 1, L]`` or ``[N, D]``.
 
     Accepts uint8 (or 0-255 integer) images ``[N, C, H, W]``, ``[N, H, W, C]`` or
-    ``[N, H, W]``, float images in ``[-1, 1]``, float mono clips ``[N, 1, L]`` (what
-    ``ganforge sample --out x.npy`` writes for audio), and numeric points ``[N, D]``.
+    ``[N, H, W]``, float images in ``[-1, 1]``, video clips ``[N, T, C, H, W]`` or
+    ``[N, T, H, W, C]`` (uint8, or float in [-1, 1] as ``ganforge sample --out x.npy`` writes),
+    float mono clips ``[N, 1, L]`` (what ``ganforge sample --out x.npy`` writes for audio),
+    and numeric points ``[N, D]``.
     """
     x = array.detach().cpu() if isinstance(array, torch.Tensor) else torch.from_numpy(np.asarray(array))
     if x.numel() == 0 or x.dim() == 0:
@@ -204,26 +207,38 @@ def array_samples(array: Any, name: str = "array") -> torch.Tensor:
         return x.float()
     if x.dim() == 3 and x.shape[1] == 1 and x.is_floating_point():  # mono clips [N, 1, L] (no image is 1 pixel tall)
         return x.float().clamp(-1.0, 1.0).contiguous()
+    if x.dim() == 5:  # video clips [N, T, C, H, W] or [N, T, H, W, C]
+        if x.shape[2] not in (1, 3) and x.shape[-1] in (1, 3):
+            x = x.permute(0, 1, 4, 2, 3)
+        if x.shape[2] not in (1, 3):
+            raise UserError(f"{name}: video frames need 1 or 3 channels, got shape {tuple(x.shape)}")
+        return _pixels(x, name, "clips")
     if x.dim() == 3:
         x = x[:, None]
     if x.dim() != 4:
         raise UserError(
-            f"{name} must be images [N, C, H, W], [N, H, W, C] or [N, H, W], or points [N, D]; got shape {tuple(x.shape)}"
+            f"{name} must be images [N, C, H, W], [N, H, W, C] or [N, H, W], clips [N, T, C, H, W], or points [N, D]; "
+            f"got shape {tuple(x.shape)}"
         )
     if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
         x = x.permute(0, 3, 1, 2)
     if x.shape[1] not in (1, 3):
         raise UserError(f"{name}: images need 1 or 3 channels, got shape {tuple(x.shape)}")
+    return _pixels(x, name, "images")
+
+
+def _pixels(x: torch.Tensor, name: str, what: str) -> torch.Tensor:
+    """Float pixels in [-1, 1] or integer pixels in 0..255 -> uint8 (a one-line error for others)."""
     if x.is_floating_point():
         lo, hi = float(x.min()), float(x.max())
         if lo < -1.001 or hi > 1.001:
             raise UserError(
-                f"{name}: float images must lie in [-1, 1] (what ganforge sample writes), got values in "
-                f"[{lo:.3g}, {hi:.3g}]; store 0-255 images as uint8"
+                f"{name}: float {what} must lie in [-1, 1] (what ganforge sample writes), got values in "
+                f"[{lo:.3g}, {hi:.3g}]; store 0-255 {what} as uint8"
             )
         return to_uint8(x).contiguous()
     if x.dtype != torch.uint8 and (int(x.min()) < 0 or int(x.max()) > 255):
-        raise UserError(f"{name}: integer images must lie in 0..255, got {int(x.min())}..{int(x.max())}")
+        raise UserError(f"{name}: integer {what} must lie in 0..255, got {int(x.min())}..{int(x.max())}")
     return x.to(torch.uint8).contiguous()
 
 
