@@ -127,6 +127,12 @@ def tiny_audio_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
     return _tiny_runs("cspecgan")
 
 
+@pytest.fixture(scope="session")
+def tiny_video_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """A conditional MoCoGAN on moving digits (``TINY_RUNS["cmocogan"]``: 16x16, 8 frames, 20 steps), shared: do not change it."""
+    return _tiny_runs("cmocogan")
+
+
 @pytest.fixture
 def run_copy(tmp_path: Path) -> Callable[[object], Path]:
     """``run_copy(run)``: a private copy of a run directory (a ``Run`` or a path) under ``tmp_path``."""

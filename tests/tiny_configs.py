@@ -31,4 +31,10 @@ TINY_RUNS = {
         "train.sample_count": 6, "train.progress": False, "train.threads": 2, "eval.every": 0,
         "eval.metrics": ["is", "fid", "kid"],  # the tones are no digits: no label accuracy
     }),
+    # a conditional MoCoGAN on moving digits at 16x16, 8 frames: video plumbing
+    "cmocogan": ("cmocogan-moving-digits", {
+        "data.resolution": 16, "data.frames": 8, "model.base_channels": 8, "model.content_dim": 8, "model.motion_dim": 4,
+        "model.noise_dim": 4, "train.batch_size": 16, "train.steps": 20, "train.log_every": 10, "train.sample_every": 10,
+        "train.checkpoint_every": 20, "train.sample_count": 6, "train.progress": False, "train.threads": 2, "eval.every": 0,
+    }),
 }

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
 from . import modality as modalities
-from .core import to_uint8
+from .core import atomic_write_bytes, to_uint8
 from .errors import UserError
 from .models.base import Generator
 from .sampling import generate_from_latents, latent_walk, provenance
+from .video.gif import encode_gif
+from .video.gif import encode_mp4 as write_mp4
 from .viz import save_png
 
 #: Frames of small images are enlarged (by a whole factor) to at least this side by default.
@@ -108,32 +109,9 @@ def to_pil_frames(images: torch.Tensor, size: int | None = None) -> list[Image.I
 
 
 def write_gif(frames: list[Image.Image], path: Path, fps: float, comment: str) -> Path:
-    """An endlessly looping GIF (256 colours per frame; grey images stay exact) with a comment."""
+    """An endlessly looping GIF with a comment (:func:`ganforge.video.encode_gif`), written atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames[0].save(
-        path, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0,
-        comment=comment.encode(), optimize=False,
-    )
-    return path
-
-
-def write_mp4(frames: list[Image.Image], path: Path, fps: float, comment: str) -> Path:
-    """An H.264 MP4 (yuv420p) through imageio-ffmpeg; the provenance goes to the ``comment`` tag."""
-    try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
-    except ImportError:
-        raise UserError("MP4 output needs imageio and imageio-ffmpeg: pip install 'ganforge[video]' (or write a .gif)") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = imageio.get_writer(
-        str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
-        output_params=["-metadata", f"comment={comment}"], ffmpeg_log_level="error",
-    )
-    try:
-        for frame in frames:
-            writer.append_data(np.asarray(frame.convert("RGB")))
-    finally:
-        writer.close()
+    atomic_write_bytes(path, encode_gif(frames, fps, comment))
     return path
 
 

@@ -24,24 +24,37 @@ from ..errors import UserError
 FPS = 8
 
 
-def frames_to_pil(frames: np.ndarray) -> list[Image.Image]:
-    """uint8 frames ``[T, H, W, C]`` (C = 1 or 3) -> PIL images (grey or RGB)."""
-    return [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f, mode="L" if f.shape[2] == 1 else "RGB") for f in frames]
-
-
-def gif_bytes(frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: int = FPS, scale: int = 1) -> bytes:
-    """An endlessly looping GIF of uint8 frames ``[T, H, W, C]`` with ``metadata`` as JSON in its comment; deterministic."""
-    images = frames_to_pil(frames)
+def frames_to_pil(frames: np.ndarray, scale: int = 1) -> list[Image.Image]:
+    """uint8 frames ``[T, H, W, C]`` (C = 1 or 3) -> PIL images (grey or RGB), enlarged ``scale`` times (nearest)."""
+    images = [Image.fromarray(f[:, :, 0] if f.shape[2] == 1 else f, mode="L" if f.shape[2] == 1 else "RGB") for f in frames]
     if scale > 1:
         images = [im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST) for im in images]
+    return images
+
+
+def provenance_comment(metadata: dict[str, Any] | None) -> str:
+    """Provenance fields as the JSON text a GIF comment or an MP4 ``comment`` tag holds (values as strings)."""
+    return json.dumps({str(k): str(v) for k, v in (metadata or {}).items()}, sort_keys=True)
+
+
+def encode_gif(images: list[Image.Image], fps: float, comment: str) -> bytes:
+    """An endlessly looping GIF of ``images`` with ``comment`` (256 colours a frame; grey stays exact); deterministic.
+
+    Pillow merges consecutive identical frames into one of their summed duration, so a clip
+    that stands still for a frame plays as it should but reads back with fewer frames.
+    """
     buffer = io.BytesIO()
-    comment = json.dumps({str(k): str(v) for k, v in (metadata or {}).items()}, sort_keys=True)
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0,
-                   comment=comment.encode(), optimize=False, disposal=1)
+                   comment=comment.encode(), optimize=False)
     return buffer.getvalue()
 
 
-def write_gif(path: Path, frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: int = FPS) -> Path:
+def gif_bytes(frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: float = FPS, scale: int = 1) -> bytes:
+    """:func:`encode_gif` of uint8 frames ``[T, H, W, C]`` with ``metadata`` as the comment's provenance."""
+    return encode_gif(frames_to_pil(frames, scale), fps, provenance_comment(metadata))
+
+
+def write_gif(path: Path, frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: float = FPS) -> Path:
     """:func:`gif_bytes` written atomically to ``path``."""
     atomic_write_bytes(path, gif_bytes(frames, metadata, fps))
     return path
@@ -78,27 +91,31 @@ def read_provenance(path: str | Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
-def write_mp4(path: Path, frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: int = FPS) -> Path:
-    """An H.264 MP4 of uint8 frames ``[T, H, W, C]`` (sides padded to even sizes), provenance in its comment and a sidecar JSON."""
+def encode_mp4(images: list[Image.Image], path: Path, fps: float, comment: str) -> Path:
+    """An H.264 MP4 (yuv420p) of ``images`` through imageio-ffmpeg (the ``video`` extra); ``comment`` goes to its comment tag."""
     try:
         import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary)
     except ImportError:
-        raise UserError("writing MP4 needs imageio and imageio-ffmpeg: pip install 'ganforge[video]' (or write .gif)") from None
-    if frames.shape[-1] == 1:
-        frames = np.repeat(frames, 3, axis=-1)
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2  # yuv420p needs even sides
-    frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
-    fields = {str(k): str(v) for k, v in (metadata or {}).items()}
-    comment = json.dumps(fields, sort_keys=True)
+        raise UserError("MP4 output needs imageio and imageio-ffmpeg: pip install 'ganforge[video]' (or write a .gif)") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = imageio.get_writer(
+        str(path), format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
+        output_params=["-metadata", f"comment={comment}"], ffmpeg_log_level="error",
+    )
     try:
-        writer = imageio.get_writer(str(path), format="FFMPEG", fps=fps, codec="libx264", macro_block_size=1,
-                                    pixelformat="yuv420p", output_params=["-metadata", f"comment={comment}"])
-    except Exception as err:  # imageio raises several types when ffmpeg is missing
-        raise UserError(f"cannot write MP4 '{path}': {err} (pip install imageio-ffmpeg, or write .gif)") from None
-    with writer:
-        for frame in frames:
-            writer.append_data(frame)
-    path.with_name(path.name + ".json").write_text(json.dumps(fields, indent=1, sort_keys=True) + "\n")
+        for image in images:
+            writer.append_data(np.asarray(image.convert("RGB")))
+    finally:
+        writer.close()
+    return path
+
+
+def write_mp4(path: Path, frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: float = FPS) -> Path:
+    """:func:`encode_mp4` of uint8 frames ``[T, H, W, C]``, provenance in its comment tag and in ``NAME.mp4.json`` beside it."""
+    comment = provenance_comment(metadata)
+    encode_mp4(frames_to_pil(frames), path, fps, comment)
+    path.with_name(path.name + ".json").write_text(json.dumps(json.loads(comment), indent=1, sort_keys=True) + "\n")
     return path
 
 
@@ -107,4 +124,5 @@ def to_frames(clip: torch.Tensor) -> np.ndarray:
     return clip.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-__all__ = ["FPS", "frames_to_pil", "gif_bytes", "read_gif", "read_provenance", "to_frames", "write_gif", "write_mp4"]
+__all__ = ["FPS", "encode_gif", "encode_mp4", "frames_to_pil", "gif_bytes", "provenance_comment", "read_gif", "read_provenance",
+           "to_frames", "write_gif", "write_mp4"]

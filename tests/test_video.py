@@ -1,0 +1,221 @@
+"""Video: the moving-digits truth, video folders, the files a person watches, MoCoGAN's latents, the motion metrics.
+
+The outputs run is the session's ``tiny_video_run``: a conditional MoCoGAN on moving digits at
+16x16, 8 frames, 20 steps. What it learned does not matter here; the files around it do.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ganforge
+from ganforge.cli import main
+from ganforge.config import DataConfig
+from ganforge.data import create as create_dataset
+from ganforge.data.video import DIRECTIONS, digit_sprites
+from ganforge.errors import ConfigError, DataError
+from ganforge.evaluation import evaluate
+from ganforge.metrics.video import centres_of_mass, digit_crops, identity_consistency, motion_stats
+from ganforge.models import MODELS
+from ganforge.video import read_gif, read_provenance, write_gif, write_mp4
+
+
+def moving_digits(**options) -> ganforge.data.Dataset:
+    return create_dataset(DataConfig(name="moving-digits", **options))
+
+
+@pytest.fixture(scope="module")
+def test_clips():
+    return moving_digits(split="test")
+
+
+# --------------------------------------------------------------------------- moving-digits
+
+
+def test_moving_digits_are_deterministic_and_their_truth_matches_the_frames(test_clips):
+    again = moving_digits(split="test")
+    assert torch.equal(test_clips.data, again.data) and torch.equal(test_clips.labels, again.labels)
+    assert test_clips.data.shape == (1000, 16, 1, 32, 32) and test_clips.modality == "video"
+    centres = test_clips.info["centres"][:, :, 0]  # [N, T, 2] recorded centres of the one digit
+    measured = centres_of_mass(test_clips.data)
+    assert (measured - centres).norm(dim=-1).median() < 1.0  # the digit is where the generator of the data says
+    # the first move goes the recorded way (no wall is hit on it)
+    step = centres[:, 1] - centres[:, 0]
+    heading = torch.round(torch.atan2(-step[:, 1], step[:, 0]) / (math.pi / 4)).long() % len(DIRECTIONS)
+    assert torch.equal(heading, test_clips.info["directions"][:, 0])
+    assert torch.equal(test_clips.labels, test_clips.info["digits"][:, 0])
+    assert sorted(set(test_clips.labels.tolist())) == list(range(10))
+
+
+def test_digits_bounce_and_never_leave_the_frame(test_clips):
+    mass = test_clips.data.float().sum(dim=(2, 3, 4))  # [N, T]: one whole digit in every frame
+    assert torch.allclose(mass, mass[:, :1].expand_as(mass))
+    speed = motion_stats(test_clips.info["centres"][:, :, 0])["speed"]
+    assert 1.0 < speed < 2.5  # 16 px of room / 8 a frame, rounded to pixels
+    reversed_x = (torch.sign(test_clips.info["centres"][:, 1:, 0, 0].diff(dim=1)) * -1 ==
+                  torch.sign(test_clips.info["centres"][:, 1:-1, 0, 0] - test_clips.info["centres"][:, :-2, 0, 0]))
+    assert reversed_x.any()  # some digits bounce
+
+
+def test_test_clips_show_digit_images_the_training_clips_never_show():
+    train, _ = digit_sprites("train", 16, None)
+    test, _ = digit_sprites("test", 16, None)
+    assert len(train) + len(test) == 1797
+    assert not any(torch.equal(test[0], image) for image in train)
+
+
+def test_options_shape_the_clips():
+    two = create_dataset(DataConfig(name="moving-digits", split="test", resolution=64, frames=8, num_digits=2, channels=3))
+    assert two.data.shape == (1000, 8, 3, 64, 64)
+    assert two.info["digits"].shape == (1000, 2) and two.info["centres"].shape == (1000, 8, 2, 2)
+
+
+@pytest.mark.parametrize("options, error, message", [
+    ({"resolution": 20}, DataError, "multiple of 8"),
+    ({"split": "all"}, DataError, "no split 'all'"),
+    ({"channels": 2}, ConfigError, "channels"),
+])
+def test_bad_moving_digits_options_are_one_line_errors(options, error, message):
+    with pytest.raises((error, DataError, ConfigError)) as info:
+        create_dataset(DataConfig(name="moving-digits", **options))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_video_options_are_refused_on_image_data():
+    with pytest.raises(DataError, match="data.frames applies to video data sets"):
+        create_dataset(DataConfig(name="digits", frames=8))
+
+
+# --------------------------------------------------------------------------- video-folder
+
+
+def _clip(seed: int, frames: int = 10, side: int = 24) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (frames, side, side, 3), dtype=np.uint8)
+
+
+def test_a_video_folder_reads_labelled_clips_and_skips_a_corrupt_one(tmp_path):
+    for label in ("jump", "walk"):
+        for i in range(2):
+            write_gif(tmp_path / label / f"{i}.gif", _clip(i + 10 * len(label)))
+    write_mp4(tmp_path / "walk" / "2.mp4", _clip(7))
+    (tmp_path / "jump" / "bad.gif").write_bytes(b"GIF89a not really")
+    with pytest.warns(UserWarning, match="bad.gif"):
+        data = create_dataset(DataConfig(name="video-folder", root=str(tmp_path), resolution=16, frames=4, frame_stride=2))
+    assert data.data.shape == (5, 4, 3, 16, 16) and data.data.dtype == torch.uint8
+    assert data.class_names == ["jump", "walk"] and data.labels.tolist() == [0, 0, 1, 1, 1]
+    assert data.info["skipped"] == 1
+
+
+def test_an_empty_video_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(DataError, match="no clips") as info:
+        create_dataset(DataConfig(name="video-folder", root=str(tmp_path)))
+    assert "\n" not in str(info.value)
+    (tmp_path / "x.gif").write_bytes(b"broken")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="none of the 1 clips"):
+        create_dataset(DataConfig(name="video-folder", root=str(tmp_path)))
+
+
+# --------------------------------------------------------------------------- files a person watches
+
+
+@pytest.fixture(scope="module")
+def run(tiny_video_run) -> Path:
+    return tiny_video_run.dir
+
+
+def sample(run: Path, out: Path | str, *args: str) -> None:
+    assert main(["sample", str(run), *args, "--out", str(out)]) == 0
+
+
+def test_one_gif_per_clip_deterministic_with_provenance(run, tmp_path):
+    for out, seed in (("a", "3"), ("b", "3"), ("c", "4")):
+        sample(run, f"{tmp_path / out}/", "--n", "3", "--seed", seed)
+    names = ["000.gif", "001.gif", "002.gif", "frames.png"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == names
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert (tmp_path / "a" / "000.gif").read_bytes() != (tmp_path / "c" / "000.gif").read_bytes()
+    generator = ganforge.load(run)
+    fields = read_provenance(tmp_path / "a" / "001.gif")
+    assert fields["synthetic"] == "true" and fields["generator"] == generator.meta["weights_id"]
+    assert fields["seed"] == "3" and fields["index"] == "1"
+    frames = read_gif(tmp_path / "a" / "000.gif")
+    assert frames.shape[1:] == (16, 16, 3) and 1 <= len(frames) <= 8
+
+
+def test_a_grid_gif_an_mp4_and_raw_frames(run, tmp_path):
+    generator = ganforge.load(run)
+    sample(run, tmp_path / "grid.gif", "--n", "4", "--seed", "1", "--label", "7")
+    assert read_provenance(tmp_path / "grid.gif")["label"] == "7"
+    with Image.open(tmp_path / "grid.gif") as im:
+        assert im.n_frames >= 2 and im.info["loop"] == 0
+    sample(run, tmp_path / "raw.npy", "--n", "4", "--seed", "1", "--label", "7")
+    raw = np.load(tmp_path / "raw.npy")
+    expected = generator.sample(4, seed=1, labels=7)
+    assert raw.shape == (4, 8, 1, 16, 16) and np.allclose(raw, expected.numpy())
+    sample(run, tmp_path / "grid.mp4", "--n", "4", "--seed", "1")
+    assert (tmp_path / "grid.mp4").stat().st_size > 0 and read_provenance(tmp_path / "grid.mp4")["synthetic"] == "true"
+    sample(run, tmp_path / "strip.png", "--n", "4", "--seed", "1")
+    assert Image.open(tmp_path / "strip.png").text["synthetic"] == "true"
+
+
+def test_the_trainer_previews_clips_as_pictures_and_gifs(run):
+    samples = Path(run) / "samples"
+    assert (samples / "step-000020.png").is_file() and (samples / "step-000020.gif").is_file()
+    assert read_provenance(samples / "step-000020.gif")["synthetic"] == "true"
+
+
+# --------------------------------------------------------------------------- MoCoGAN
+
+
+def test_mocogan_latents_hold_the_content_then_the_motion():
+    torch.manual_seed(0)
+    generator, discriminator = MODELS.get("mocogan")((8, 1, 16, 16), 0, base_channels=8, content_dim=6, motion_dim=4, noise_dim=3)
+    generator.eval()
+    assert generator.latent_dim == 6 + 8 * 3
+    z = torch.randn(2, generator.latent_dim)
+    content, noise = generator.split_latent(z)
+    assert content.shape == (2, 6) and noise.shape == (2, 8, 3)
+    later = z.clone()
+    later[:, 6 + 4 * 3 :] += 1.0  # new motion noise from frame 5 on: the first 4 frames stay
+    a, b = generator(z), generator(later)
+    assert torch.equal(a[:, :4], b[:, :4]) and not torch.allclose(a[:, 4:], b[:, 4:])
+    discriminator.eval()
+    clips = torch.rand(3, 8, 1, 16, 16) * 2 - 1
+    logits = discriminator(clips)
+    assert logits.shape == (6,)  # video logits, then image logits
+    changed = clips.clone()
+    changed[0, 5] = -1.0  # clip 0's image logit reads frame 0 (i mod T), its video logit every frame
+    again = discriminator(changed)
+    assert again[3] == logits[3] and again[0] != logits[0]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_digit_crops_centre_the_digit(test_clips):
+    crops = digit_crops(test_clips.data[:20], 16)
+    assert crops.shape == (320, 1, 16, 16)
+    kept = crops.float().sum(dim=(1, 2, 3)) / test_clips.data[:20].float().sum(dim=(2, 3, 4)).flatten()
+    # the digit is (nearly) whole inside its crop: the centre of mass of an asymmetric digit such as
+    # a 7 is off its box's centre by a pixel or two
+    assert kept.mean() > 0.98 and kept.min() > 0.85
+
+
+def test_motion_sees_shuffled_frames_and_identity_reads_real_clips_as_one_digit(test_clips, tmp_path):
+    shuffled = test_clips.data[:, torch.randperm(16, generator=torch.Generator().manual_seed(0))]
+    real = moving_digits(split="train").data[:1000]
+    normal = evaluate(real, test_clips.data, metrics=["motion", "identity", "frame-fid"], n=1000)
+    broken = evaluate(real, shuffled, metrics=["motion", "identity", "frame-fid"], n=1000)
+    assert normal["motion_acceleration"] < 1.5 * normal["motion_acceleration_real"]
+    assert broken["motion_acceleration"] > 4 * normal["motion_acceleration"]
+    assert abs(broken["frame_fid"] - normal["frame_fid"]) < 1e-6  # the same frames, in another order
+    assert normal["identity_consistency"] >= 0.95 and normal["confident_frames"] >= 0.85
+    predictions = torch.tensor([[1, 1, 1], [1, 2, 1]])
+    assert identity_consistency(predictions) == 0.5
