@@ -1,5 +1,6 @@
 """The ``ganforge serve`` web page in a real browser (Chromium via Playwright) against a real server:
-images (``<img>``, enlarge, interpolate, download) and an audio run (``<audio>`` players that decode and play).
+images (``<img>``, enlarge, interpolate, download), an audio run (``<audio>`` players that decode and play), a text
+run (sentences) and a video run (animated GIFs that decode and move).
 
 Skipped only where no browser exists: install one with ``apt-get install chromium``
 (the tests launch ``/usr/bin/chromium``; never ``playwright install``).
@@ -345,5 +346,57 @@ def test_a_text_run_shows_its_sentences_in_the_page(browser, text_url):
     api = httpx.post(text_url + "api/generate", json=body, timeout=60).json()
     assert api["media_type"] == "text/plain"
     assert shown == [base64.b64decode(b).decode("utf-8").strip() for b in api["images"]] and any(shown)
+    assert not errors, errors
+    context.close()
+
+
+# --------------------------------------------------------------------------- a video run: animated GIFs in <img>
+
+#: The frames the browser decodes from an <img>'s GIF (WebCodecs' ImageDecoder), as hashes of their pixels.
+DECODED_FRAMES = """async (selector) => {
+  const img = document.querySelector(selector);
+  const data = await (await fetch(img.src)).arrayBuffer();
+  const decoder = new ImageDecoder({data, type: 'image/gif'});
+  await decoder.tracks.ready;
+  const count = decoder.tracks.selectedTrack.frameCount;
+  const hashes = [];
+  for (let i = 0; i < count; i++) {
+    const {image} = await decoder.decode({frameIndex: i});
+    const canvas = new OffscreenCanvas(image.displayWidth, image.displayHeight);
+    const context = canvas.getContext('2d');
+    context.drawImage(image, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let hash = 0;
+    for (let j = 0; j < pixels.length; j += 4) hash = (hash * 31 + pixels[j]) >>> 0;
+    hashes.push(hash);
+    image.close();
+  }
+  return hashes;
+}"""
+
+
+@pytest.fixture(scope="module")
+def video_url(browser, request):  # after `browser`: no training when the tests skip
+    run = request.getfixturevalue("tiny_video_run")
+    with serving(run.dir) as url:
+        yield url
+
+
+def test_a_video_run_plays_in_the_page(browser, video_url):
+    context, page, errors = open_page(browser, video_url)
+    assert page.locator("#grid img").count() == 16 and page.locator("#grid audio").count() == 0
+    src = page.get_attribute("#grid img >> nth=1", "src")
+    assert src.startswith("data:image/gif;base64,")
+    body = {"n": 16, "seed": 0, "label": None, "truncation": None, "format": "images"}
+    api = httpx.post(video_url + "api/generate", json=body, timeout=60).json()
+    assert api["media_type"] == "image/gif" and src == "data:image/gif;base64," + api["images"][1]
+    assert page.eval_on_selector_all("#grid img", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+    # the browser decodes every frame of the clip, and they differ: it moves
+    frames = page.evaluate(DECODED_FRAMES, "#grid img")  # the first clip
+    assert len(frames) == 8 and len(set(frames)) > 1
+    # and the page animates it: two screenshots of one clip half a second apart differ
+    first = page.locator("#grid img").nth(1).screenshot()
+    page.wait_for_timeout(500)
+    assert page.locator("#grid img").nth(1).screenshot() != first
     assert not errors, errors
     context.close()
