@@ -200,7 +200,7 @@ def test_bad_input_is_one_line(run_dir, tmp_path, capsys, args, message):
 
 def test_bad_output_and_missing_video_packages(run_dir, tmp_path, capsys, monkeypatch):
     assert main(["interpolate", str(run_dir), "--seeds", "1", "2", "--out", str(tmp_path / "w.jpg")]) == 2
-    assert "--out must end in .gif, .mp4 or .png" in _one_error(capsys)
+    assert "--out must end in .gif, .mp4, .png or .npy" in _one_error(capsys)
     monkeypatch.setitem(sys.modules, "imageio", None)
     assert main(["interpolate", str(run_dir), "--seeds", "1", "2", "--frames", "2", "--out", str(tmp_path / "w.mp4")]) == 2
     assert "pip install 'ganforge[video]'" in _one_error(capsys)

@@ -136,10 +136,11 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     output_kind(args.out)  # a bad --out fails before any work
     generator = _load_generator(args.run)
     label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
-    walk = render_walk(generator, args.seeds, args.frames, args.mode, label, args.truncation)
+    walk = render_walk(generator, args.seeds, args.frames, args.mode, label, args.truncation, args.walk)
     written = save_walk(walk, args.out, fps=args.fps, size=args.size)
     where = args.out if len(written) == 1 else f"{written[0].parent} ({written[0].name} ... {written[-1].name})"
-    print(f"wrote {len(walk.images)} frames ({args.mode}, seeds {' -> '.join(map(str, args.seeds))}) to {where}")
+    steps = "frames" if walk.modality is None else walk.modality.plural
+    print(f"wrote {len(walk.images)} {steps} ({args.mode}, seeds {' -> '.join(map(str, args.seeds))}) to {where}")
     return 0
 
 
@@ -429,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truncation", type=float, help="truncation threshold (psi for StyleGAN)")
     p.add_argument("--fps", type=float, default=12.0, help="frames per second of a GIF or MP4 (default 12)")
     p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
+    p.add_argument("--walk", metavar="PART",
+                   help="walk one part of the latent, the rest fixed at the first seed (MoCoGAN: content or motion)")
     p.set_defaults(func=cmd_interpolate, ranges={"seeds": SEED_RANGE, "frames": Range(1, 10_000), "truncation": finite,
                                                  "fps": Range(0, 1000, lo_open=True), "size": Range(1, MAX_SIDE)})
 

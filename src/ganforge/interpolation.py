@@ -4,6 +4,11 @@ The latents come from :func:`ganforge.sampling.latent_walk`, so the frame at a s
 exactly ``generator.sample(1, seed)`` (for StyleGAN generators the truncation is psi in
 ``w`` space, as in ``sample``). Small images are enlarged with nearest-neighbour
 resampling so that a 16 or 32 px generator gives a viewable video.
+
+A walk of a generator of other samples (video clips) is a batch of its samples, one a step,
+written by its modality's writer of ``--out``'s suffix (a GIF of the clips side by side,
+playing together). ``part`` walks one of the generator's :attr:`~Generator.latent_parts`
+(MoCoGAN's ``content`` or ``motion``) and keeps the rest at the first seed's values.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -38,6 +44,7 @@ class Walk:
     images: torch.Tensor
     provenance: list[dict[str, str]]
     summary: dict[str, str]  # provenance of the whole walk (seeds "A->B->C")
+    modality: modalities.Modality | None = None  # of the generator's samples (None: images)
 
 
 def _w_space_psi(generator: Generator) -> bool:
@@ -59,11 +66,15 @@ def render_walk(
     mode: str = "slerp",
     label: int | None = None,
     truncation: float | None = None,
+    part: str | None = None,
 ) -> Walk:
-    """Frames through the seeds' latents: ``frames`` per segment, ``(len(seeds)-1) * frames + 1`` in all."""
-    if not generator.is_image:
-        kind = modalities.of(generator)
-        raise UserError(f"interpolate renders images; this generator makes {kind.name} {kind.plural} of shape "
+    """Frames through the seeds' latents: ``frames`` per segment, ``(len(seeds)-1) * frames + 1`` in all.
+
+    ``part``: walk only that part of the latent (:attr:`Generator.latent_parts`), the rest fixed at the first seed's.
+    """
+    kind = modalities.of(generator)
+    if not generator.is_image and (kind.rank <= 3 or ".gif" not in kind.writers):
+        raise UserError(f"interpolate renders images or clips; this generator makes {kind.name} {kind.plural} of shape "
                         f"{tuple(generator.output_shape)} (use ganforge sample)")
     if generator.num_classes and label is None:
         label = 0  # what sample(1, seed) uses, so the seed frames match it
@@ -71,6 +82,13 @@ def render_walk(
     if psi and truncation is not None and truncation < 0:
         raise UserError(f"truncation psi must be >= 0 (1 = none), got {truncation}")
     z = latent_walk(generator.latent_dim, seeds, frames, mode, None if psi else truncation)
+    if part is not None:
+        parts = getattr(generator, "latent_parts", {})
+        if part not in parts:
+            has = f"its parts are {', '.join(parts)}" if parts else "its latent has no named parts"
+            raise UserError(f"--walk {part}: this generator cannot walk '{part}' alone ({has})")
+        walked, z = z, z[:1].expand_as(z).clone()
+        z[:, parts[part]] = walked[:, parts[part]]
     previous = generator.truncation_psi if psi else None
     if psi:
         generator.truncation_psi = 1.0 if truncation is None else float(truncation)
@@ -80,12 +98,13 @@ def render_walk(
         if psi:
             generator.truncation_psi = previous
     last = len(images) - 1
-    common = {"label": label, "truncation": truncation, "interpolation": mode}  # frame "i/last" as in ganforge serve
+    common = {"label": label, "truncation": truncation, "interpolation": mode,  # frame "i/last" as in ganforge serve
+              **({"walk": part} if part else {})}
     per_frame = [
         provenance(generator, seed=frame_seed(seeds, frames, i), frame=f"{i}/{last}", **common) for i in range(last + 1)
     ]
     summary = provenance(generator, seed="->".join(map(str, seeds)), frames=last + 1, **common)
-    return Walk(images, per_frame, summary)
+    return Walk(images, per_frame, summary, None if generator.is_image else kind)
 
 
 def display_size(side: int, size: int | None = None) -> int:
@@ -123,15 +142,15 @@ def write_png_frames(frames: list[Image.Image], out: Path, metadata: list[dict[s
 
 
 def output_kind(out: str | Path) -> str:
-    """``gif``, ``mp4``, ``png`` (numbered frames beside it) or ``dir`` (frames inside)."""
+    """``gif``, ``mp4``, ``png`` (numbered frames beside it), ``npy`` (the raw outputs) or ``dir`` (frames inside)."""
     text = str(out)
     path = Path(text)
     suffix = path.suffix.lower()
-    if suffix in (*VIDEO_SUFFIXES, ".png"):
+    if suffix in (*VIDEO_SUFFIXES, ".png", ".npy"):
         return suffix[1:]
     if text.endswith(("/", "\\")) or path.is_dir() or not suffix:
         return "dir"
-    raise UserError(f"--out must end in .gif, .mp4 or .png, or name a folder (frames as PNGs), got '{path.name}'")
+    raise UserError(f"--out must end in .gif, .mp4, .png or .npy, or name a folder (frames as PNGs), got '{path.name}'")
 
 
 def save_walk(walk: Walk, out: str | Path, fps: float = 12.0, size: int | None = None) -> list[Path]:
@@ -139,8 +158,14 @@ def save_walk(walk: Walk, out: str | Path, fps: float = 12.0, size: int | None =
     if not fps > 0:
         raise UserError(f"--fps must be > 0, got {fps}")
     kind = output_kind(out)
-    frames = to_pil_frames(walk.images, size)
     path = Path(out)
+    if walk.modality is not None:  # clips: one a step, side by side, by the modality's writer
+        return [walk.modality.write(walk.images, out, nrow=len(walk.images), metadata=walk.summary)]
+    if kind == "npy":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, walk.images.float().numpy())  # [frames, C, H, W] in [-1, 1]
+        return [path]
+    frames = to_pil_frames(walk.images, size)
     if kind in ("png", "dir"):
         return write_png_frames(frames, path, walk.provenance)
     comment = json.dumps(walk.summary, separators=(",", ":"))

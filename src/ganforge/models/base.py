@@ -114,6 +114,12 @@ class Generator(nn.Module):
         return len(self.output_shape) == 3
 
     @property
+    def latent_parts(self) -> dict[str, slice]:
+        """Named parts of the latent that mean something on their own (MoCoGAN: ``content`` and ``motion``);
+        ``ganforge interpolate --walk PART`` walks one and keeps the others. None by default."""
+        return {}
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -56,6 +56,10 @@ class MoCoGANGenerator(Generator):
         self.frame = DCGANGenerator(channels, resolution, content_dim + motion_dim, base_channels, num_classes, label_dim)
         self.apply(init_weights())
 
+    @property
+    def latent_parts(self) -> dict[str, slice]:
+        return {"content": slice(0, self.content_dim), "motion": slice(self.content_dim, self.latent_dim)}
+
     def split_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``z [N, latent_dim]`` -> content ``[N, content_dim]`` and motion noise ``[N, T, noise_dim]``."""
         return z[:, : self.content_dim], z[:, self.content_dim :].reshape(len(z), self.frames, self.noise_dim)
