@@ -19,7 +19,7 @@ from torch import nn
 
 from ..audio.dsp import STFTConfig, griffin_lim, log_magnitude
 from ..errors import ConfigError
-from ..layers import ConditionalBatchNorm2d, LabelConcat, LabelProjection, spectral_norm
+from ..layers import ConditionalBatchNorm2d, LabelConcat, LabelProjection
 from . import MODELS, smallest_config
 from .base import Discriminator, Generator, configurable, init_weights
 from .dcgan import D_NORMS
@@ -140,16 +140,16 @@ class SpecGANDiscriminator(Discriminator):
     def __init__(self, length: int = 6144, base_channels: int = 32, num_classes: int = 0, n_fft: int = 128, hop: int = 64,
                  norm: str = "none", classifier: bool = False) -> None:
         super().__init__()
-        if norm not in (*D_NORMS, "spectral"):
-            raise ConfigError(f"d_norm must be one of {', '.join(D_NORMS)}, spectral; got '{norm}'")
+        if norm not in D_NORMS:
+            raise ConfigError(f"d_norm must be one of {', '.join(D_NORMS)}, got '{norm}'")
         self.stft, bins, frames = spectrogram_grid(length, n_fft, hop)
         self.num_classes = num_classes
         self.norm = _Normaliser(bins)
         layers: list[nn.Module] = []
         width, c_in = base_channels, 1
         for stage in range(STAGES):
-            layers += [nn.Conv2d(c_in, width, 4, 2, 1, bias=stage == 0 or norm in ("none", "spectral"))]
-            layers += [D_NORMS[norm](width)] if stage and norm != "spectral" else []
+            layers += [nn.Conv2d(c_in, width, 4, 2, 1, bias=stage == 0 or norm == "none")]
+            layers += [D_NORMS[norm](width)] if stage else []
             layers.append(nn.LeakyReLU(0.2, True))
             c_in, width = width, width * 2
         self.features = nn.Sequential(*layers)
@@ -159,10 +159,6 @@ class SpecGANDiscriminator(Discriminator):
         # AC-GAN's auxiliary head (recipe: acgan): class logits from the same features.
         self.classifier = nn.Linear(flat, num_classes) if classifier and num_classes else None
         self.apply(init_weights())
-        if norm == "spectral":  # SNGAN: every weight layer divided by its largest singular value (after init)
-            for module in [*self.features, self.head]:
-                if isinstance(module, (nn.Conv2d, nn.Linear)):
-                    spectral_norm(module)
 
     @property
     def classifies(self) -> bool:
@@ -212,8 +208,7 @@ def build_specgan(
     """SpecGAN for mono clips ``(1, L)``; ``L / hop`` and ``n_fft / 2`` must be multiples of 16.
 
     ``griffin_lim_iters``: phase-estimation iterations when decoding (more: cleaner, slower).
-    ``d_norm``: none (the paper, with WGAN-GP) | batch | layer | spectral (SNGAN: every weight
-    layer spectrally normalised, no normalisation layers). ``d_classifier``: give D an
+    ``d_norm``: none (the paper, with WGAN-GP) | batch | layer. ``d_classifier``: give D an
     auxiliary class head for ``recipe: acgan`` (conditional models; the projection term stays).
     ``conditional_bn``: class-conditional batch norm in G (a gain and bias per class, de Vries
     et al. 2017), on top of the label embedding at its input.
