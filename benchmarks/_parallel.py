@@ -16,13 +16,30 @@ EXECUTION_KEYS = ("train.threads", "train.progress", "data.root")
 
 
 def run_key(preset: str, seed: int, overrides: dict[str, Any]) -> str:
-    """``preset/seedN/DIGEST``: DIGEST hashes the fully resolved config, so a measured run
-    is reused only while its preset (and the study's overrides) stay exactly the same."""
+    """``preset/seedN/DIGEST``: DIGEST hashes the resolved config's values that differ from ganforge's
+    defaults, so a measured run is reused only while its preset (and the study's overrides) stay the
+    same, and a new config key added with a default does not orphan earlier measurements."""
+    from ganforge.config import Config
     from ganforge.validate import load_config
 
     config = load_config(preset, {k: v for k, v in overrides.items() if k not in EXECUTION_KEYS}).to_dict()
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    changed = _differences(config, Config().to_dict())
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{preset}/seed{seed}/{digest}"
+
+
+def _differences(config: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``config`` (nested dicts) whose values differ from ``default``'s."""
+    out = {}
+    for key, value in config.items():
+        base = default.get(key)
+        if isinstance(value, dict) and isinstance(base, dict):
+            inner = _differences(value, base)
+            if inner:
+                out[key] = inner
+        elif value != base:
+            out[key] = value
+    return out
 
 
 def study_overrides(preset: str, seed: int, threads: int, root: str, steps: int | None) -> dict[str, Any]:
