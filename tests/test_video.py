@@ -243,3 +243,11 @@ def test_interpolate_walks_the_content_with_the_motion_fixed_and_the_other_way(r
     code = main(["interpolate", str(tiny_dcgan_run.dir), "--seeds", "1", "2", "--walk", "content", "--out",
                  str(tmp_path / "d.gif")])
     assert code != 0 and "latent has no named parts" in capsys.readouterr().err
+
+
+def test_the_report_shows_the_clips_playing_over_training(run, run_copy):
+    from ganforge.report import build_report
+
+    html = build_report(run_copy(run))
+    assert html.count('<img src="data:image/gif;base64,') == 2  # the clips of steps 10 and 20, playing by themselves
+    assert html.count('<img src="data:image/png;base64,') >= 2 and "<img controls" not in html

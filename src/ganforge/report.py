@@ -130,8 +130,11 @@ def _figure(grid: Path, playable: modalities.Media | None) -> str:
     player = ""
     if playable is not None and (file := grid.with_suffix(playable.suffix)).is_file():
         tag = playable.element
-        player = (f'<{tag} controls preload="metadata" src="{_data_url(file, playable)}" '
-                  f'title="{name}" data-step="{name}"></{tag}>')
+        if tag == "img":  # an animated picture (video clips as a GIF) plays by itself
+            player = f'<img src="{_data_url(file, playable)}" alt="{name} (playing)" title="{name}" data-step="{name}">'
+        else:
+            player = (f'<{tag} controls preload="metadata" src="{_data_url(file, playable)}" '
+                      f'title="{name}" data-step="{name}"></{tag}>')
     return f'<figure><img src="{_data_url(grid)}" alt="{name}">{player}<figcaption>{name}</figcaption></figure>'
 
 
