@@ -23,7 +23,7 @@ from ..audio.wav import AUDIO_SUFFIXES, read_wav, soundfile
 from ..core import cached
 from ..errors import DataError, UserError
 from .base import DATASETS, Dataset, default_root, refuse_image_options
-from .images import fingerprint, relative_files, warn_skipped
+from .images import class_labels, fingerprint, relative_files, warn_skipped
 
 #: Bump when decoding changes, so cached clips are decoded again.
 AUDIO_DECODE_VERSION = 1
@@ -64,13 +64,6 @@ def _most_common_rate(files: list[str]) -> int | None:
         except Exception:  # unreadable files are reported when decoded
             continue
     return rates.most_common(1)[0][0] if rates else None
-
-
-def _labels(names: list[str]) -> tuple[list[str], dict[str, int]]:
-    """Sorted class names (numerically when all are integers) and the name -> index map."""
-    numeric = all(n.isascii() and n.isdigit() for n in names)
-    ordered = sorted(set(names), key=(lambda n: (int(n), n)) if numeric else None)
-    return ordered, {name: i for i, name in enumerate(ordered)}
 
 
 def load_audio_folder(folder: Path, *, sample_rate: int, length: int, label_pattern: str | None,
@@ -124,7 +117,7 @@ def load_audio_folder(folder: Path, *, sample_rate: int, length: int, label_patt
         names = [file.split("/", 1)[0] for file in files]
     labels = class_names = None
     if names is not None:
-        class_names, index = _labels(names)
+        class_names, index = class_labels(names)
         labels = torch.tensor([index[n] for n in names], dtype=torch.int64)
     return {"data": data, "labels": labels, "class_names": class_names, "files": files}
 

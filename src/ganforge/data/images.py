@@ -379,6 +379,13 @@ def load_folder(
     return result["data"], result["labels"], result["class_names"]
 
 
+def class_labels(names: list[str]) -> tuple[list[str], dict[str, int]]:
+    """Sorted class names (numerically when all are integers) and the name -> index map."""
+    numeric = all(n.isascii() and n.isdigit() for n in names)
+    ordered = sorted(set(names), key=(lambda n: (int(n), n)) if numeric else None)
+    return ordered, {name: i for i, name in enumerate(ordered)}
+
+
 def warn_skipped(folder: Path, skipped: list[list[str]], stacklevel: int = 2, what: str = "image") -> None:
     """One warning for the unreadable files ``[[path, reason], ...]`` left out of ``folder``'s data."""
     if skipped:

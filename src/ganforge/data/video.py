@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import torch
 from ..errors import DataError
 from ..video import VIDEO_SUFFIXES
 from .base import DATASETS, Dataset
-from .images import check_split, resize_batch, to_channels
+from .images import check_split, class_labels, relative_files, resize_batch, to_channels, warn_skipped
 
 #: Compass directions of motion, counter-clockwise from "right" (the image's y axis points down).
 DIRECTIONS = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
@@ -173,37 +172,41 @@ def video_folder(*, root: str | None, split: str, resolution: int | None, channe
     """Every clip under ``root`` (``data.frames`` frames, default 16, one every ``data.frame_stride``,
     default 1, from the middle of the clip), centre-cropped and resized to ``resolution`` (default 64).
 
-    Class sub-folders give labels. An unreadable clip is a one-line warning naming it, then skipped.
+    Class sub-folders give labels when every clip lies in one. An unreadable clip is skipped with
+    one warning naming it; a folder without clips, or none readable, is a one-line error.
     """
+    from tqdm.auto import tqdm
+
     if root is None:
         raise DataError("data set 'video-folder' needs data.root=DIR (a folder of clips, class sub-folders for labels)")
     folder = Path(root)
     if not folder.is_dir():
-        raise DataError(f"video folder '{root}' does not exist")
+        raise DataError(f"video folder '{root}' {'is not a folder' if folder.exists() else 'does not exist'}")
+    check_split("video-folder", split, ("train", "all"))
     frames, stride, resolution = frames or 16, frame_stride or 1, resolution or 64
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
-    if not files:
+    rel = relative_files(folder, VIDEO_SUFFIXES)
+    if not rel:
         raise DataError(f"no clips ({', '.join(VIDEO_SUFFIXES)}) under '{root}'")
-    classes = sorted({p.parent.relative_to(folder).parts[0] for p in files if p.parent != folder})
-    clips, labels, skipped = [], [], 0
-    for path in files:
+    clips, kept, skipped = [], [], []
+    for parts in tqdm(rel, desc=f"decoding {folder.name}", unit="clip", leave=False, disable=len(rel) < 200):
+        path = Path(folder, *parts)
         try:
             array, _ = read_clip(path)
         except Exception as err:  # a corrupt file: any decoder error
-            skipped += 1
-            warnings.warn(f"skipped unreadable clip '{path}': {_one_line(err)}", stacklevel=2)
+            skipped.append([str(path), _one_line(err)])
             continue
         window = torch.from_numpy(clip_window(array, frames, stride)).permute(0, 3, 1, 2)  # [T, 3, H, W]
         clips.append(to_channels(resize_batch(window.contiguous(), resolution), channels))
-        if classes:
-            labels.append(classes.index(path.relative_to(folder).parts[0]) if path.parent != folder else -1)
+        kept.append(parts)
+    warn_skipped(folder, skipped, stacklevel=3, what="clip")
     if not clips:
-        raise DataError(f"none of the {len(files)} clips under '{root}' could be read")
-    label_tensor = None
-    if classes and min(labels) >= 0:
-        label_tensor = torch.tensor(labels, dtype=torch.int64)
-    return Dataset("video-folder", torch.stack(clips), label_tensor, classes if label_tensor is not None else None,
-                   {"source": str(folder), "fps": FPS, "skipped": skipped}, modality="video")
+        raise DataError(f"none of the {len(rel)} clips under '{root}' could be read, e.g. {skipped[0][0]} ({skipped[0][1]})")
+    labels = class_names = None
+    if all(len(parts) > 1 for parts in kept):
+        class_names, index = class_labels([parts[0] for parts in kept])
+        labels = torch.tensor([index[parts[0]] for parts in kept], dtype=torch.int64)
+    return Dataset("video-folder", torch.stack(clips), labels, class_names,
+                   {"source": str(folder), "fps": FPS, "skipped": len(skipped)}, modality="video")
 
 
 def _one_line(err: Exception) -> str:
