@@ -1,4 +1,4 @@
-"""Modalities: the seam that kinds of data (images, 2-D points; audio, text, video, tables next) plug into.
+"""Modalities: the seam that kinds of data (images, 2-D points, audio, text, video; tables next) plug into.
 
 A :class:`Modality` owns everything that depends on what one sample *is*:
 
