@@ -114,17 +114,23 @@ def summarise(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def picture(root: Path, runs_dir: Path, presets: list[str], out: Path, seed: int = 0) -> None:
-    """One row of spectrograms per source (real, then each preset's seed-``seed`` run), digits 0-9 in order."""
+def picture(root: Path, runs_dir: Path, presets: list[str], out: Path) -> list[str]:
+    """One row of spectrograms per source (real, then each preset's lowest-seed run in ``runs_dir``), digits 0-9 in order.
+
+    Returns the presets drawn (those with a finished run in ``runs_dir``)."""
     from ganforge.audio import spectrogram_images
     from ganforge.viz import image_grid
 
     test = fsdd(root, "test")
-    rows = [torch.stack([test.data[test.labels == k][0] for k in range(10)])]
+    rows, drawn = [torch.stack([test.data[test.labels == k][0] for k in range(10)])], []
     for preset in presets:
-        clips, _ = generate(runs_dir / f"{preset}-seed{seed}", 10, seed=10_000 + seed)
-        rows.append(clips)
+        runs = sorted(runs_dir.glob(f"{preset}-seed*/generator/model.safetensors"))
+        if runs:
+            clips, _ = generate(runs[0].parent.parent, 10, seed=10_000)
+            rows.append(clips)
+            drawn.append(f"{preset} ({runs[0].parent.parent.name.rsplit('-', 1)[-1]})")
     image_grid(spectrogram_images(torch.cat(rows)), nrow=10).save(out)
+    return drawn
 
 
 def main() -> None:
@@ -140,6 +146,8 @@ def main() -> None:
     parser.add_argument("--score-only", action="store_true", help="score the runs in --runs-dir without training")
     parser.add_argument("--reuse", action="store_true",
                         help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
+    parser.add_argument("--summary", action="store_true",
+                        help="train nothing: the table of the runs --json holds (baselines scored again), and the picture")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="spectrograms of real and generated digits (needs --runs-dir)")
     args = parser.parse_args()
@@ -151,17 +159,17 @@ def main() -> None:
         f"{r['preset']:14} seed {r['seed']}: IS {r['is']:.2f}, FD {r['fd']:.1f}, KID {r['kid']:.3f}"
         + (f", accuracy {r['accuracy']:.1%} (min. {r['worst_label_accuracy']:.1%})" if "accuracy" in r else "")
         + (f" ({r['seconds'] / 60:.1f} min)" if r.get("seconds") else "") for r in rows)
-    keep = measured(args.json) if args.reuse else {}
-    results = run_all(run_one, runs, args.jobs, args.json, describe, key=study_key, keep=keep)
+    if args.summary:
+        results = [row for rows in measured(args.json).values() for row in rows]
+    else:
+        keep = measured(args.json) if args.reuse else {}
+        results = run_all(run_one, runs, args.jobs, args.json, describe, key=study_key, keep=keep)
     results += baselines(args.root, args.n)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     if args.picture and args.runs_dir:
-        missing = [p for p in presets if not (args.runs_dir / f"{p}-seed0" / "generator").is_dir()]
-        if missing:
-            print(f"no picture: the seed-0 runs of {', '.join(missing)} are not in {args.runs_dir} (measured before?)")
-        else:
-            picture(args.root, args.runs_dir, presets, args.picture)
+        drawn = picture(args.root, args.runs_dir, presets, args.picture)
+        print(f"{args.picture}: real test clips, then {', '.join(drawn) or 'no run'}")
     print()
     print(summarise(results))
 
