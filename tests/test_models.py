@@ -29,9 +29,10 @@ def test_every_model_runs_forward_and_backward(name, shape, options, num_classes
     assert fake.shape == (4, *shape) and generator.output_shape == shape
     if len(shape) == 3 or getattr(generator, "modality", "") == "audio":
         assert fake.min() >= -1 and fake.max() <= 1  # tanh range of images and clips
-    assert discriminator(fake, labels).shape == (4,)  # D reads real data's form too
+    judged = (4 * discriminator.judgements,)  # one logit per sample (MoCoGAN: a video and an image logit per clip)
+    assert discriminator(fake, labels).shape == judged  # D reads real data's form too
     logits = discriminator(raw, labels)
-    assert logits.shape == (4,)
+    assert logits.shape == judged
     total = logits.sum()
     # auxiliary heads (AC-GAN's classifier, InfoGAN's Q) are reached through forward_aux
     has_heads = hasattr(discriminator, "forward_aux") and not (name == "acgan" and num_classes == 0)

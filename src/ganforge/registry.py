@@ -22,8 +22,13 @@ class UnknownNameError(UserError, KeyError):
 
 
 def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    """Return `` (did you mean 'x'?)`` for the closest choice, or ``""``.
+
+    A choice with exactly the same letters (a transposition: ``fdi`` for ``fid``) comes first,
+    then the closest by difflib's ratio.
+    """
+    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
+    close.sort(key=lambda choice: sorted(choice) != sorted(name))  # stable: difflib's order otherwise
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..video import VIDEO_SUFFIXES
+from ..video import VIDEO_SUFFIXES, read_gif
 from .base import DATASETS, Dataset
 from .images import check_split, class_labels, relative_files, resize_batch, to_channels, warn_skipped
 
@@ -133,8 +133,6 @@ def moving_digits(*, root: str | None, split: str, resolution: int | None, chann
 def read_clip(path: Path) -> tuple[np.ndarray, float]:
     """Every frame of a clip file as uint8 ``[T, H, W, 3]``, and its frame rate (GIFs through Pillow, the rest through imageio)."""
     if path.suffix.lower() == ".gif":
-        from ..video import read_gif
-
         return read_gif(path), float(FPS)
     try:
         import imageio.v3 as iio

@@ -134,7 +134,8 @@ _BLOCKS = Range(0, 256)
 OPTION_RANGES: dict[str, Range] = {
     **dict.fromkeys(["latent_dim", "noise_dim", "w_dim", "base_channels", "d_base_channels", "max_channels",
                      "d_max_channels", "g_channels", "d_channels", "channels", "hidden_dim", "d_hidden_dim",
-                     "q_hidden", "d_hidden", "growth", "embed_dim", "d_embed_dim", "d_filters"], _WIDTH),
+                     "q_hidden", "d_hidden", "growth", "embed_dim", "d_embed_dim", "d_filters", "content_dim", "motion_dim",
+                     "video_base_channels"], _WIDTH),
     **dict.fromkeys(["label_dim", "minibatch_discrimination", "num_categorical", "num_continuous"], _EXTRA),
     **dict.fromkeys(["n_blocks", "blocks"], _BLOCKS),
     **dict.fromkeys(["num_layers", "d_num_layers", "mapping_layers"], Range(1, 64)),

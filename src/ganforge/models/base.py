@@ -283,9 +283,13 @@ def is_translator(module: nn.Module) -> bool:
 
 
 class Discriminator(nn.Module):
-    """A discriminator maps samples ``[N, ...]`` (and labels) to logits ``[N]``."""
+    """A discriminator maps samples ``[N, ...]`` (and labels) to logits ``[N]``, or ``[k * N]`` when it judges
+    each sample ``k`` ways (MoCoGAN: a video and an image logit per clip, :attr:`judgements` = 2); every loss
+    averages over the logits, so the ``k`` judgements add up."""
 
     num_classes: int
+    #: Logits per sample (the ``k`` above).
+    judgements: int = 1
 
     def fit_data(self, real: torch.Tensor) -> None:
         """Data-dependent set-up before training (see :meth:`Generator.fit_data`): a no-op by default."""

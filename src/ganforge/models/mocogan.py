@@ -116,6 +116,8 @@ class VideoDiscriminator(nn.Module):
 class MoCoGANDiscriminator(Discriminator):
     """Clips ``[N, T, C, R, R]`` -> logits ``[2N]``: the video discriminator's, then the image discriminator's on frame ``i mod T``."""
 
+    judgements = 2
+
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
                  video_base_channels: int = 32, num_classes: int = 0) -> None:
         super().__init__()
