@@ -182,10 +182,10 @@ class GeneratorService:
             )
         self.modality = modalities.of(generator)
         if not self.modality.servable:
-            kinds = [kind.plural for kind in map(modalities.get, modalities.MODALITIES.names()) if kind.servable]
+            kinds = [kind.name for kind in map(modalities.get, modalities.MODALITIES.names()) if kind.servable]
             shown = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
             raise UserError(
-                f"ganforge serve shows {shown}; this generator makes {self.modality.name} samples of shape "
+                f"ganforge serve shows {shown} samples; this generator makes {self.modality.name} samples of shape "
                 f"{tuple(generator.output_shape)} (write them with: ganforge sample RUN_DIR --out "
                 f"{' or '.join('FILE' + s for s in self.modality.suffixes)})"
             )
