@@ -128,6 +128,21 @@ def train_once(preset: str, run_dir: Path, overrides: dict[str, Any], reuse: boo
     return seconds
 
 
+def study_arguments(parser: Any, presets: Sequence[str], samples: str) -> None:
+    """The arguments every study shares: presets, seeds, ``--n`` (``samples`` names what is drawn), threads, jobs,
+    steps, the runs folder, ``--reuse`` and ``--json``."""
+    parser.add_argument("--presets", default=",".join(presets))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--n", type=int, default=1000, help=f"{samples} per run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
+    parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
+    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
+    parser.add_argument("--json", type=Path, default=None)
+
+
 def mean_sd(rows: Sequence[dict[str, Any]], key: str, fmt: str) -> str:
     """A table cell: the mean of ``rows[i][key]`` (``± std`` over several rows), ``-`` where no row has it."""
     import statistics

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
 
 import ganforge
 from ganforge import modality
@@ -132,17 +132,8 @@ def picture(results: list[dict[str, Any]], out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--seeds", default="0,1,2")
+    study_arguments(parser, PRESETS, "sentences sampled at each temperature")
     parser.add_argument("--root", type=Path, default=ROOT, help="the folder of coco_train.txt and coco_test.txt")
-    parser.add_argument("--n", type=int, default=1000, help="sentences sampled per run and temperature")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
-    parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
-    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
-    parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--picture", type=Path, default=None, help="the quality-diversity curve (needs matplotlib)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
 
 import ganforge
 from ganforge.config import DataConfig
@@ -123,16 +123,7 @@ def picture(runs_dir: Path, presets: list[str], out: Path, seed: int = 0) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join(PRESETS))
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--n", type=int, default=1000, help="generated clips scored per run")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
-    parser.add_argument("--steps", type=int, default=None, help="override the presets' step counts (quick looks only)")
-    parser.add_argument("--runs-dir", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep finished runs of --runs-dir, resume interrupted ones, keep rows of --json with the same config")
-    parser.add_argument("--json", type=Path, default=None)
+    study_arguments(parser, PRESETS, "generated clips scored")
     parser.add_argument("--picture", type=Path, default=None, help="film strips of real and generated clips (needs --runs-dir)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
