@@ -188,6 +188,14 @@ def generated_source(generator: Generator, opts: SourceOptions, description: str
     return Source(samples, f"{description} ({n} samples, seed {opts.seed})", info, modality=kind.name)
 
 
+def require_modality(source: "Source | None", modality: str, metric: str, what: str) -> "Source":
+    """``source`` when it holds ``modality`` samples, else a one-line error: ``{metric} scores {what}, got ...``."""
+    if source is None or source.modality != modality:
+        kind = "nothing" if source is None else source.kind.plural
+        raise UserError(f"{metric} scores {what}, got {kind}")
+    return source
+
+
 def array_samples(array: Any, name: str = "array") -> torch.Tensor:
     """Convert an image, clip or point array to stored form: uint8 ``[N, C, H, W]`` or ``[N, T, C, H, W]``,
     float32 ``[N, 1, L]`` or ``[N, D]``.

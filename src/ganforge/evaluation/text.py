@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..metrics.bleu import bleu, copy_rate, self_bleu
 from ..text import PAD, UNK
 from .registry import EvalInputs, register_metric
-from .sources import Source
+from .sources import Source, require_modality
 
 #: BLEU-n and Self-BLEU-n are reported for these n (Texygen's).
 ORDERS = (2, 3, 4, 5)
@@ -28,10 +28,7 @@ NLL_BATCH = 500
 
 
 def _text(source: Source | None, what: str) -> Source:
-    if source is None or source.modality != "text":
-        kind = "nothing" if source is None else source.kind.plural
-        raise UserError(f"{what} scores sentences, got {kind}")
-    return source
+    return require_modality(source, "text", what, "sentences")
 
 
 def split_of(real: Source | None, split: str, metric: str) -> Any:

@@ -20,12 +20,11 @@ from typing import Any
 
 import torch
 
-from ..errors import UserError
 from ..extractors import create as create_extractor
 from ..metrics import fid_from_features
 from ..metrics.video import centres_of_mass, confident_share, digit_crops, identity_consistency, motion_stats
 from .registry import EvalInputs, register_metric
-from .sources import Source
+from .sources import Source, require_modality
 
 #: The single-digit classifier that reads frames, and the confidence a frame's reading must pass.
 FRAME_READER = "digits"
@@ -35,10 +34,7 @@ FRAME_BATCH = 4096
 
 
 def _video(source: Source | None, metric: str) -> Source:
-    if source is None or source.modality != "video":
-        kind = "nothing" if source is None else source.kind.plural
-        raise UserError(f"{metric} scores video clips, got {kind}")
-    return source
+    return require_modality(source, "video", metric, "video clips")
 
 
 def frame_readings(source: Source) -> tuple[torch.Tensor, torch.Tensor]:
