@@ -5,7 +5,9 @@ Measures the real ``GANRecipe.train_step`` of a preset (default ``dcgan-digits``
 several rounds so that machine noise hits them alike, and prints each variant's median
 ms/step and its speed relative to the float32 NCHW baseline measured in the same run.
 
-    python benchmarks/step_options.py [PRESET] [--steps 20] [--rounds 5] [--threads 2]
+    python benchmarks/step_options.py [PRESET] [--steps 20] [--rounds 5] [--threads 2] [--fp32-only] [--set KEY=VALUE ...]
+
+``--fp32-only`` drops the bf16 variants (on CPUs without AMX bf16 emulation makes them ~10x slower).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import time
 
 import torch
+import yaml
 
 from ganforge.training.trainer import Trainer
 from ganforge.validate import load_config
@@ -34,17 +37,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides shared by every variant (e.g. data.root=DIR for fsdd)")
+    parser.add_argument("--fp32-only", action="store_true", help="time only the float32 variants")
     args = parser.parse_args()
+    variants = {name: o for name, o in VARIANTS.items() if not args.fp32_only or o["train.precision"] == "fp32"}
+    shared = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     torch.set_num_threads(args.threads)
 
     trainers = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, overrides) in enumerate(VARIANTS.items()):
-            cfg = load_config(args.preset, {**overrides, "train.progress": False})
+        for i, (name, overrides) in enumerate(variants.items()):
+            cfg = load_config(args.preset, {**shared, **overrides, "train.progress": False})
             trainers[name] = Trainer(cfg, f"{tmp}/{i}")
             for step in range(3):  # warm-up: allocator, oneDNN primitive caches
                 trainers[name].recipe.train_step(trainers[name].loader, step)
-        times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        times: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(args.rounds):
             for name, trainer in trainers.items():
                 start = time.perf_counter()

@@ -196,6 +196,39 @@ def test_mocogan_latents_hold_the_content_then_the_motion():
     assert again[3] == logits[3] and again[0] != logits[0]
 
 
+
+def test_mocogan_instance_noise_blurs_what_d_reads_in_training_only():
+    torch.manual_seed(0)
+    _, discriminator = MODELS.get("mocogan")((8, 1, 16, 16), 0, base_channels=8, content_dim=6, motion_dim=4, noise_dim=3,
+                                            d_noise=0.1)
+    clips = torch.rand(3, 8, 1, 16, 16) * 2 - 1
+    discriminator.eval()  # also freezes batch norm, so only the noise can differ between calls
+    assert torch.equal(discriminator(clips), discriminator(clips))
+    for module in discriminator.modules():
+        module.training = not isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+    torch.manual_seed(1)
+    first = discriminator(clips)
+    torch.manual_seed(1)
+    assert torch.equal(first, discriminator(clips))  # drawn from the (checkpointed) torch stream: resumes exactly
+    assert not torch.equal(first, discriminator(clips))
+    with pytest.raises(ConfigError, match="d_noise"):
+        MODELS.get("mocogan")((8, 1, 16, 16), 0, d_noise=-0.1)
+
+
+def test_video_runs_train_their_2d_convolutions_channels_last(tmp_path):
+    from ganforge.training.trainer import Trainer
+    from ganforge.validate import load_config
+    from tiny_configs import TINY_RUNS
+
+    recipe = Trainer(load_config(*TINY_RUNS["cmocogan"]), tmp_path / "run").recipe
+    weights = {name: p for name, p in recipe.discriminator.named_parameters()}
+    frame_conv = next(p for p in weights.values() if p.dim() == 4 and p.shape[1] > 1)  # one input channel: both layouts
+    video_conv = next(p for p in weights.values() if p.dim() == 5)
+    assert frame_conv.is_contiguous(memory_format=torch.channels_last) and not frame_conv.is_contiguous()
+    assert video_conv.is_contiguous()  # 3-D convolutions keep their layout
+    clips = torch.zeros(2, *recipe.generator.output_shape)
+    assert recipe.formatted(clips) is clips and recipe.formatted(clips[:, 0]).is_contiguous(memory_format=torch.channels_last)
+
 # --------------------------------------------------------------------------- metrics
 
 

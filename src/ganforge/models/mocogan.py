@@ -119,13 +119,17 @@ class MoCoGANDiscriminator(Discriminator):
     judgements = 2
 
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
-                 video_base_channels: int = 32, num_classes: int = 0) -> None:
+                 video_base_channels: int = 32, num_classes: int = 0, noise: float = 0.0) -> None:
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.noise = num_classes, noise
         self.video = VideoDiscriminator(frames, channels, resolution, video_base_channels, num_classes)
         self.image = DCGANDiscriminator(channels, resolution, base_channels, num_classes)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.training and self.noise > 0:
+            # Instance noise (the official MoCoGAN code's Noise layers): real and generated clips both
+            # blurred by N(0, noise^2), so their distributions overlap and D cannot win outright.
+            x = x + self.noise * torch.randn_like(x)
         index = torch.arange(len(x), device=x.device)
         frames = x[index, index % x.shape[1]]  # [N, C, R, R]
         return torch.cat([self.video(x, labels), self.image(frames, labels)])
@@ -145,6 +149,7 @@ def build_mocogan(
     d_base_channels: int | None = None,
     video_base_channels: int | None = None,
     label_dim: int = 0,
+    d_noise: float = 0.0,
 ) -> tuple[MoCoGANGenerator, MoCoGANDiscriminator]:
     """MoCoGAN for clips ``(T, C, R, R)`` (``R`` a power of two, ``T >= 4``).
 
@@ -152,10 +157,14 @@ def build_mocogan(
     motion code of a frame); ``noise_dim``: the noise that drives the GRU at every frame.
     ``base_channels``: the frame generator (DCGAN's); ``d_base_channels`` and
     ``video_base_channels``: the image and video discriminators (default: ``base_channels``).
+    ``d_noise``: standard deviation of the Gaussian instance noise added to every clip the
+    discriminators read while training (0: none; clips span [-1, 1]).
     """
     frames, channels, resolution = video_shape(data_shape)
+    if not d_noise >= 0:
+        raise ConfigError(f"model.d_noise is a standard deviation and must be >= 0, got {d_noise}")
     generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,
                                  num_classes, label_dim)
     discriminator = MoCoGANDiscriminator(frames, channels, resolution, d_base_channels or base_channels,
-                                         video_base_channels or base_channels, num_classes)
+                                         video_base_channels or base_channels, num_classes, d_noise)
     return generator, discriminator

@@ -63,7 +63,7 @@ class AuxiliaryRecipe(GANRecipe):
         if self._heads is None:
             return super().score(x, labels)
         with self.autocast():
-            logits, heads = self.discriminator.forward_aux(x.contiguous(memory_format=self.memory_format), labels)
+            logits, heads = self.discriminator.forward_aux(self.formatted(x), labels)
         self._heads.append({k: v.float() for k, v in heads.items()})
         return logits.float()
 

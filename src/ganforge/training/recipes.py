@@ -99,8 +99,9 @@ class Recipe:
             raise ConfigError("train.precision=fp16 needs a CUDA device (CPUs have no fast fp16); use bf16 or fp32")
         # fp16 gradients underflow without loss scaling: one GradScaler per optimizer.
         self.scalers: dict[str, torch.amp.GradScaler] = {}
-        channels_last = config.train.channels_last and dataset.is_image
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        # NHWC for every 4-D convolution, whatever the modality: spectrogram and frame models
+        # gain as images do (benchmarks/step_options.py); 2-, 3- and 5-D tensors keep their layout.
+        self.memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
 
     # ------------------------------------------------------------------ multi-process
 
@@ -168,8 +169,18 @@ class Recipe:
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None)
 
     def place(self, module: nn.Module) -> nn.Module:
-        """Move a network to the device (and memory format) the recipe trains in."""
-        return module.to(self.device, memory_format=self.memory_format)
+        """Move a network to the device, its 4-D (2-D convolution) weights to the memory format the recipe trains in."""
+        module = module.to(self.device)
+        if self.memory_format is not torch.contiguous_format:
+            with torch.no_grad():
+                for param in module.parameters():
+                    if param.dim() == 4:
+                        param.data = param.data.contiguous(memory_format=self.memory_format)
+        return module
+
+    def formatted(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in the recipe's memory format where it is a 4-D batch; other tensors as they are."""
+        return x.contiguous(memory_format=self.memory_format) if x.dim() == 4 else x
 
     @property
     def generator(self) -> models.Generator:
@@ -353,7 +364,7 @@ class GANRecipe(Recipe):
     def score(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Discriminator logits ``[N]`` (float32) of an already augmented batch."""
         with self.autocast():
-            return self.discriminator(x.contiguous(memory_format=self.memory_format), labels).float()
+            return self.discriminator(self.formatted(x), labels).float()
 
     def d_inputs(self, batch: Batch, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What D sees: the augmented real batch and the augmented, detached fake batch."""
