@@ -197,6 +197,21 @@ def test_mocogan_latents_hold_the_content_then_the_motion():
 
 
 
+def test_mocogan_image_d_can_judge_several_frames_per_clip_at_the_same_weight():
+    torch.manual_seed(0)
+    _, discriminator = MODELS.get("mocogan")((8, 1, 16, 16), 0, base_channels=8, content_dim=6, motion_dim=4, noise_dim=3,
+                                            image_frames=4)
+    discriminator.eval()
+    assert discriminator.judgements == 8
+    clips = torch.rand(3, 8, 1, 16, 16) * 2 - 1
+    logits = discriminator(clips)
+    assert logits.shape == (24,)  # 4 copies of the 3 video logits, then 4 frames of each clip
+    assert torch.equal(logits[:3], logits[3:6]) and torch.equal(logits[:3], logits[9:12])
+    frames = torch.stack([clips[i, (i + 2 * j) % 8] for j in range(4) for i in range(3)])  # offsets 0, T/4, 2T/4, 3T/4
+    assert torch.allclose(logits[12:], discriminator.image(frames), atol=1e-6)
+    with pytest.raises(ConfigError, match="image_frames"):
+        MODELS.get("mocogan")((8, 1, 16, 16), 0, image_frames=9)
+
 def test_mocogan_instance_noise_blurs_what_d_reads_in_training_only():
     torch.manual_seed(0)
     _, discriminator = MODELS.get("mocogan")((8, 1, 16, 16), 0, base_channels=8, content_dim=6, motion_dim=4, noise_dim=3,

@@ -114,14 +114,18 @@ class VideoDiscriminator(nn.Module):
 
 @configurable
 class MoCoGANDiscriminator(Discriminator):
-    """Clips ``[N, T, C, R, R]`` -> logits ``[2N]``: the video discriminator's, then the image discriminator's on frame ``i mod T``."""
+    """Clips ``[N, T, C, R, R]`` -> logits ``[2kN]``: the video discriminator's (``k`` copies), then the image
+    discriminator's on frames ``(i + j T / k) mod T`` of clip ``i``, ``j < k`` (``k = image_frames``).
 
-    judgements = 2
+    Repeating the video logit ``k`` times keeps the losses' mean at ``(L_V + L_I) / 2`` whatever
+    ``k``: the ``k`` frame judgements of a clip weigh as much together as its video judgement.
+    """
 
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
-                 video_base_channels: int = 32, num_classes: int = 0, noise: float = 0.0) -> None:
+                 video_base_channels: int = 32, num_classes: int = 0, noise: float = 0.0, image_frames: int = 1) -> None:
         super().__init__()
-        self.num_classes, self.noise = num_classes, noise
+        self.num_classes, self.noise, self.image_frames = num_classes, noise, image_frames
+        self.judgements = 2 * image_frames
         self.video = VideoDiscriminator(frames, channels, resolution, video_base_channels, num_classes)
         self.image = DCGANDiscriminator(channels, resolution, base_channels, num_classes)
 
@@ -130,9 +134,12 @@ class MoCoGANDiscriminator(Discriminator):
             # Instance noise (the official MoCoGAN code's Noise layers): real and generated clips both
             # blurred by N(0, noise^2), so their distributions overlap and D cannot win outright.
             x = x + self.noise * torch.randn_like(x)
-        index = torch.arange(len(x), device=x.device)
-        frames = x[index, index % x.shape[1]]  # [N, C, R, R]
-        return torch.cat([self.video(x, labels), self.image(frames, labels)])
+        n, t, k = len(x), x.shape[1], self.image_frames
+        clip = torch.arange(n, device=x.device).repeat(k)  # [k * N]: every clip, k times
+        spread = torch.arange(k, device=x.device).repeat_interleave(n) * t // k  # frame offsets 0, T/k, ...
+        frames = x[clip, (clip + spread) % t]  # [k * N, C, R, R]
+        image_labels = None if labels is None else labels.repeat(k)
+        return torch.cat([self.video(x, labels).repeat(k), self.image(frames, image_labels)])
 
 
 @MODELS.register("mocogan", help="MoCoGAN: content and motion latents, a frame generator, image and video discriminators")
@@ -150,6 +157,7 @@ def build_mocogan(
     video_base_channels: int | None = None,
     label_dim: int = 0,
     d_noise: float = 0.0,
+    image_frames: int = 1,
 ) -> tuple[MoCoGANGenerator, MoCoGANDiscriminator]:
     """MoCoGAN for clips ``(T, C, R, R)`` (``R`` a power of two, ``T >= 4``).
 
@@ -158,13 +166,16 @@ def build_mocogan(
     ``base_channels``: the frame generator (DCGAN's); ``d_base_channels`` and
     ``video_base_channels``: the image and video discriminators (default: ``base_channels``).
     ``d_noise``: standard deviation of the Gaussian instance noise added to every clip the
-    discriminators read while training (0: none; clips span [-1, 1]).
+    discriminators read while training (0: none; clips span [-1, 1]). ``image_frames``: frames
+    of every clip the image discriminator judges (1: the paper's one; up to ``T``).
     """
     frames, channels, resolution = video_shape(data_shape)
     if not d_noise >= 0:
         raise ConfigError(f"model.d_noise is a standard deviation and must be >= 0, got {d_noise}")
+    if not 1 <= image_frames <= frames:
+        raise ConfigError(f"model.image_frames must be between 1 and the clips' {frames} frames, got {image_frames}")
     generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,
                                  num_classes, label_dim)
     discriminator = MoCoGANDiscriminator(frames, channels, resolution, d_base_channels or base_channels,
-                                         video_base_channels or base_channels, num_classes, d_noise)
+                                         video_base_channels or base_channels, num_classes, d_noise, image_frames)
     return generator, discriminator
