@@ -153,6 +153,8 @@ OPTION_RANGES: dict[str, Range] = {
     "n_fft": Range(4, 16384),
     "hop": Range(1, 16384),
     "griffin_lim_iters": Range(0, 1000),
+    "d_noise": Range(0, 10),  # a standard deviation, of data in [-1, 1]
+    "image_frames": Range(1, 1024),  # and at most the clips' frames (checked by mocogan)
 }
 
 
