@@ -18,8 +18,8 @@ import tempfile
 import time
 
 import torch
-import yaml
 
+from ganforge.config import parse_override
 from ganforge.training.trainer import Trainer
 from ganforge.validate import load_config
 
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--fp32-only", action="store_true", help="time only the float32 variants")
     args = parser.parse_args()
     variants = {name: o for name, o in VARIANTS.items() if not args.fp32_only or o["train.precision"] == "fp32"}
-    shared = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    shared = dict(map(parse_override, args.set))
     torch.set_num_threads(args.threads)
 
     trainers = {}

@@ -170,8 +170,6 @@ def build_mocogan(
     of every clip the image discriminator judges (1: the paper's one; up to ``T``).
     """
     frames, channels, resolution = video_shape(data_shape)
-    if not d_noise >= 0:
-        raise ConfigError(f"model.d_noise is a standard deviation and must be >= 0, got {d_noise}")
     if not 1 <= image_frames <= frames:
         raise ConfigError(f"model.image_frames must be between 1 and the clips' {frames} frames, got {image_frames}")
     generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,

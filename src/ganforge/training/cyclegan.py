@@ -111,7 +111,7 @@ class CycleGANRecipe(TranslationRecipe):
     def run(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Network ``name`` on ``x`` under the recipe's autocast and memory format (float32 out)."""
         with self.autocast():
-            return self.networks[name](x.contiguous(memory_format=self.memory_format)).float()
+            return self.networks[name](self.formatted(x)).float()
 
     def adversarial(self, side: str, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         """``loss_G`` of ``fake`` through ``D_side`` (real logits only for relativistic losses)."""
@@ -175,13 +175,12 @@ class CycleGANRecipe(TranslationRecipe):
 
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``a | G(a) | F(G(a)) | b | F(b)``: ``generator`` is the exported G_AB; F the current G_BA."""
-        fmt = self.memory_format
         backward = self.networks["generator_ba"]
         with eval_mode(backward):
             a, b = fixed["source"], fixed["image"]
-            fake_b = generator(a.contiguous(memory_format=fmt)).float()
-            columns = [a, fake_b, backward(fake_b.contiguous(memory_format=fmt)).float(), b,
-                       backward(b.contiguous(memory_format=fmt)).float()]
+            fake_b = generator(self.formatted(a)).float()
+            columns = [a, fake_b, backward(self.formatted(fake_b)).float(), b,
+                       backward(self.formatted(b)).float()]
         return comparison_grid([c.cpu() for c in columns], max_rows=GRID_ROWS)
 
     def generator_meta(self) -> dict[str, Any]:

@@ -171,11 +171,9 @@ class Recipe:
     def place(self, module: nn.Module) -> nn.Module:
         """Move a network to the device, its 4-D (2-D convolution) weights to the memory format the recipe trains in."""
         module = module.to(self.device)
-        if self.memory_format is not torch.contiguous_format:
-            with torch.no_grad():
-                for param in module.parameters():
-                    if param.dim() == 4:
-                        param.data = param.data.contiguous(memory_format=self.memory_format)
+        for param in module.parameters():
+            if param.dim() == 4:  # Module.to(memory_format=...) would also try 5-D weights, and fail on them
+                param.data = param.data.contiguous(memory_format=self.memory_format)
         return module
 
     def formatted(self, x: torch.Tensor) -> torch.Tensor:

@@ -131,12 +131,12 @@ class SRGANRecipe(TranslationRecipe):
 
     def translate(self, source: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            return self.generator(source.contiguous(memory_format=self.memory_format))
+            return self.generator(self.formatted(source))
 
     def score(self, images: torch.Tensor) -> torch.Tensor:
         """Discriminator logits ``[N]`` (float32)."""
         with self.autocast():
-            return self.discriminator(images.contiguous(memory_format=self.memory_format)).float()
+            return self.discriminator(self.formatted(images)).float()
 
     def d_update(self, target: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator step on real HR crops against detached SR outputs."""
@@ -190,6 +190,6 @@ class SRGANRecipe(TranslationRecipe):
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``LR (nearest) | bicubic | SR | HR``."""
         source = self.make_source(fixed)
-        output = generator(source.contiguous(memory_format=self.memory_format)).float()
+        output = generator(self.formatted(source)).float()
         bicubic = F.interpolate(source.float(), scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(-1, 1)
         return comparison_grid([c.cpu() for c in (source, bicubic, output, fixed["image"])], max_rows=GRID_ROWS)

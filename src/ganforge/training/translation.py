@@ -141,7 +141,7 @@ class TranslationRecipe(Recipe):
     def render_samples(self, generator: nn.Module, fixed: Batch) -> "Image.Image":
         """Rows ``input | output | target`` (``input | output`` for unpaired data)."""
         source = self.make_source(fixed)
-        output = generator(source.contiguous(memory_format=self.memory_format)).float()
+        output = generator(self.formatted(source)).float()
         columns = [source, output] + ([fixed["image"]] if self.dataset.paired or self.dataset.sources is None else [])
         return comparison_grid([c.cpu() for c in columns], max_rows=GRID_ROWS)
 
@@ -208,13 +208,12 @@ class Pix2PixRecipe(TranslationRecipe):
 
     def score(self, output: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
         """Patch logits ``[N, 1, h, w]`` (float32) of ``(source, output)`` pairs."""
-        fmt = self.memory_format
         with self.autocast():
-            return self.discriminator(output.contiguous(memory_format=fmt), source.contiguous(memory_format=fmt)).float()
+            return self.discriminator(self.formatted(output), self.formatted(source)).float()
 
     def translate(self, source: torch.Tensor, grad: bool) -> torch.Tensor:
         with torch.set_grad_enabled(grad), self.autocast():
-            return self.generator(source.contiguous(memory_format=self.memory_format))
+            return self.generator(self.formatted(source))
 
     def d_update(self, source: torch.Tensor, target: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator step on real ``(x, y)`` and fake ``(x, G(x))`` pairs."""
