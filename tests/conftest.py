@@ -1,8 +1,8 @@
 """Shared pytest fixtures.
 
-Tests run on small CPU budgets (2 threads), never write to the user's real cache
-(``GANFORGE_CACHE`` points at a per-session temporary folder), and find the real data sets
-in ``../shared/data`` next to the project (skipped with a reason where it is absent).
+Tests run on small CPU budgets (one torch thread each, ``tiny_configs.THREADS``; one pytest-xdist
+worker per core), never write to the user's real cache (``GANFORGE_CACHE`` points at a per-session
+temporary folder), and find the real data sets in ``../shared/data`` next to the project (skipped with a reason where it is absent).
 
 The tiny runs of ``tiny_configs.TINY_RUNS`` are trained once per session, on first use, and
 shared read-only by every module that needs "some trained run": a test that changes a run
@@ -19,9 +19,9 @@ import pytest
 import torch
 
 import ganforge
-from tiny_configs import TINY_RUNS
+from tiny_configs import THREADS, TINY_RUNS
 
-torch.set_num_threads(2)
+torch.set_num_threads(THREADS)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -14,6 +14,7 @@ from ganforge.config import DataConfig
 from ganforge.data import create as create_data
 from ganforge.evaluation import evaluate
 from ganforge.models.base import generate, seeded_latents
+from tiny_configs import THREADS
 
 STEPS = 300
 SMALL = {"model.base_channels": 8, "model.latent_dim": 32, "model.griffin_lim_iters": 16, "train.batch_size": 32}
@@ -32,7 +33,7 @@ def fsdd_root(shared_data):
 
 
 def test_a_short_specgan_run_raises_the_inception_score_above_an_untrained_generators(fsdd_root, tmp_path):
-    overrides = {"data.root": str(fsdd_root), **SMALL, "train.steps": STEPS, "train.seed": 0, "train.threads": 2,
+    overrides = {"data.root": str(fsdd_root), **SMALL, "train.steps": STEPS, "train.seed": 0, "train.threads": THREADS,
                  "train.progress": False, "train.sample_every": STEPS, "train.checkpoint_every": STEPS, "eval.every": 0}
     run = ganforge.train("specgan-fsdd", out=tmp_path / "run", overrides=overrides)
     trained = inception_score(ganforge.load(run.dir).sample(500, seed=1))
@@ -52,7 +53,7 @@ def test_a_short_specgan_run_raises_the_inception_score_above_an_untrained_gener
 def test_cspecgan_fsdd_at_its_budget_speaks_the_digits_it_is_asked_for(fsdd_root, tmp_path):
     """Issue 17's acceptance: the full preset (about 15 min on 2 cores); clips for each digit are heard as it."""
     run = ganforge.train("cspecgan-fsdd", out=tmp_path / "run",
-                         overrides={"data.root": str(fsdd_root), "train.progress": False, "train.threads": 2})
+                         overrides={"data.root": str(fsdd_root), "train.progress": False, "train.threads": THREADS})
     scores = ganforge.evaluate_run(run.dir, metrics=["is", "accuracy"], n=1000)
     per_label = [scores[f"accuracy/{d}"] for d in range(10)]
     assert min(per_label) >= 0.8 and scores["is_mean"] >= 6, scores

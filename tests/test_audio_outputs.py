@@ -178,7 +178,9 @@ def test_synthesize_writes_a_labelled_folder_that_audio_folder_reads(run, genera
         assert fields["sample_rate"] == str(RATE) and path.stem == f"{int(fields['index']):06d}"
         samples, rate = read(path)  # each file is Generator.sample(1, its seed, its label)
         expected = generator.sample(1, seed=int(fields["seed"]), labels=int(fields["label"]))[0, 0].numpy()
-        assert rate == RATE and np.abs(samples - expected).max() <= 1 / 32768 + 1e-6
+        # up to rounding to 16 bits (half a step) and float32 sums in a batch of 9 against one of 1
+        # (Griffin-Lim's iterations amplify those): within two steps of 1/32768
+        assert rate == RATE and np.abs(samples - expected).max() <= 2 / 32768, np.abs(samples - expected).max() * 32768
 
     data = create_dataset(DataConfig(name="audio-folder", root=str(out), sample_rate=RATE, length=LENGTH))
     assert data.modality == "audio" and data.class_names == CLASSES and data.data.shape == (9, 1, LENGTH)

@@ -27,7 +27,7 @@ from ganforge.config import DataConfig
 from ganforge.extractors import EXTRACTORS, FeatureExtractor, Features
 from ganforge.extractors import base as extractors_base
 from ganforge.extractors import inception as inc
-from tiny_configs import TINY_DIGITS
+from tiny_configs import THREADS, TINY_DIGITS
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("0", "3", "7")  # class folders named by digits: folder '7' is class index 2
@@ -218,7 +218,7 @@ def test_own_folder_presets_train_and_need_a_root(preset, tmp_path, capsys) -> N
 
     code, out, err = run_cli(capsys, "train", preset, "--out", str(tmp_path / "run"), "--set", f"data.root={folder}",
                              "train.steps=1", "train.batch_size=8", "train.sample_count=4", "train.progress=false",
-                             "train.threads=2")
+                             f"train.threads={THREADS}")
     assert code == 0 and "run saved to" in out and "image-folder: 3 channels" in err, err
     generator = ganforge.load(tmp_path / "run")
     assert generator.output_shape[0] == 3 and generator.meta["run"] == "run"
@@ -249,7 +249,7 @@ def test_label_names_a_digit_named_class_folder_before_an_index(folder_run, tmp_
 
 def test_bench_times_a_preset_whose_data_is_absent(capsys) -> None:
     code, out, err = run_cli(capsys, "bench", "train", "dcgan64-celeba", "--steps", "1", "--repeats", "1",
-                             "--warmup", "0", "--batch-size", "2", "--set", "train.threads=2")
+                             "--warmup", "0", "--batch-size", "2", "--set", f"train.threads={THREADS}")
     assert code == 0, err
     assert "data: synthetic 3x64x64 random images (no celeba data" in out
 

@@ -20,6 +20,7 @@ from ganforge import modality as modalities
 from ganforge.cli import main
 from ganforge.data import DATASETS, Dataset
 from ganforge.modality import Modality, write_npy, write_png
+from tiny_configs import THREADS
 
 LENGTH = 32
 FREQUENCIES = (1.0, 3.0)  # cycles per signal, one per class
@@ -80,7 +81,7 @@ CONFIG = {
     "data": {"name": "sines-test"},
     "model": {"name": "mlp", "conditional": True, "latent_dim": 8, "hidden_dim": 128, "num_layers": 3},
     "optim": {"g_lr": 1e-3, "d_lr": 1e-3, "g_betas": [0.5, 0.99], "d_betas": [0.5, 0.99]},
-    "train": {"steps": 800, "batch_size": 64, "seed": 0, "threads": 2, "ema_decay": 0.99, "progress": False,
+    "train": {"steps": 800, "batch_size": 64, "seed": 0, "threads": THREADS, "ema_decay": 0.99, "progress": False,
               "log_every": 100, "sample_every": 400, "checkpoint_every": 400, "sample_count": 16},
     "eval": {"metrics": ["fid"], "n": 1000},
 }

@@ -16,6 +16,7 @@ from ganforge.layers.style import ModulatedConv2d
 from ganforge.models.progan import fade_to_stage
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.progressive import growth_schedule
+from tiny_configs import THREADS
 
 # --------------------------------------------------------------------------- layers
 
@@ -131,7 +132,7 @@ def test_growth_schedule():
 
 # --------------------------------------------------------------------------- training runs
 
-TRAIN = {"threads": 2, "progress": False, "log_every": 10, "sample_count": 16}
+TRAIN = {"threads": THREADS, "progress": False, "log_every": 10, "sample_count": 16}
 
 
 def _progan(**train):

@@ -25,6 +25,7 @@ from PIL import Image
 import ganforge
 from ganforge.audio import read_provenance
 from ganforge.serve import create_app
+from tiny_configs import THREADS
 
 CHROMIUM = Path("/usr/bin/chromium")
 TIMEOUT_MS = 20_000
@@ -329,7 +330,7 @@ def text_url(browser, tmp_path_factory):  # after `browser`: no training when th
     lines = [f"{a} {b} {c}" for a in words[0] for b in words[1] for c in words[2]]
     (folder / "train.txt").write_text("\n".join(lines * 4) + "\n")
     overrides = {"data.name": "text-lines", "data.root": str(folder), "model.embed_dim": 8, "model.hidden_dim": 16,
-                 "train.batch_size": 16, "train.steps": 20, "train.progress": False, "train.threads": 2,
+                 "train.batch_size": 16, "train.steps": 20, "train.progress": False, "train.threads": THREADS,
                  "train.sample_every": 20, "train.checkpoint_every": 20}
     run = ganforge.train("mle-coco", out=folder / "run", overrides=overrides)
     with serving(run.dir) as url:

@@ -29,6 +29,7 @@ from ganforge.models.srgan import RRDBNet, SRDiscriminator, SRResNet
 from ganforge.training.checkpoint import load_checkpoint
 from ganforge.training.srgan import SRGANRecipe, downsample
 from ganforge.validate import load_config
+from tiny_configs import THREADS
 
 # --------------------------------------------------------------------------- data
 
@@ -55,7 +56,7 @@ def tiny_config(root: Path, **overrides) -> dict:
                   "d_base_channels": 8, "d_stages": 2, "d_hidden": 16},
         "loss": {"name": "relativistic-average"},
         "optim": {"g_betas": [0.9, 0.999], "d_betas": [0.9, 0.999]},
-        "train": {"steps": 6, "batch_size": 4, "ema_decay": 0.0, "threads": 2, "progress": False, "log_every": 1,
+        "train": {"steps": 6, "batch_size": 4, "ema_decay": 0.0, "threads": THREADS, "progress": False, "log_every": 1,
                   "sample_every": 3, "checkpoint_every": 3, "sample_count": 4},
     }
     return apply_overrides(cfg, overrides)
@@ -305,7 +306,7 @@ def test_upscale_2000px_within_a_memory_bound(tmp_path):
         f"""
         import json, torch
         from ganforge.bench import peak_rss_mib
-        torch.set_num_threads(2)
+        torch.set_num_threads({THREADS})
         from ganforge.cli import main
         rc = main(["upscale", {str(tmp_path / 'g')!r}, {str(tmp_path / 'big.png')!r}, "--out", {str(tmp_path / 'out')!r},
                    "--tile", "128", "--margin", "8"])

@@ -12,7 +12,7 @@ from ganforge.layers import MinibatchDiscrimination, MinibatchStdDev
 from ganforge.losses import check_regularizers
 from ganforge.losses.regularizers import dragan_penalty, gradient_penalty, r1_penalty, r2_penalty
 from ganforge.models.pacgan import PackedDiscriminator
-from tiny_configs import TINY_DIGITS
+from tiny_configs import THREADS, TINY_DIGITS
 
 # ----------------------------------------------------------------------------- penalties
 
@@ -261,7 +261,7 @@ def test_augmentation_needs_images():
 #: at 1,500 steps it covered 8/8 modes with only 18% of samples within 3 std. Minibatch
 #: discrimination and WGAN-GP are left out: the study (benchmarks/README.md) saw each lose
 #: a whole seed on ring8, so no single seed can vouch for them.
-RING8 = {"train.progress": False, "train.threads": 2, "eval.every": 0,
+RING8 = {"train.progress": False, "train.threads": THREADS, "eval.every": 0,
          "train.checkpoint_every": 5000, "train.sample_every": 5000}
 
 

@@ -22,6 +22,7 @@ from ganforge.errors import DataError
 from ganforge.metrics.bleu import bleu, self_bleu
 from ganforge.models.base import seeded_latents
 from ganforge.text import EOS, PAD, UNK, Vocabulary, detokenize, tokenize
+from tiny_configs import THREADS
 
 SUBJECTS = ["a man", "a woman", "two dogs", "the cat", "a small boy", "an old car", "three birds", "a girl"]
 VERBS = ["sits on", "stands near", "walks past", "looks at", "is parked by", "runs along"]
@@ -44,7 +45,7 @@ def corpus(tmp_path_factory) -> Path:
 
 
 SMALL = {"model.embed_dim": 16, "model.hidden_dim": 32, "model.d_embed_dim": 16, "model.d_filters": 16,
-         "train.batch_size": 32, "train.seed": 0, "train.threads": 2, "train.progress": False, "train.log_every": 10,
+         "train.batch_size": 32, "train.seed": 0, "train.threads": THREADS, "train.progress": False, "train.log_every": 10,
          "eval.every": 0}
 
 
@@ -266,7 +267,7 @@ def test_mle_coco_at_its_budget_reaches_the_texygen_bleu_bar(shared_data, tmp_pa
     if not (root / "coco_test.txt").is_file():
         pytest.skip(f"COCO captions missing at {root}")
     run = ganforge.train("mle-coco", out=tmp_path / "run", overrides={"data.root": str(root), "train.progress": False,
-                                                                       "train.threads": 2})
+                                                                       "train.threads": THREADS})
     generator = ganforge.load(run.dir)
     generator.temperature = 0.5
     test = create_data(DataConfig(name="coco-captions", root=str(root), split="test")).info["sentences"]

@@ -81,7 +81,7 @@ def test_a_2000px_image_upscales_x4_within_a_memory_bound() -> None:
         sys.path.insert(0, %r)
         from test_tiling import _upscaler
         from ganforge.tiling import apply_tiled
-        torch.set_num_threads(2)
+        torch.set_num_threads(1)
         net = _upscaler(blocks=1, channels=8, scale=4)
         image = np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)
         out = apply_tiled(net, image, 4, tile=128, margin=4)

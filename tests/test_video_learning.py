@@ -16,6 +16,7 @@ from ganforge.evaluation import evaluate
 from ganforge.extractors import create as create_extractor
 from ganforge.extractors.classifier import default_weights, read_metadata
 from ganforge.models.base import generate, seeded_latents
+from tiny_configs import THREADS
 
 STEPS = 300
 SMALL = {"model.base_channels": 16, "model.video_base_channels": 16, "model.content_dim": 16, "model.motion_dim": 8,
@@ -61,7 +62,7 @@ def test_the_frechet_video_distance_sees_motion_not_only_frames(clips):
 
 def test_a_short_mocogan_run_lowers_the_fvd_below_an_untrained_generators(clips, tmp_path):
     train, _ = clips
-    overrides = {**SMALL, "train.steps": STEPS, "train.seed": 0, "train.threads": 2, "train.progress": False,
+    overrides = {**SMALL, "train.steps": STEPS, "train.seed": 0, "train.threads": THREADS, "train.progress": False,
                  "train.sample_every": STEPS, "train.checkpoint_every": STEPS, "eval.every": 0}
     run = ganforge.train("mocogan-moving-digits", out=tmp_path / "run", overrides=overrides)
     real = train.data[:2000]

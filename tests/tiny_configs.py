@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+#: Torch threads of every test (conftest pins it; learning tests pin it in their configs too). One: pytest
+#: runs one worker process per core (pytest-xdist, ``-n auto`` in pyproject's addopts), so one thread each
+#: fills the machine without oversubscribing it, and every learning test sums in the same order on any
+#: machine, whatever its core count.
+THREADS = 1
+
 #: A small, fast DCGAN on the digits (16x16, few channels): seconds per hundred steps.
 TINY_DIGITS = {
     "data.resolution": 16,
@@ -13,7 +19,7 @@ TINY_DIGITS = {
     "train.checkpoint_every": 20,
     "train.sample_count": 16,
     "train.progress": False,
-    "train.threads": 2,
+    "train.threads": THREADS,
 }
 
 #: The tiny runs the test session trains once and shares (conftest's ``tiny_*_run`` fixtures):
@@ -28,13 +34,13 @@ TINY_RUNS = {
         "data.name": "audio-folder", "data.root": "{tone_folder}", "data.sample_rate": 8000, "data.length": 2048,
         "model.base_channels": 4, "model.latent_dim": 16, "model.griffin_lim_iters": 8, "train.batch_size": 24,
         "train.steps": 20, "train.log_every": 10, "train.sample_every": 10, "train.checkpoint_every": 20,
-        "train.sample_count": 6, "train.progress": False, "train.threads": 2, "eval.every": 0,
+        "train.sample_count": 6, "train.progress": False, "train.threads": THREADS, "eval.every": 0,
         "eval.metrics": ["is", "fid", "kid"],  # the tones are no digits: no label accuracy
     }),
     # a conditional MoCoGAN on moving digits at 16x16, 8 frames: video plumbing
     "cmocogan": ("cmocogan-moving-digits", {
         "data.resolution": 16, "data.frames": 8, "model.base_channels": 8, "model.content_dim": 8, "model.motion_dim": 4,
         "model.noise_dim": 4, "train.batch_size": 16, "train.steps": 20, "train.log_every": 10, "train.sample_every": 10,
-        "train.checkpoint_every": 20, "train.sample_count": 6, "train.progress": False, "train.threads": 2, "eval.every": 0,
+        "train.checkpoint_every": 20, "train.sample_count": 6, "train.progress": False, "train.threads": THREADS, "eval.every": 0,
     }),
 }
