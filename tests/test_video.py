@@ -230,6 +230,38 @@ def test_mocogan_instance_noise_blurs_what_d_reads_in_training_only():
         check_options("mocogan", {"d_noise": -0.1})  # its declared range, checked once with the config
 
 
+def test_mocogan_translate_moves_one_sprite_so_every_frame_shows_the_same_content():
+    torch.manual_seed(0)
+    generator, _ = MODELS.get("mocogan")((8, 1, 32, 32), 0, base_channels=8, content_dim=6, motion_dim=4, noise_dim=3,
+                                         motion="translate")
+    generator.eval()
+    z = torch.randn(3, generator.latent_dim)
+    clips = generator(z)
+    sprites = generator.frame(z[:, :6])  # [3, 1, 16, 16]: drawn once per clip
+    assert clips.shape == (3, 8, 1, 32, 32) and sprites.shape == (3, 1, 16, 16)
+    ink = (clips + 1).sum(dim=(2, 3, 4))  # bilinear resampling keeps a sprite's total ink wherever it lies inside
+    assert torch.allclose(ink, (sprites + 1).sum(dim=(1, 2, 3))[:, None].expand(-1, 8), rtol=1e-3)
+    with torch.no_grad():  # a position far off saturates the tanh: the sprite sits in the corner, pixel for pixel
+        generator.place.weight.zero_()
+        generator.place.bias.fill_(50.0)
+    corner = generator(z)
+    assert torch.allclose(corner[:, :, :, 16:, 16:], sprites[:, None].expand(-1, 8, -1, -1, -1), atol=1e-5)
+    assert torch.equal(corner[:, :, :, :16], torch.full_like(corner[:, :, :, :16], -1.0))
+    moved = z.clone()
+    moved[:, 6:] += 1.0  # new motion noise, same content: the same sprite, elsewhere
+    with torch.no_grad():
+        generator.place.bias.zero_()
+        generator.place.weight.normal_()
+    a, b = generator(z), generator(moved)
+    assert not torch.allclose(a, b) and torch.allclose((a + 1).sum(dim=(2, 3, 4)), (b + 1).sum(dim=(2, 3, 4)), rtol=1e-3)
+    for bad, message in (({"sprite_size": 32}, "sprite_size"), ({"sprite_size": 12}, "power-of-two"),
+                         ({"motion": "warp"}, "model.motion")):
+        with pytest.raises(ConfigError, match=message):
+            MODELS.get("mocogan")((8, 1, 32, 32), 0, **{"motion": "translate", **bad})
+    with pytest.raises(ConfigError, match="only applies"):
+        MODELS.get("mocogan")((8, 1, 32, 32), 0, sprite_size=8)
+
+
 def test_video_runs_train_their_2d_convolutions_channels_last(tmp_path):
     from ganforge.training.trainer import Trainer
     from ganforge.validate import load_config

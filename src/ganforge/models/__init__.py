@@ -155,6 +155,7 @@ OPTION_RANGES: dict[str, Range] = {
     "griffin_lim_iters": Range(0, 1000),
     "d_noise": Range(0, 10),  # a standard deviation, of data in [-1, 1]
     "image_frames": Range(1, 1024),  # and at most the clips' frames (checked by mocogan)
+    "sprite_size": Range(0, MAX_SIDE),  # 0: half the frame; a power of two below it (checked by mocogan)
 }
 
 

@@ -7,6 +7,15 @@ The generator's latent is the flat vector ``[z_C, e_1 .. e_T]`` (``content_dim +
 noise_dim`` numbers), so a latent fixes a clip, and ``interpolate`` can walk the content part
 with the motion fixed or the other way round (:meth:`MoCoGANGenerator.split_latent`).
 
+``model.motion`` says how a motion code becomes a frame. ``latent`` (the paper): the image
+generator draws every frame from ``[z_C, z_M(t)]``, so the content must be drawn again, the
+same, ``T`` times. ``translate``: the image generator draws the content once, from ``z_C``, as
+a sprite of ``sprite_size`` pixels (default half the frame), and each motion code is read as
+the sprite's position in frame ``t`` (a dense layer and a tanh); the frame is the sprite
+placed there on a black canvas by bilinear resampling (``affine_grid``/``grid_sample``, so the
+position gets gradients). Appearance then holds through the clip by construction, which
+suits data that move rigid objects (moving digits), at a 1/T of the frame generator's cost.
+
 Two discriminators judge: an image discriminator sees single frames (is each frame a good
 picture?) and a video discriminator of 3-D convolutions sees whole clips (is the motion
 right?). :class:`MoCoGANDiscriminator` returns both logits of every clip side by side,
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ..errors import ConfigError
 from ..layers import LabelProjection
@@ -40,20 +50,30 @@ def video_shape(data_shape: tuple[int, ...]) -> tuple[int, int, int]:
     return frames, channels, resolution
 
 
+#: How motion codes make frames (``model.motion``): see the module's docstring.
+MOTIONS = ("latent", "translate")
+
+
 @configurable
 class MoCoGANGenerator(Generator):
     """Latents ``[N, content_dim + T * noise_dim]`` (and labels) -> clips ``[N, T, C, R, R]`` in [-1, 1]."""
 
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, content_dim: int = 50,
                  motion_dim: int = 10, noise_dim: int = 10, base_channels: int = 32, num_classes: int = 0,
-                 label_dim: int = 0) -> None:
+                 label_dim: int = 0, motion: str = "latent", sprite_size: int = 0) -> None:
         super().__init__()
         self.frames, self.content_dim, self.noise_dim = frames, content_dim, noise_dim
         self.latent_dim, self.num_classes = content_dim + frames * noise_dim, num_classes
         self.output_shape = (frames, channels, resolution, resolution)
+        self.mode = motion
         self.motion = nn.GRUCell(noise_dim, motion_dim)
-        # The labels (conditional runs) join the content: the frame generator embeds them once per frame.
-        self.frame = DCGANGenerator(channels, resolution, content_dim + motion_dim, base_channels, num_classes, label_dim)
+        # The labels (conditional runs) join the content: the frame generator embeds them once per frame (or sprite).
+        if motion == "translate":
+            self.sprite_size = sprite_size or resolution // 2
+            self.frame = DCGANGenerator(channels, self.sprite_size, content_dim, base_channels, num_classes, label_dim)
+            self.place = nn.Linear(motion_dim, 2)  # motion code -> the sprite's (x, y) centre
+        else:
+            self.frame = DCGANGenerator(channels, resolution, content_dim + motion_dim, base_channels, num_classes, label_dim)
         self.apply(init_weights())
 
     @property
@@ -75,10 +95,32 @@ class MoCoGANGenerator(Generator):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         content, noise = self.split_latent(z)
+        if self.mode == "translate":
+            return self.translated(self.frame(content, labels), self.motion_codes(noise))
         codes = torch.cat([content[:, None].expand(-1, self.frames, -1), self.motion_codes(noise)], dim=2)
         frame_labels = None if labels is None else labels.repeat_interleave(self.frames)
         frames = self.frame(codes.flatten(0, 1), frame_labels)  # [N * T, C, R, R]
         return frames.view(len(z), *self.output_shape)
+
+    def translated(self, sprites: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Sprites ``[N, C, S, S]`` placed at the positions the motion codes ``[N, T, motion_dim]`` give -> clips.
+
+        In ``affine_grid``'s coordinates (the frame spans [-1, 1]) a sprite centred at ``c``
+        covers ``c +- S / R``; ``tanh`` keeps ``|c| <= 1 - S / R``, so it never leaves the frame.
+        Frame point ``u`` reads sprite point ``(u - c) R / S``; outside the sprite it reads
+        zero, which the shift by one makes black (-1).
+        """
+        n, t = codes.shape[:2]
+        channels, resolution = self.output_shape[1], self.output_shape[2]
+        zoom = resolution / self.sprite_size
+        centres = torch.tanh(self.place(codes)).flatten(0, 1) * (1 - 1 / zoom)  # [N * T, 2]: (x, y)
+        theta = torch.zeros(n * t, 2, 3, dtype=sprites.dtype, device=sprites.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = zoom
+        theta[:, :, 2] = -centres.to(sprites.dtype) * zoom
+        grid = F.affine_grid(theta, [n * t, channels, resolution, resolution], align_corners=False)
+        ink = (sprites + 1).repeat_interleave(t, dim=0)  # [N * T, C, S, S], black = 0
+        frames = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+        return frames.view(n, *self.output_shape)
 
 
 @configurable
@@ -158,6 +200,8 @@ def build_mocogan(
     label_dim: int = 0,
     d_noise: float = 0.0,
     image_frames: int = 1,
+    motion: str = "latent",
+    sprite_size: int = 0,
 ) -> tuple[MoCoGANGenerator, MoCoGANDiscriminator]:
     """MoCoGAN for clips ``(T, C, R, R)`` (``R`` a power of two, ``T >= 4``).
 
@@ -168,12 +212,24 @@ def build_mocogan(
     ``d_noise``: standard deviation of the Gaussian instance noise added to every clip the
     discriminators read while training (0: none; clips span [-1, 1]). ``image_frames``: frames
     of every clip the image discriminator judges (1: the paper's one; up to ``T``).
+    ``motion``: ``latent`` (the paper: every frame drawn from content and motion codes) or
+    ``translate`` (the content drawn once as a sprite of ``sprite_size`` pixels, default ``R / 2``,
+    and moved by the motion codes; see the module's docstring).
     """
     frames, channels, resolution = video_shape(data_shape)
     if not 1 <= image_frames <= frames:
         raise ConfigError(f"model.image_frames must be between 1 and the clips' {frames} frames, got {image_frames}")
+    if motion not in MOTIONS:
+        raise ConfigError(f"model.motion must be one of {', '.join(MOTIONS)}, got '{motion}'")
+    if motion == "translate":
+        size = sprite_size or resolution // 2
+        if size >= resolution:
+            raise ConfigError(f"model.sprite_size must be smaller than the {resolution}-pixel frames it moves in, got {size}")
+        octaves(size)  # a power of two the sprite generator can build
+    elif sprite_size:
+        raise ConfigError("model.sprite_size only applies to model.motion=translate")
     generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,
-                                 num_classes, label_dim)
+                                 num_classes, label_dim, motion, sprite_size)
     discriminator = MoCoGANDiscriminator(frames, channels, resolution, d_base_channels or base_channels,
                                          video_base_channels or base_channels, num_classes, d_noise, image_frames)
     return generator, discriminator
