@@ -279,3 +279,31 @@ def test_anti_collapse_techniques_cover_the_ring(tmp_path, preset):
     info = create_data(run.config.data).info
     stats = mode_stats(ganforge.load(run.dir).sample(2500, seed=7), info["centers"], info["std"])
     assert stats["modes_covered"] >= 7 and stats["high_quality"] >= 0.7, stats
+
+
+def _label_gap(recipe, batch) -> float:
+    """Mean D logit of real digits under their own labels minus under a wrong one (shifted by 1)."""
+    real, labels = batch["image"], batch["label"]
+    with torch.no_grad():
+        right = recipe.score(real, labels)
+        wrong = recipe.score(real, (labels + 1) % recipe.dataset.num_classes)
+    return float((right - wrong).mean())
+
+
+def test_mismatch_recipe_teaches_d_to_reject_real_samples_under_wrong_labels(tmp_path):
+    """Matching-aware D (Reed et al.): after the same 200 steps, real digits under a wrong label score
+    clearly lower than under their own, far more so than when D only ever saw generated negatives
+    (measured: a logit gap of 1.03 against 0.23)."""
+    gaps = {}
+    for recipe in ("gan", "mismatch"):
+        config = ganforge.load_config("cdcgan-digits", {**TINY_DIGITS, "recipe": recipe, "train.seed": 0})
+        trainer = ganforge.Trainer(config, tmp_path / recipe)
+        for step in range(200):
+            trainer.recipe.train_step(trainer.loader, step)
+        gaps[recipe] = _label_gap(trainer.recipe, next(trainer.loader))
+    assert gaps["mismatch"] > 0.6 and gaps["mismatch"] > 3 * max(gaps["gan"], 0.05), gaps
+
+
+def test_mismatch_recipe_needs_labels():
+    with pytest.raises(ConfigError, match="recipe=mismatch needs model.conditional=true"):
+        ganforge.Trainer(ganforge.load_config("dcgan-digits", {**TINY_DIGITS, "recipe": "mismatch"}), "/tmp/never-created-run")

@@ -372,8 +372,10 @@ class GANRecipe(Recipe):
         """The discriminator's loss (adversarial + due regularizers) and what to log."""
         real_in, fake_in = self.d_inputs(batch, fake)
         real_logits, fake_logits = self.score(real_in, labels), self.score(fake_in, labels)
+        # The fake term averages over every negative: the generated batch, and any pairs a recipe adds.
+        negative_logits = torch.cat([fake_logits, *(self.score(x, y) for x, y in self.extra_negatives(real_in, labels))])
         self.augment.observe(real_logits)
-        loss = self.loss.d_loss(real_logits, fake_logits)
+        loss = self.loss.d_loss(real_logits, negative_logits)
         logs = {"d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
         tensors = {"real": real_in, "fake": fake_in, "real_logits": real_logits, "fake_logits": fake_logits}
         for reg, opts in self.regularizers:
@@ -383,6 +385,11 @@ class GANRecipe(Recipe):
             loss = loss + (opts["weight"] * opts["every"]) * penalty
             logs[f"reg_{reg.name}"] = penalty.detach()
         return loss, logs
+
+    def extra_negatives(self, real_in: torch.Tensor,
+                        labels: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Batches D learns to reject besides the generated one, with their labels (none here)."""
+        return []
 
     def regularize(self, reg: losses.Regularizer, opts: dict[str, Any], tensors: dict[str, torch.Tensor],
                    labels: torch.Tensor | None) -> torch.Tensor:
@@ -455,6 +462,35 @@ class GANRecipe(Recipe):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.augment.load_state_dict(state.get("augment", {}))
         self.d_updates = int(state.get("d_updates", 0))
+
+
+@RECIPES.register("mismatch", help="matching-aware D: real samples under a wrong label are fakes too (Reed et al.)")
+class MismatchRecipe(GANRecipe):
+    """Matching-aware discriminator (Reed et al., 2016, GAN-CLS), for conditional models.
+
+    D's negatives are the generated batch plus ``mismatch_fraction`` x N real samples paired
+    with a wrong label (the true one shifted by 1..K-1 classes, uniformly): a real sample is
+    no longer enough to fool D, its label must fit too, so D's conditional term, and through
+    it G's gradient, carries the class. The loss's fake term averages over all negatives: with
+    the default fraction 1, half generated and half mismatched, as in the paper.
+    """
+
+    @dataclasses.dataclass
+    class Options:
+        mismatch_fraction: float = ranged(1.0, 0.0, 1.0)  # mismatched real pairs per generated sample
+
+    def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
+        super().__init__(config, dataset, device)
+        if not self.conditional or dataset.num_classes < 2:
+            raise ConfigError("recipe=mismatch needs model.conditional=true and a data set with at least 2 classes")
+        self.rngs["mismatch"] = torch.Generator(device=device).manual_seed(config.train.seed + 7)
+
+    def extra_negatives(self, real_in: torch.Tensor,
+                        labels: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        assert labels is not None
+        n = round(self.options.mismatch_fraction * len(real_in))
+        shift = torch.randint(1, self.dataset.num_classes, (n,), generator=self.rngs["mismatch"], device=self.device)
+        return [(real_in[:n], (labels[:n] + shift) % self.dataset.num_classes)]  # the first n real samples, wrong labels
 
 
 @RECIPES.register("unrolled", help="unrolled GAN: G steps against D unrolled k updates ahead (Metz et al.)")
