@@ -77,10 +77,12 @@ def run_all(fn: Callable[..., list[dict[str, Any]]], runs: Sequence[tuple], jobs
     is in ``keep`` (rows measured by an earlier, interrupted study: ``measured(json_path)``) are
     not trained again, so a study spread over several sessions adds up. Each run's rows are
     printed with ``describe`` and everything so far rewritten to ``json_path`` as soon as a run
-    finishes, so a study cut short keeps what it measured.
+    finishes, so a study cut short keeps what it measured. Rows of ``keep`` for presets that ``runs``
+    does not train (a study run again with ``--presets`` naming some of them) are kept as they are.
     """
     keep = keep or {}
-    results: list[dict[str, Any]] = []
+    training = {run[0] for run in runs}
+    results = [row for key_rows in keep.values() for row in key_rows if row["run"].split("/")[0] not in training]
     todo = []
     for run in runs:
         rows = keep.get(key(*run)) if key else None

@@ -51,7 +51,7 @@ def test_a_short_specgan_run_raises_the_inception_score_above_an_untrained_gener
 
 @pytest.mark.slow
 def test_cspecgan_fsdd_at_its_budget_speaks_the_digits_it_is_asked_for(fsdd_root, tmp_path):
-    """Issue 17's acceptance: the full preset (about 15 min on 2 cores); clips for each digit are heard as it."""
+    """Issue 17's acceptance: the full preset (about 18 min on 2 cores, longer with one thread); clips for each digit are heard as it."""
     run = ganforge.train("cspecgan-fsdd", out=tmp_path / "run",
                          overrides={"data.root": str(fsdd_root), "train.progress": False, "train.threads": THREADS})
     scores = ganforge.evaluate_run(run.dir, metrics=["is", "accuracy"], n=1000)
