@@ -304,6 +304,11 @@ def test_mismatch_recipe_teaches_d_to_reject_real_samples_under_wrong_labels(tmp
     assert gaps["mismatch"] > 0.6 and gaps["mismatch"] > 3 * max(gaps["gan"], 0.05), gaps
 
 
-def test_mismatch_recipe_needs_labels():
+def test_mismatch_recipe_needs_labels_and_a_loss_over_unpaired_negatives():
     with pytest.raises(ConfigError, match="recipe=mismatch needs model.conditional=true"):
         ganforge.Trainer(ganforge.load_config("dcgan-digits", {**TINY_DIGITS, "recipe": "mismatch"}), "/tmp/never-created-run")
+    with pytest.raises(ConfigError, match="recipe=mismatch does not work with the relativistic loss"):
+        ganforge.Trainer(ganforge.load_config("cdcgan-digits", {**TINY_DIGITS, "recipe": "mismatch", "loss.name": "relativistic"}),
+                         "/tmp/never-created-run")
+    with pytest.raises(ConfigError, match="mismatch_fraction"):
+        ganforge.load_config("cdcgan-digits", {"recipe": "mismatch", "recipe_options.mismatch_fraction": 0})

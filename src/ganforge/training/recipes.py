@@ -477,18 +477,20 @@ class MismatchRecipe(GANRecipe):
 
     @dataclasses.dataclass
     class Options:
-        mismatch_fraction: float = ranged(1.0, 0.0, 1.0)  # mismatched real pairs per generated sample
+        mismatch_fraction: float = ranged(1.0, 0.0, 1.0, lo_open=True)  # mismatched real pairs per generated sample
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
         if not self.conditional or dataset.num_classes < 2:
             raise ConfigError("recipe=mismatch needs model.conditional=true and a data set with at least 2 classes")
+        if self.loss.relativistic:  # their D loss pairs real and fake logits one to one; there are more negatives here
+            raise ConfigError(f"recipe=mismatch does not work with the relativistic loss '{config.loss.name}'")
         self.rngs["mismatch"] = torch.Generator(device=device).manual_seed(config.train.seed + 7)
 
     def extra_negatives(self, real_in: torch.Tensor,
                         labels: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         assert labels is not None
-        n = round(self.options.mismatch_fraction * len(real_in))
+        n = max(1, round(self.options.mismatch_fraction * len(real_in)))
         shift = torch.randint(1, self.dataset.num_classes, (n,), generator=self.rngs["mismatch"], device=self.device)
         return [(real_in[:n], (labels[:n] + shift) % self.dataset.num_classes)]  # the first n real samples, wrong labels
 
