@@ -102,8 +102,9 @@ class LanguageModel(Generator):
         """Keep the first ``keep[i]`` words of row ``i`` of ``words [N, T]`` and draw the rest at ``Phi(z)``.
 
         ``keep = 0`` samples whole sentences; SeqGAN's rollouts complete prefixes. The LSTM reads
-        every prefix in one packed pass, then all rows sample on together (each at its own
-        position) until every sentence has ended.
+        every open prefix in one packed pass, then the open rows sample on together (each at its
+        own position); a row leaves the batch at its ``<eos>``, so the cost is the words drawn,
+        not rows x the longest sentence.
         """
         n, length = words.shape
         u = torch.special.ndtr(z.float())  # Phi: standard normal -> uniform (0, 1)
@@ -111,27 +112,26 @@ class LanguageModel(Generator):
         positions = torch.arange(length, device=words.device)
         out = torch.where(positions < keep[:, None], words, torch.full_like(words, PAD))
         done = ((out == EOS) & (positions < keep[:, None])).any(1) | (keep >= length)
+        rows = (~done).nonzero()[:, 0]  # the open sentences, by row of out
+        if not len(rows):
+            return out
         # read <bos> and the kept words: the last output predicts word keep[i]
-        inputs = self.embed(torch.cat([torch.full_like(words[:, :1], BOS), out[:, :-1]], dim=1))
-        packed = nn.utils.rnn.pack_padded_sequence(inputs, (keep + 1).clamp_max(length).cpu(), batch_first=True,
-                                                   enforce_sorted=False)
+        inputs = self.embed(torch.cat([torch.full_like(words[rows, :1], BOS), out[rows, :-1]], dim=1))
+        packed = nn.utils.rnn.pack_padded_sequence(inputs, (keep[rows] + 1).cpu(), batch_first=True, enforce_sorted=False)
         _, state = self.lstm(packed)
         logits = self.out(state[0][-1])
-        position = keep.clone()
-        rows = torch.arange(n, device=words.device)
-        while not done.all():
-            p = position.clamp_max(length - 1)
-            word = self._draw(logits, u[rows, p])
-            word = torch.where(p == length - 1, torch.full_like(word, EOS), word)  # the last position ends the sentence
-            word = torch.where(done, torch.full_like(word, PAD), word)
-            out[rows, p] = torch.where(done, out[rows, p], word)
-            done = done | (word == EOS)
-            position = position + 1
-            if done.all():
-                break
+        position = keep[rows]
+        while True:
+            word = self._draw(logits, u[rows, position])
+            word = torch.where(position == length - 1, torch.full_like(word, EOS), word)  # the last position ends it
+            out[rows, position] = word
+            open_ = word != EOS
+            if not open_.any():
+                return out
+            rows, position, word = rows[open_], position[open_] + 1, word[open_]
+            state = (state[0][:, open_], state[1][:, open_])
             hidden, state = self.lstm(self.embed(word)[:, None], state)
             logits = self.out(hidden[:, 0])
-        return out
 
     def relaxed(self, n: int, beta: torch.Tensor | float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """RelGAN's Gumbel-softmax samples: soft one-hots ``[n, T, V]`` (with gradient) and their hard ids ``[n, T]``."""
@@ -143,7 +143,7 @@ class LanguageModel(Generator):
         for t in range(length):
             logits, state = self._step(words, state)
             u = torch.rand(logits.shape, generator=generator, device=device).clamp_(1e-10, 1 - 1e-10)
-            gumbel = -torch.log(-torch.log(u))
+            gumbel = u.log_().neg_().log_().neg_()  # -log(-log u), in place
             y = torch.softmax(beta * (logits.float() + gumbel), dim=-1)
             words, done_next = self._finish(y.argmax(-1), t, done)
             if t == length - 1:  # forced <eos>: a hard one-hot where the relaxation chose another word
@@ -193,8 +193,8 @@ class TextCNN(Discriminator):
         self.highway, self.dropout, self.head = Highway(features), nn.Dropout(dropout), nn.Linear(features, 1)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        one_hot = F.one_hot(x.long(), self.vocab_size).float() if x.dim() == 2 else x.float()
-        h = (one_hot @ self.embed).transpose(1, 2)  # [N, E, T]
+        # ids: a row lookup, the same numbers as one_hot(ids) @ embed without the [N, T, V] one-hots
+        h = (F.embedding(x.long(), self.embed) if x.dim() == 2 else x.float() @ self.embed).transpose(1, 2)  # [N, E, T]
         pooled = torch.cat([F.relu(conv(h)).amax(dim=2) for conv in self.convs], dim=1)
         return self.head(self.dropout(self.highway(pooled)))[:, 0]
 
