@@ -234,6 +234,28 @@ def test_latents_determine_the_sentence(mle_run):
     assert torch.equal(a, b)  # the sentence is a function of its latent, whatever the batch
 
 
+def test_completing_a_sentence_from_its_own_prefix_and_latent_gives_it_back():
+    """Rollouts read the prefix in one packed pass and drop rows at <eos>: neither may shift a row's words."""
+    from ganforge.models.textgan import LanguageModel, TextCNN
+
+    torch.manual_seed(0)
+    g = LanguageModel(12, 40, embed_dim=8, hidden_dim=16).eval()
+    with torch.no_grad():
+        g.out.bias[EOS] += 2.5  # sentences of many lengths end at different steps of the batch
+        z = torch.randn(256, 12)
+        words = g.sample_words(z)
+        lengths = (words != PAD).sum(1)
+        assert lengths.min() < 4 and lengths.max() == 12
+        keep = torch.randint(0, 13, (256,))
+        assert torch.equal(g.complete(words, keep, z), words)
+        other = g.complete(words, keep, torch.randn(256, 12))  # new latents: the kept prefix stays, the rest is redrawn
+        kept = torch.arange(12)[None, :] < keep.clamp_max(lengths)[:, None]
+        assert torch.equal(other[kept], words[kept]) and not torch.equal(other, words)
+        d = TextCNN(12, 40, filters=4).eval()
+        one_hot = torch.nn.functional.one_hot(words, 40).float()
+        assert torch.equal(d(words), d(one_hot))  # ids are looked up: the same numbers as one-hots @ embedding
+
+
 def test_serve_returns_the_sentences_the_cli_writes(mle_run, tmp_path):
     pytest.importorskip("fastapi")
     import base64
