@@ -10,7 +10,7 @@ Sources scored by the same code for context:
 * real clips of the test split (fresh clips of held-out digits: what a perfect generator scores);
 * the test clips with their frames shuffled in time (every frame real, the motion broken);
 * the first frame of each test clip repeated (a real picture that never moves);
-* the untrained generator of the preset (seed 0).
+* the untrained generator of the first preset trained (seed 0), named in its row.
 
     python benchmarks/video_moving_digits.py [--presets mocogan-moving-digits,cmocogan-moving-digits] [--seeds 0,1,2]
         [--threads 2] [--jobs 1] [--runs-dir DIR] [--reuse] [--json benchmarks/results/video_moving_digits.json]
@@ -86,7 +86,7 @@ def baselines(n: int, preset: str) -> list[dict[str, Any]]:
         {"preset": "real (test split)", "seed": "-", **score(test, real)},
         {"preset": "real, frames shuffled", "seed": "-", **score(test[:, order], real)},
         {"preset": "real, first frame repeated", "seed": "-", **score(test[:, :1].expand_as(test).contiguous(), real)},
-        {"preset": "untrained generator", "seed": "-", **score(noise, real)},
+        {"preset": f"untrained generator ({preset})", "seed": "-", **score(noise, real)},
     ]
 
 
@@ -94,7 +94,11 @@ def summarise(results: list[dict[str, Any]]) -> str:
     lines = ["| clips | seeds | FVD (lower) | IS (higher) | frame FID | identity | confident frames | frame accuracy | "
              "speed (px/frame) | acceleration | train time |", "|---|---:|" + "---:|" * 9]
     order = [*PRESETS, "real (test split)", "real, frames shuffled", "real, first frame repeated", "untrained generator"]
-    for name in sorted({r["preset"] for r in results}, key=lambda p: order.index(p) if p in order else 99):
+    def rank(name: str) -> int:  # "untrained generator (PRESET)" sorts as "untrained generator"
+        base = name if name in order else name.split(" (")[0]
+        return order.index(base) if base in order else len(order)
+
+    for name in sorted({r["preset"] for r in results}, key=rank):
         rs = [r for r in results if r["preset"] == name]
         minutes = [r["seconds"] / 60 for r in rs if r.get("seconds")]
         cells = [mean_sd(rs, key, fmt) for key, fmt in (("fvd", ".1f"), ("is_mean", ".2f"), ("frame_fid", ".2f"),
