@@ -106,7 +106,7 @@ class LanguageModel(Generator):
         own position); a row leaves the batch at its ``<eos>``, so the cost is the words drawn,
         not rows x the longest sentence.
         """
-        n, length = words.shape
+        length = words.shape[1]
         u = torch.special.ndtr(z.float())  # Phi: standard normal -> uniform (0, 1)
         keep = keep.to(words.device)
         positions = torch.arange(length, device=words.device)
