@@ -45,9 +45,11 @@ def split(name: str) -> ganforge.data.Dataset:
     return create_data(DataConfig(name="moving-digits", split=name))
 
 
-def score(clips: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, float]:
-    """The study's scores of uint8 or [-1, 1] clips ``[N, T, C, H, W]`` against ``real`` (+ accuracy for labelled clips)."""
-    info = {} if labels is None else {"labels": labels, "class_names": [str(k) for k in range(10)]}
+def score(clips: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None = None,
+          class_names: list[str] | None = None) -> dict[str, float]:
+    """The study's scores of uint8 or [-1, 1] clips ``[N, T, C, H, W]`` against ``real`` (+ accuracy for clips labelled
+    with digits; ``class_names`` default ``0`` .. ``9``; pseudo-labels such as ``cluster 3`` get none)."""
+    info = {} if labels is None else {"labels": labels, "class_names": class_names or [str(k) for k in range(10)]}
     fake = Source(VIDEO.to_stored(clips), "clips", info, modality="video")  # labelled: identity adds frame_accuracy
     out = evaluate(real, fake, metrics=METRICS, extractor="moving-digits", n=len(clips))
     keys = ("fvd", "is_mean", "frame_fid", "identity_consistency", "confident_frames", "frame_accuracy", "motion_speed",
@@ -55,10 +57,11 @@ def score(clips: torch.Tensor, real: torch.Tensor, labels: torch.Tensor | None =
     return {key: out[key] for key in keys if key in out}
 
 
-def generate(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def generate(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None, list[str] | None]:
+    """``n`` clips of the run's EMA generator (labels cycling through its classes), the labels and their names."""
     generator = ganforge.load(run_dir)
     labels = torch.arange(n) % generator.num_classes if generator.num_classes else None
-    return generator.sample(n, seed=seed, labels=labels), labels
+    return generator.sample(n, seed=seed, labels=labels), labels, (getattr(generator, "meta", None) or {}).get("class_names")
 
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, reuse: bool,
@@ -67,9 +70,9 @@ def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int 
     run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
     overrides = study_overrides(preset, seed, threads, root, steps)  # root "": moving-digits is procedural
     seconds = train_once(preset, run_dir, overrides, reuse)
-    clips, labels = generate(run_dir, n, seed=10_000 + seed)
+    clips, labels, names = generate(run_dir, n, seed=10_000 + seed)
     return [{"preset": preset, "run": run_key(preset, seed, overrides), "seed": seed, "seconds": seconds,
-             **score(clips, split("train").data, labels)}]
+             **score(clips, split("train").data, labels, names)}]
 
 
 def baselines(n: int, preset: str) -> list[dict[str, Any]]:
@@ -119,7 +122,7 @@ def picture(runs_dir: Path, presets: list[str], out: Path, seed: int = 0) -> Non
 
     rows = [split("test").data[:4]]
     for preset in presets:
-        clips, _ = generate(runs_dir / f"{preset}-seed{seed}", 4, seed=10_000 + seed)
+        clips = generate(runs_dir / f"{preset}-seed{seed}", 4, seed=10_000 + seed)[0]
         rows.append(VIDEO.to_stored(clips))
     strips = torch.cat(rows)
     image_grid(strips.flatten(0, 1), nrow=strips.shape[1]).save(out)

@@ -6,6 +6,7 @@ The outputs run is the session's ``tiny_video_run``: a conditional MoCoGAN on mo
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -260,6 +261,36 @@ def test_mocogan_translate_moves_one_sprite_so_every_frame_shows_the_same_conten
             MODELS.get("mocogan")((8, 1, 32, 32), 0, **{"motion": "translate", **bad})
     with pytest.raises(ConfigError, match="only applies"):
         MODELS.get("mocogan")((8, 1, 32, 32), 0, sprite_size=8)
+
+
+def test_mocogan_infogan_codes_pick_the_sprite_and_q_reads_them_off_the_clip(tmp_path):
+    torch.manual_seed(0)
+    options = {"base_channels": 8, "content_dim": 8, "motion_dim": 4, "noise_dim": 3, "motion": "translate",
+               "num_categorical": 3, "num_continuous": 1, "q_hidden": 8, "image_frames": 2}
+    generator, discriminator = MODELS.get("mocogan")((8, 1, 32, 32), 0, **options)
+    generator.eval()
+    z = torch.randn(6, generator.latent_dim)
+    noise, category, continuous = generator.codes(z)
+    assert noise.shape == (6, 4) and torch.equal(category, z[:, 4:7].argmax(dim=1))  # the content's last entries
+    assert torch.allclose(continuous, torch.erf(z[:, 7:8] / math.sqrt(2)))
+    picked = z.clone()
+    picked[:, 4:7] = torch.tensor([5.0, 0.0, 0.0])  # the same category for all: only the code's argmax matters
+    same = picked.clone()
+    same[:, 4:7] = torch.tensor([9.0, -1.0, 2.0])
+    assert torch.allclose(generator(picked), generator(same))
+    logits, heads = discriminator.forward_aux(generator(z).detach())
+    assert logits.shape == (24,) and heads["cat_logits"].shape == (6, 3) and heads["cont_mean"].shape == (6, 1)
+    assert torch.equal(discriminator(generator(z).detach()), logits)  # forward = forward_aux's logits
+    run = ganforge.train("mocogan-moving-digits", out=tmp_path / "run", overrides={
+        **{f"model.{k}": v for k, v in options.items()}, "recipe": "infogan", "data.resolution": 16, "data.frames": 8,
+        "model.video_base_channels": 4, "train.batch_size": 8, "train.steps": 2, "train.progress": False,
+        "train.threads": 1, "train.sample_every": 2, "train.checkpoint_every": 2, "eval.every": 0})
+    logged = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert "q_acc" in logged[-1] and "info_cat" in logged[-1]
+    with pytest.raises(ConfigError, match="only apply to model.motion=translate"):
+        MODELS.get("mocogan")((8, 1, 32, 32), 0, num_categorical=3)
+    with pytest.raises(ConfigError, match="must fit in model.content_dim"):
+        MODELS.get("mocogan")((8, 1, 32, 32), 0, motion="translate", content_dim=4, num_categorical=5)
 
 
 def test_video_runs_train_their_2d_convolutions_channels_last(tmp_path):

@@ -73,8 +73,8 @@ def _identity(inputs: EvalInputs) -> dict[str, Any]:
     out = {"identity_consistency": identity_consistency(predictions),
            "confident_frames": confident_share(logits.flatten(0, 1), CONFIDENCE)}
     labels = fake.info.get("labels")
-    if labels is not None:
-        names = [str(c) for c in fake.info.get("class_names") or range(10)]
+    names = [str(c) for c in fake.info.get("class_names") or range(10)]
+    if labels is not None and any(name.isdigit() for name in names):  # not for pseudo-labels (recipe selfcond)
         digit = torch.tensor([int(names[k]) if names[k].isdigit() else -1 for k in labels.long().tolist()])
         out["frame_accuracy"] = float((predictions == digit[:, None]).double().mean())
     return out

@@ -37,6 +37,7 @@ from ..layers import LabelProjection
 from . import MODELS, smallest_config
 from .base import Discriminator, Generator, configurable, init_weights
 from .dcgan import DCGANDiscriminator, DCGANGenerator, octaves
+from .infogan import InfoGANDiscriminator, InfoGANGenerator
 
 
 def video_shape(data_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -60,7 +61,8 @@ class MoCoGANGenerator(Generator):
 
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, content_dim: int = 50,
                  motion_dim: int = 10, noise_dim: int = 10, base_channels: int = 32, num_classes: int = 0,
-                 label_dim: int = 0, motion: str = "latent", sprite_size: int = 0) -> None:
+                 label_dim: int = 0, motion: str = "latent", sprite_size: int = 0, num_categorical: int = 0,
+                 num_continuous: int = 0) -> None:
         super().__init__()
         self.frames, self.content_dim, self.noise_dim = frames, content_dim, noise_dim
         self.latent_dim, self.num_classes = content_dim + frames * noise_dim, num_classes
@@ -70,7 +72,11 @@ class MoCoGANGenerator(Generator):
         # The labels (conditional runs) join the content: the frame generator embeds them once per frame (or sprite).
         if motion == "translate":
             self.sprite_size = sprite_size or resolution // 2
-            self.frame = DCGANGenerator(channels, self.sprite_size, content_dim, base_channels, num_classes, label_dim)
+            if num_categorical or num_continuous:  # InfoGAN codes: the content latent's last entries
+                self.frame = InfoGANGenerator(channels, self.sprite_size, content_dim - num_categorical - num_continuous,
+                                              num_categorical, num_continuous, base_channels, num_classes, label_dim)
+            else:
+                self.frame = DCGANGenerator(channels, self.sprite_size, content_dim, base_channels, num_classes, label_dim)
             self.place = nn.Linear(motion_dim, 2)  # motion code -> the sprite's (x, y) centre
         else:
             self.frame = DCGANGenerator(channels, resolution, content_dim + motion_dim, base_channels, num_classes, label_dim)
@@ -83,6 +89,21 @@ class MoCoGANGenerator(Generator):
     def split_latent(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``z [N, latent_dim]`` -> content ``[N, content_dim]`` and motion noise ``[N, T, noise_dim]``."""
         return z[:, : self.content_dim], z[:, self.content_dim :].reshape(len(z), self.frames, self.noise_dim)
+
+    @property
+    def num_categorical(self) -> int:
+        return getattr(self.frame, "num_categorical", 0)
+
+    @property
+    def num_continuous(self) -> int:
+        return getattr(self.frame, "num_continuous", 0)
+
+    def codes(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """InfoGAN's ``(noise, category, continuous)`` codes of a clip's content (``model.num_categorical`` and
+        ``model.num_continuous``, with ``motion: translate``): the sprite generator's reading of ``z_C``."""
+        if not isinstance(self.frame, InfoGANGenerator):
+            raise ConfigError("this MoCoGAN has no InfoGAN codes (model.num_categorical and model.num_continuous are 0)")
+        return self.frame.codes(self.split_latent(z)[0])
 
     def motion_codes(self, noise: torch.Tensor) -> torch.Tensor:
         """Motion noise ``[N, T, noise_dim]`` -> motion codes ``[N, T, motion_dim]`` (the GRU's states, from zero)."""
@@ -164,14 +185,25 @@ class MoCoGANDiscriminator(Discriminator):
     """
 
     def __init__(self, frames: int = 16, channels: int = 1, resolution: int = 32, base_channels: int = 32,
-                 video_base_channels: int = 32, num_classes: int = 0, noise: float = 0.0, image_frames: int = 1) -> None:
+                 video_base_channels: int = 32, num_classes: int = 0, noise: float = 0.0, image_frames: int = 1,
+                 num_categorical: int = 0, num_continuous: int = 0, q_hidden: int = 128) -> None:
         super().__init__()
         self.num_classes, self.noise, self.image_frames = num_classes, noise, image_frames
         self.judgements = 2 * image_frames
         self.video = VideoDiscriminator(frames, channels, resolution, video_base_channels, num_classes)
-        self.image = DCGANDiscriminator(channels, resolution, base_channels, num_classes)
+        if num_categorical or num_continuous:  # InfoGAN's Q head reads the judged frames
+            self.image = InfoGANDiscriminator(channels, resolution, base_channels, num_classes, num_categorical,
+                                              num_continuous, q_hidden)
+        else:
+            self.image = DCGANDiscriminator(channels, resolution, base_channels, num_classes)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_aux(x, labels, heads=False)[0]
+
+    def forward_aux(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                    heads: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The logits of :meth:`forward` and (InfoGAN codes, ``recipe: infogan``) Q's outputs of every clip,
+        ``[N, ...]``: the mean over the clip's judged frames, which all show its one sprite."""
         if self.training and self.noise > 0:
             # Instance noise (the official MoCoGAN code's Noise layers): real and generated clips both
             # blurred by N(0, noise^2), so their distributions overlap and D cannot win outright.
@@ -181,7 +213,13 @@ class MoCoGANDiscriminator(Discriminator):
         spread = torch.arange(k, device=x.device).repeat_interleave(n) * t // k  # frame offsets 0, T/k, ...
         frames = x[clip, (clip + spread) % t]  # [k * N, C, R, R]
         image_labels = None if labels is None else labels.repeat(k)
-        return torch.cat([self.video(x, labels).repeat(k), self.image(frames, image_labels)])
+        aux: dict[str, torch.Tensor] = {}
+        if heads and isinstance(self.image, InfoGANDiscriminator):
+            image_logits, aux = self.image.forward_aux(frames, image_labels)
+            aux = {name: value.view(k, n, -1).mean(dim=0) for name, value in aux.items()}
+        else:
+            image_logits = self.image(frames, image_labels)
+        return torch.cat([self.video(x, labels).repeat(k), image_logits]), aux
 
 
 @MODELS.register("mocogan", help="MoCoGAN: content and motion latents, a frame generator, image and video discriminators")
@@ -202,6 +240,9 @@ def build_mocogan(
     image_frames: int = 1,
     motion: str = "latent",
     sprite_size: int = 0,
+    num_categorical: int = 0,
+    num_continuous: int = 0,
+    q_hidden: int = 128,
 ) -> tuple[MoCoGANGenerator, MoCoGANDiscriminator]:
     """MoCoGAN for clips ``(T, C, R, R)`` (``R`` a power of two, ``T >= 4``).
 
@@ -214,7 +255,10 @@ def build_mocogan(
     of every clip the image discriminator judges (1: the paper's one; up to ``T``).
     ``motion``: ``latent`` (the paper: every frame drawn from content and motion codes) or
     ``translate`` (the content drawn once as a sprite of ``sprite_size`` pixels, default ``R / 2``,
-    and moved by the motion codes; see the module's docstring).
+    and moved by the motion codes; see the module's docstring). ``num_categorical``,
+    ``num_continuous``, ``q_hidden`` (``motion: translate``, ``recipe: infogan``): InfoGAN's codes,
+    the last entries of the content latent, which a Q head on the image discriminator must read
+    back from the frames (see the ``infogan`` model).
     """
     frames, channels, resolution = video_shape(data_shape)
     if not 1 <= image_frames <= frames:
@@ -226,10 +270,14 @@ def build_mocogan(
         if size >= resolution:
             raise ConfigError(f"model.sprite_size must be smaller than the {resolution}-pixel frames it moves in, got {size}")
         octaves(size)  # a power of two the sprite generator can build
-    elif sprite_size:
-        raise ConfigError("model.sprite_size only applies to model.motion=translate")
+    elif sprite_size or num_categorical or num_continuous:
+        raise ConfigError("model.sprite_size, model.num_categorical and model.num_continuous only apply to model.motion=translate")
+    if num_categorical + num_continuous > content_dim:
+        raise ConfigError(f"model.num_categorical + model.num_continuous ({num_categorical + num_continuous}) must fit in "
+                          f"model.content_dim ({content_dim}): the codes are the content latent's last entries")
     generator = MoCoGANGenerator(frames, channels, resolution, content_dim, motion_dim, noise_dim, base_channels,
-                                 num_classes, label_dim, motion, sprite_size)
+                                 num_classes, label_dim, motion, sprite_size, num_categorical, num_continuous)
     discriminator = MoCoGANDiscriminator(frames, channels, resolution, d_base_channels or base_channels,
-                                         video_base_channels or base_channels, num_classes, d_noise, image_frames)
+                                         video_base_channels or base_channels, num_classes, d_noise, image_frames,
+                                         num_categorical, num_continuous, q_hidden)
     return generator, discriminator

@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from ..config import MAX_WEIGHT, Config, ranged
 from ..data import Dataset
 from ..errors import ConfigError
-from ..models.infogan import InfoGANDiscriminator, InfoGANGenerator
 from ..registry import did_you_mean
 from .recipes import RECIPES, Batch, GANRecipe
 
@@ -118,7 +117,6 @@ class ACGANRecipe(AuxiliaryRecipe):
         if not getattr(self.discriminator, "classifies", False):
             raise ConfigError(f"recipe 'acgan' needs model.name: acgan (a discriminator with a classifier head; or specgan "
                               f"with model.d_classifier: true), got '{config.model.name}'")
-        self.num_classes = dataset.num_classes
         self.rngs["labels"] = torch.Generator(device=device).manual_seed(config.train.seed + 5)
 
     def make_fake(self, batch: Batch, grad: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -170,8 +168,11 @@ class InfoGANRecipe(AuxiliaryRecipe):
             raise ConfigError("recipe 'infogan' does not support model.pack > 1 (Q needs one image per prediction)")
         super().__init__(config, dataset, device)
         g, d = self.generator, self.discriminator
-        if not (isinstance(g, InfoGANGenerator) and isinstance(d, InfoGANDiscriminator)):
-            raise ConfigError(f"recipe 'infogan' needs model.name: infogan (latent codes and a Q head), got '{config.model.name}'")
+        # Any generator with InfoGAN's codes (``codes(z)``) and a discriminator with its Q head (``forward_aux``):
+        # model infogan, or mocogan with model.num_categorical / num_continuous.
+        if not (hasattr(g, "codes") and hasattr(d, "forward_aux") and hasattr(g, "num_categorical")):
+            raise ConfigError(f"recipe 'infogan' needs model.name: infogan (latent codes and a Q head; or mocogan with "
+                              f"model.num_categorical), got '{config.model.name}'")
         if not (g.num_categorical or g.num_continuous):
             raise ConfigError("recipe 'infogan' needs at least one code: model.num_categorical or model.num_continuous > 0")
         # The codes of the batch make_fake returned last: this step's D and G updates use it.

@@ -314,11 +314,9 @@ class GANRecipe(Recipe):
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
-        self.conditional = config.model.conditional
-        if self.conditional and dataset.labels is None:
-            raise ConfigError(f"model.conditional=true needs a labelled data set; '{dataset.name}' has no labels")
-        num_classes = dataset.num_classes if self.conditional else 0
-        generator, discriminator = self.build_networks(num_classes)
+        self.num_classes = self.label_classes()
+        self.conditional = self.num_classes > 0
+        generator, discriminator = self.build_networks(self.num_classes)
         fit_to_data((generator, discriminator), dataset)
         self.networks = {"generator": self.place(generator), "discriminator": self.place(discriminator)}
         o = config.optim
@@ -337,6 +335,14 @@ class GANRecipe(Recipe):
         if any(r.name.startswith("bcr") for r, _ in self.regularizers) and not dataset.is_image:
             raise ConfigError("consistency regularization (bcr-*) needs image data")
         self.d_updates = 0
+
+    def label_classes(self) -> int:
+        """Classes the networks are conditioned on (0: unconditional): the data set's, with ``model.conditional``."""
+        if not self.config.model.conditional:
+            return 0
+        if self.dataset.labels is None:
+            raise ConfigError(f"model.conditional=true needs a labelled data set; '{self.dataset.name}' has no labels")
+        return self.dataset.num_classes
 
     def build_networks(self, num_classes: int) -> tuple[nn.Module, nn.Module]:
         """The ``(generator, discriminator)`` of ``model.*``, D packed when ``model.pack > 1``."""
@@ -481,18 +487,18 @@ class MismatchRecipe(GANRecipe):
 
     def __init__(self, config: Config, dataset: Dataset, device: torch.device) -> None:
         super().__init__(config, dataset, device)
-        if not self.conditional or dataset.num_classes < 2:
-            raise ConfigError("recipe=mismatch needs model.conditional=true and a data set with at least 2 classes")
+        if self.num_classes < 2:
+            raise ConfigError(f"recipe={config.recipe} needs model.conditional=true and a data set with at least 2 classes")
         if self.loss.relativistic:  # their D loss pairs real and fake logits one to one; there are more negatives here
-            raise ConfigError(f"recipe=mismatch does not work with the relativistic loss '{config.loss.name}'")
+            raise ConfigError(f"recipe={config.recipe} does not work with the relativistic loss '{config.loss.name}'")
         self.rngs["mismatch"] = torch.Generator(device=device).manual_seed(config.train.seed + 7)
 
     def extra_negatives(self, real_in: torch.Tensor,
                         labels: torch.Tensor | None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         assert labels is not None
         n = max(1, round(self.options.mismatch_fraction * len(real_in)))
-        shift = torch.randint(1, self.dataset.num_classes, (n,), generator=self.rngs["mismatch"], device=self.device)
-        return [(real_in[:n], (labels[:n] + shift) % self.dataset.num_classes)]  # the first n real samples, wrong labels
+        shift = torch.randint(1, self.num_classes, (n,), generator=self.rngs["mismatch"], device=self.device)
+        return [(real_in[:n], (labels[:n] + shift) % self.num_classes)]  # the first n real samples, wrong labels
 
 
 @RECIPES.register("unrolled", help="unrolled GAN: G steps against D unrolled k updates ahead (Metz et al.)")
@@ -530,7 +536,7 @@ class UnrolledRecipe(GANRecipe):
 
 
 #: Modules holding the recipes of particular families (registered on import).
-RECIPE_MODULES = ("auxiliary", "progressive", "style", "translation", "cyclegan", "srgan", "text")
+RECIPE_MODULES = ("auxiliary", "selfcond", "progressive", "style", "translation", "cyclegan", "srgan", "text")
 
 
 def _import_family_recipes() -> None:
