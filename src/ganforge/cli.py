@@ -9,6 +9,7 @@ command does any work.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -232,6 +233,18 @@ def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .safeguards.verify import summary, verify_file
+
+    reports = [verify_file(path, args.watermark_key) for path in args.files]
+    if args.json:
+        print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
+    else:
+        for report in reports:
+            print(summary(report))
+    return 0
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     return _apply_images(args, upscale=True)
 
@@ -373,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .config import MAX_BATCH, MAX_SIDE, MAX_STEPS, SEED_RANGE, Range
 
+    def watermark_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--watermark-key", metavar="KEY", help="mark generated images with this secret key instead of "
+                       "ganforge's default one (only holders of KEY can then read the mark: ganforge verify --watermark-key)")
+        p.add_argument("--no-watermark", action="store_true",
+                       help="write generated images without the invisible watermark (recorded as watermark=off in their metadata)")
+
     finite = Range(-math.inf, math.inf)  # --truncation: its lower bound is the library's (check_truncation)
     batch = Range(1, MAX_BATCH)
 
@@ -401,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.add_argument("--temperature", type=float,
                    help="sampling temperature of text generators: below 1 more likely words, above 1 more varied (default 1)")
+    watermark_flags(p)
     p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
                                             "nrow": Range(1, 1000), "temperature": Range(0.01, 100)})
 
@@ -432,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
     p.add_argument("--walk", metavar="PART",
                    help="walk one part of the latent, the rest fixed at the first seed (MoCoGAN: content or motion)")
+    watermark_flags(p)
     p.set_defaults(func=cmd_interpolate, ranges={"seeds": SEED_RANGE, "frames": Range(1, 10_000), "truncation": finite,
                                                  "fps": Range(0, 1000, lo_open=True), "size": Range(1, MAX_SIDE)})
 
@@ -454,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "lossless, with metadata); default: the generator's")
     p.add_argument("--batch-size", type=int, default=256, help="samples per generator batch (default 256)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthesize output in --out")
+    watermark_flags(p)
     p.set_defaults(func=cmd_synthesize, ranges={"per_class": Range(1, 10**7), "n": Range(1, 10**8), "seed": SEED_RANGE,
                                                 "truncation": finite, "batch_size": batch})
 
@@ -491,7 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"tile side in input pixels (default {tile or 'none: whole images'}); memory grows with it, not with the image")
         p.add_argument("--margin", type=int, default=16, help="context pixels around each tile (default 16)")
         p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+        watermark_flags(p)
         p.set_defaults(func=func, ranges={"tile": Range(1, 65_536), "margin": Range(0, MAX_SIDE)})
+
+    p = sub.add_parser(
+        "verify", help="check images for ganforge's provenance: metadata and invisible watermark",
+        description="For each file: the provenance in its metadata and the invisible watermark (found, the generator "
+        "id it carries, whether that matches the metadata). --json for machines.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--watermark-key", metavar="KEY", help="read marks made with this key (default: ganforge's default key)")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("bench", help="measure speed and memory")
     bench = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -529,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest request body in bytes; larger ones get a 413 (default 1048576)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info: one line per request)")
+    watermark_flags(p)
     p.set_defaults(func=cmd_serve, ranges={"max_body_bytes": Range(1, 1 << 30)})
 
     for name, func, text in (
@@ -557,7 +591,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         check_ranges(args)
-        return args.func(args)
+        from .safeguards import watermark
+
+        with watermark.settings(getattr(args, "watermark_key", None), not getattr(args, "no_watermark", False)):
+            return args.func(args)
     except GanforgeError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .core import to_uint8
+from .safeguards import watermark
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
@@ -58,9 +59,11 @@ def scatter_plot(
 
 
 def png_bytes(image: Image.Image, metadata: dict[str, object] | None = None, scale: int = 1) -> bytes:
-    """PNG bytes of ``image`` (enlarged ``scale`` times, nearest neighbour) with text metadata; deterministic."""
+    """PNG bytes of ``image`` (enlarged ``scale`` times, nearest neighbour) with text metadata; deterministic.
+    Generated images (``synthetic=true`` in the metadata) are watermarked (:func:`ganforge.safeguards.watermark.mark`)."""
     if scale > 1:
         image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    image, metadata = watermark.mark(image, metadata)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(str(key), str(value))
@@ -70,9 +73,11 @@ def png_bytes(image: Image.Image, metadata: dict[str, object] | None = None, sca
 
 
 def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] | None = None) -> Path:
-    """Save a PNG with optional text metadata (``tEXt`` chunks); deterministic bytes."""
+    """Save a PNG with optional text metadata (``tEXt`` chunks); deterministic bytes. Generated images
+    (``synthetic=true`` in the metadata) are watermarked (:func:`ganforge.safeguards.watermark.mark`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    image, metadata = watermark.mark(image, metadata)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(str(key), str(value))
