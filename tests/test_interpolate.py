@@ -16,6 +16,7 @@ from ganforge.core import to_uint8
 from ganforge.errors import UserError
 from ganforge.interpolation import frame_seed, render_walk
 from ganforge.models.base import truncated_normal
+from ganforge.safeguards import watermark
 from ganforge.sampling import latent_walk, lerp, slerp
 
 
@@ -36,6 +37,12 @@ def _pixels(image, factor):
 
 def _expected(generator, seed, label):
     return to_uint8(generator.sample(1, seed=seed, labels=label))[0, 0].numpy()
+
+
+def _written(generator, seed, label, factor):
+    """What a PNG writer makes of a sample: enlarged ``factor`` times, then watermarked (default key)."""
+    enlarged = np.kron(_expected(generator, seed, label), np.ones((factor, factor), np.uint8))
+    return watermark.embed(enlarged, watermark.payload(watermark.DEFAULT_KEY, generator.meta["weights_id"]))
 
 
 def _one_error(capsys):
@@ -138,8 +145,8 @@ def test_png_frames_carry_provenance(run_dir, generator, tmp_path, target):
     assert all(t["interpolation"] == "linear" and t["synthetic"] == "true" and t["label"] == "0" for t in texts)
     assert texts[2]["frame"] == "2/4" and texts[0]["generator"] == generator.meta["weights_id"]
     assert Image.open(files[0]).size == (32, 32)
-    assert np.array_equal(_pixels(Image.open(files[0]), 2), _expected(generator, 5, 0))
-    assert np.array_equal(_pixels(Image.open(files[-1]), 2), _expected(generator, 9, 0))
+    assert np.array_equal(np.asarray(Image.open(files[0]).convert("L")), _written(generator, 5, 0, 2))
+    assert np.array_equal(np.asarray(Image.open(files[-1]).convert("L")), _written(generator, 9, 0, 2))
 
 
 def test_stylegan_walk_truncates_in_w_like_sample():

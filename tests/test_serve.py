@@ -23,6 +23,7 @@ import ganforge
 from ganforge import cli
 from ganforge.audio import read_provenance
 from ganforge.errors import UserError
+from ganforge.safeguards import watermark
 from ganforge.serve import create_app
 from ganforge.serve.batcher import MicroBatcher
 from ganforge.serve.guards import default_allowed_hosts
@@ -124,9 +125,12 @@ def test_generate_images_match_the_library(runs, conditional):
         image = decode(b64)
         assert image.size == (16, 16) and image.text["seed"] == str(seed) and image.text["label"] == "3"
         assert image.text["synthetic"] == "true"
-        # image i is Generator.sample(1, seed + i) (up to float rounding of a different batch size)
+        # image i is Generator.sample(1, seed + i), watermarked (up to float rounding of a different batch size,
+        # which the mark's own rounding can carry one grey level further)
         expected = image_grid(generator.sample(1, seed=seed, labels=3), padding=0)
-        assert np.abs(pixels(image) - pixels(expected)).max() <= 1
+        marked = watermark.embed(np.asarray(expected.convert("L")), watermark.payload(watermark.DEFAULT_KEY, generator.meta["weights_id"]))
+        assert np.abs(pixels(image) - marked.astype(np.int16)).max() <= 2
+        assert watermark.read(np.asarray(image.convert("L"))).intact
     by_index = conditional.post("/api/generate", json={"n": 4, "seed": 5, "label": 3, "format": "images"}).json()
     assert by_index["images"] == body["images"]
 

@@ -259,7 +259,7 @@ def test_mocogan_translate_moves_one_sprite_so_every_frame_shows_the_same_conten
                          ({"motion": "warp"}, "model.motion")):
         with pytest.raises(ConfigError, match=message):
             MODELS.get("mocogan")((8, 1, 32, 32), 0, **{"motion": "translate", **bad})
-    with pytest.raises(ConfigError, match="only applies"):
+    with pytest.raises(ConfigError, match="only apply"):
         MODELS.get("mocogan")((8, 1, 32, 32), 0, sprite_size=8)
 
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .core import eval_mode
 from .errors import DataError, UserError
 from .models import Translator, weights_hash
+from .safeguards import watermark
 from .sampling import provenance
 from .tiling import apply_tiled
 from .viz import save_png
@@ -174,6 +175,7 @@ def process_files(
         target = output_path(p, out, taken)
         meta = provenance(generator, seed="", source=p.name, scale=int(getattr(generator, "scale", 1)),
                           generator=gid, **({"run": run} if run else {}))
+        meta = watermark.mark_pixels(result, meta)  # in place: no second copy of a large output
         save_png(Image.fromarray(result), target, meta)
         written.append(target)
         if on_written is not None:

@@ -62,6 +62,8 @@ DEFAULT_KEY = "ganforge-default-watermark-key"
 #: image passes with probability 17 / 65,536 = 0.026% (at most one of 16 fair coins wrong).
 KEY_MATCH = KEY_BITS - 1
 LUMA = (0.299, 0.587, 0.114)
+#: Rows of an image handled at once (float64 work is one strip, not the image).
+STRIP = 64
 
 
 def _digest(text: str) -> bytes:
@@ -123,25 +125,67 @@ def _secrets(key: str) -> tuple[torch.Tensor, torch.Tensor]:
     return directions, dither
 
 
-def _resize(y: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (antialiased when shrinking) resize of a 2-D float64 array."""
-    return F.interpolate(y[None, None], size=size, mode="bilinear", antialias=True, align_corners=False)[0, 0]
+@functools.lru_cache(maxsize=32)
+def _resize_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``[n_out, n_in]``: torch's bilinear resize of a 1-D signal (antialiased when shrinking) as a matrix.
+
+    The 2-D resize is separable, so an image ``Y [H, W]`` resizes to ``R_H Y R_W^T``: the watermark
+    works with these small matrices and never holds a float copy of a large image.
+    """
+    columns = []
+    for start in range(0, n_in, 1024):
+        width = min(n_in, start + 1024) - start
+        eye = torch.zeros(n_in, width, dtype=torch.float64)
+        eye[torch.arange(start, start + width), torch.arange(width)] = 1
+        columns.append(F.interpolate(eye[None, None], size=(n_out, width), mode="bilinear", antialias=True,
+                                     align_corners=False)[0, 0])
+    return torch.cat(columns, dim=1)
 
 
-def _luma(image: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.asarray(image, dtype=np.float64))
-    if x.dim() == 2:
-        return x
-    if x.shape[2] == 1:
-        return x[..., 0]
+def _luma(pixels: np.ndarray) -> torch.Tensor:
+    """Luma ``[H, W]`` (float64) of uint8 ``[H, W]`` or ``[H, W, C]`` pixels (alpha ignored)."""
+    x = torch.from_numpy(np.asarray(pixels, dtype=np.float64))
+    if x.dim() == 2 or x.shape[2] < 3:
+        return x if x.dim() == 2 else x[..., 0]
     return x[..., 0] * LUMA[0] + x[..., 1] * LUMA[1] + x[..., 2] * LUMA[2]
 
 
-def _projections(y: torch.Tensor, key: str) -> torch.Tensor:
+def _strips(height: int) -> Iterator[slice]:
+    """Row blocks of an image, so that float work never spans a whole large image."""
+    for start in range(0, height, STRIP):
+        yield slice(start, min(height, start + STRIP))
+
+
+def _canonical(pixels: np.ndarray) -> torch.Tensor:
+    """The luma resized to ``CANONICAL x CANONICAL``: ``R_H Y R_W^T``, summed over row strips."""
+    rows, cols = _resize_matrix(pixels.shape[0], CANONICAL), _resize_matrix(pixels.shape[1], CANONICAL)
+    return sum((rows[:, s] @ _luma(pixels[s]) @ cols.T for s in _strips(pixels.shape[0])),
+               torch.zeros(CANONICAL, CANONICAL, dtype=torch.float64))
+
+
+def _projections(pixels: np.ndarray, key: str) -> torch.Tensor:
     """``p_k`` of every bit: the band's DCT coefficients of the canonical luma on the key's directions."""
     c = _dct()
-    spectrum = c @ _resize(y, (CANONICAL, CANONICAL)) @ c.T
-    return spectrum.flatten()[_band()] @ _secrets(key)[0]
+    return (c @ _canonical(pixels) @ c.T).flatten()[_band()] @ _secrets(key)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def _writer(height: int, width: int, key: str) -> torch.Tensor:
+    """``[CANONICAL^2, BITS]``: the smallest change ``X`` (canonical grid) that moves the bits' projections by
+    ``m``, as ``X = W m``, for images of this size.
+
+    A change ``X`` becomes the pixel change ``E = U_H X U_W^T`` (bilinear, canonical -> image size), which
+    the reader sees as ``A X B^T`` with ``A = R_H U_H``, ``B = R_W U_W`` (image -> canonical): linear, so the
+    projections move by ``L vec(X)``, ``L = D^T S ((C A) kron (C B))`` (``S`` the band's rows, ``D`` the
+    directions). ``W`` is ``L``'s pseudo-inverse: exact for images at least as large as the grid, the
+    least-squares best where the image holds fewer pixels than the grid (then the passes of :func:`embed`
+    make up the rest).
+    """
+    c = _dct()
+    a = _resize_matrix(height, CANONICAL) @ _resize_matrix(CANONICAL, height)
+    b = _resize_matrix(width, CANONICAL) @ _resize_matrix(CANONICAL, width)
+    lift = torch.kron(c @ a, c @ b)[_band()]  # [band, CANONICAL^2]: vec(X) -> the band's coefficients
+    return torch.linalg.pinv(_secrets(key)[0].T @ lift, rtol=1e-6)
 
 
 def _offsets(p: torch.Tensor, dither: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
@@ -150,35 +194,37 @@ def _offsets(p: torch.Tensor, dither: torch.Tensor, bits: torch.Tensor) -> torch
     return torch.remainder(p - shift + STEP / 2, STEP) - STEP / 2
 
 
-def embed(image: np.ndarray, bits: np.ndarray, key: str = DEFAULT_KEY, passes: int = 4) -> np.ndarray:
+def embed(image: np.ndarray, bits: np.ndarray, key: str = DEFAULT_KEY, passes: int = 4, *,
+          inplace: bool = False) -> np.ndarray:
     """``image`` (uint8 ``[H, W]`` or ``[H, W, C]``, C = 1, 3 or 4; alpha untouched) with ``bits`` written in.
 
-    Deterministic: the same image, bits and key give the same bytes.
+    Each pass measures the projections of the image so far and adds (rounded, clipped to 0..255) the
+    smallest change that puts them on their lattices (:func:`_writer`); the first does nearly all, the
+    others correct for rounding and for clipped pixels. Deterministic: the same image, bits and key give
+    the same bytes. Memory: the output (``image`` itself with ``inplace``) and one strip of rows in float64.
     """
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(f"watermark.embed takes uint8 [H, W] or [H, W, C] images, got {image.dtype} {image.shape}")
-    directions, dither = _secrets(key)
-    target_bits = torch.from_numpy(np.asarray(bits, dtype=np.float64))
-    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
-    work = torch.from_numpy(colour.astype(np.float64))
-    height, width = work.shape[:2]
-    c = _dct()
-    for _ in range(passes):  # each pass corrects what rounding, clipping and resampling left
-        rounded = torch.round(work).clamp(0, 255)
-        move = -_offsets(_projections(_luma(rounded.numpy()), key), dither, target_bits)
+    if inplace and not image.flags.writeable:
+        raise ValueError("watermark.embed(inplace=True) needs a writable array")
+    height, width = image.shape[:2]
+    _, dither = _secrets(key)
+    target = torch.from_numpy(np.asarray(bits, dtype=np.float64))
+    writer = _writer(height, width, key)
+    up_rows, up_cols = _resize_matrix(CANONICAL, height), _resize_matrix(CANONICAL, width)
+    out = image if inplace else image.copy()
+    colour = slice(0, 3) if image.ndim == 3 and image.shape[2] == 4 else slice(None)
+    for _ in range(passes):
+        move = -_offsets(_projections(out, key), dither, target)
         if move.abs().max() < 0.05 * STEP:
             break
-        change = torch.zeros(CANONICAL * CANONICAL, dtype=torch.float64)
-        change[_band()] = directions @ move
-        delta = c.T @ change.view(CANONICAL, CANONICAL) @ c  # the wanted change of the canonical luma
-        full = _resize(delta, (height, width))
-        for _ in range(2):  # so that resizing ``full`` back gives ``delta``
-            full = full + _resize(delta - _resize(full, (CANONICAL, CANONICAL)), (height, width))
-        work = (work + (full[..., None] if work.dim() == 3 else full)).clamp(0, 255)
-    out = torch.round(work).clamp(0, 255).numpy().astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4:
-        out = np.concatenate([out, image[..., 3:]], axis=2)
+        change = (writer @ move).view(CANONICAL, CANONICAL)
+        for s in _strips(height):  # out += U_H X U_W^T, rounded and clipped, a strip at a time
+            delta = up_rows[s] @ change @ up_cols.T
+            rows = torch.from_numpy(out[s][..., colour].astype(np.float64))
+            rows += delta[..., None] if rows.dim() == 3 else delta
+            out[s, ..., colour] = rows.round_().clamp_(0, 255).numpy().astype(np.uint8)
     return out
 
 
@@ -200,10 +246,10 @@ class Reading:
 def read(image: np.ndarray, key: str = DEFAULT_KEY) -> Reading:
     """Read the 64 bits of ``image`` (uint8 ``[H, W]`` or ``[H, W, C]``) under ``key``."""
     image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[..., :3]
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"watermark.read takes uint8 [H, W] or [H, W, C] images, got {image.dtype} {image.shape}")
     _, dither = _secrets(key)
-    p = _projections(_luma(image), key)
+    p = _projections(image, key)
     zero = _offsets(p, dither, torch.zeros(BITS, dtype=torch.float64)).abs()
     one = _offsets(p, dither, torch.ones(BITS, dtype=torch.float64)).abs()
     bits = (one < zero).numpy().astype(np.uint8)
@@ -238,24 +284,50 @@ def active_key() -> str:
     return _KEY.get()
 
 
-def mark(image: "Image.Image", metadata: dict[str, Any] | None) -> tuple["Image.Image", dict[str, Any]]:
-    """``image`` watermarked when ``metadata`` says it is generated (``synthetic=true``), and the metadata to
-    write with it (``watermark``: the method, ``watermark_key_id``). ``watermark=off`` in the metadata (an explicit
-    ``--no-watermark``) leaves the image as it is and is written as such; other images pass unchanged."""
-    from PIL import Image
+def _plan(metadata: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """The metadata to write with an image, and whether to mark its pixels.
 
+    Marked: images that say they are generated (``synthetic=true``). Left alone: the others, images
+    already marked (``watermark`` is the method) and an explicit opt-out (``watermark=off`` in the
+    metadata, or :func:`settings` with ``enabled=False``, which is then written as ``watermark=off``).
+    """
     metadata = dict(metadata or {})
-    if str(metadata.get("synthetic", "")).lower() != "true" or metadata.get("watermark") == "off":
-        return image, metadata
+    if str(metadata.get("synthetic", "")).lower() != "true" or metadata.get("watermark") in ("off", METHOD):
+        return metadata, False
     if not _ENABLED.get():
         metadata["watermark"] = "off"  # the opt-out is explicit and recorded
-        return image, metadata
+        return metadata, False
+    metadata.update(watermark=METHOD, watermark_key_id=f"{key_id(active_key()):04x}")
+    return metadata, True
+
+
+def _embed_for(pixels: np.ndarray, metadata: dict[str, Any]) -> None:
     key = active_key()
-    mode = image.mode
-    pixels = np.asarray(image.convert("RGBA" if "A" in mode else ("L" if mode in ("L", "1", "I", "F") else "RGB")))
-    marked = Image.fromarray(embed(pixels, payload(key, str(metadata.get("generator", ""))), key))
-    metadata.update(watermark=METHOD, watermark_key_id=f"{key_id(key):04x}")
-    return marked, metadata
+    embed(pixels, payload(key, str(metadata.get("generator", ""))), key, inplace=True)
 
 
-__all__ = ["BITS", "DEFAULT_KEY", "METHOD", "Reading", "active_key", "embed", "key_id", "mark", "payload", "read", "settings"]
+def mark_pixels(pixels: np.ndarray, metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """Watermark writable uint8 ``pixels`` in place if their ``metadata`` asks for it (see :func:`_plan`);
+    return the metadata to write with them. Large outputs use this to avoid a second copy."""
+    metadata, needed = _plan(metadata)
+    if needed:
+        _embed_for(pixels, metadata)
+    return metadata
+
+
+def mark(image: "Image.Image", metadata: dict[str, Any] | None) -> tuple["Image.Image", dict[str, Any]]:
+    """:func:`mark_pixels` for a PIL image: the image to write (a new one when marked) and its metadata."""
+    from PIL import Image
+
+    metadata, needed = _plan(metadata)
+    if not needed:
+        return image, metadata
+    if image.mode not in ("L", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.mode else ("L" if image.mode in ("1", "I", "F") else "RGB"))
+    pixels = np.array(image)  # the one copy: marked in place, then the new image
+    _embed_for(pixels, metadata)
+    return Image.fromarray(pixels), metadata
+
+
+__all__ = ["BITS", "DEFAULT_KEY", "METHOD", "Reading", "active_key", "embed", "key_id", "mark", "mark_pixels", "payload", "read",
+           "settings"]
