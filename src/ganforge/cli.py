@@ -236,7 +236,7 @@ def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .safeguards.verify import summary, verify_file
 
-    reports = [verify_file(path, args.watermark_key) for path in args.files]
+    reports = [verify_file(path, args.watermark_key, args.trust_anchors) for path in args.files]
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
@@ -386,11 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .config import MAX_BATCH, MAX_SIDE, MAX_STEPS, SEED_RANGE, Range
 
-    def watermark_flags(p: argparse.ArgumentParser) -> None:
+    def provenance_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument("--watermark-key", metavar="KEY", help="mark generated images with this secret key instead of "
                        "ganforge's default one (only holders of KEY can then read the mark: ganforge verify --watermark-key)")
         p.add_argument("--no-watermark", action="store_true",
                        help="write generated images without the invisible watermark (recorded as watermark=off in their metadata)")
+        p.add_argument("--sign-cert", metavar="PEM", help="sign every generated image with a C2PA manifest: this "
+                       "certificate chain (leaf first; pip install 'ganforge[c2pa]')")
+        p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert (unencrypted PEM)")
 
     finite = Range(-math.inf, math.inf)  # --truncation: its lower bound is the library's (check_truncation)
     batch = Range(1, MAX_BATCH)
@@ -420,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.add_argument("--temperature", type=float,
                    help="sampling temperature of text generators: below 1 more likely words, above 1 more varied (default 1)")
-    watermark_flags(p)
+    provenance_flags(p)
     p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
                                             "nrow": Range(1, 1000), "temperature": Range(0.01, 100)})
 
@@ -452,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="frame side in px, nearest-neighbour (default: enlarged to >= 256)")
     p.add_argument("--walk", metavar="PART",
                    help="walk one part of the latent, the rest fixed at the first seed (MoCoGAN: content or motion)")
-    watermark_flags(p)
+    provenance_flags(p)
     p.set_defaults(func=cmd_interpolate, ranges={"seeds": SEED_RANGE, "frames": Range(1, 10_000), "truncation": finite,
                                                  "fps": Range(0, 1000, lo_open=True), "size": Range(1, MAX_SIDE)})
 
@@ -475,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "lossless, with metadata); default: the generator's")
     p.add_argument("--batch-size", type=int, default=256, help="samples per generator batch (default 256)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier synthesize output in --out")
-    watermark_flags(p)
+    provenance_flags(p)
     p.set_defaults(func=cmd_synthesize, ranges={"per_class": Range(1, 10**7), "n": Range(1, 10**8), "seed": SEED_RANGE,
                                                 "truncation": finite, "batch_size": batch})
 
@@ -513,16 +516,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"tile side in input pixels (default {tile or 'none: whole images'}); memory grows with it, not with the image")
         p.add_argument("--margin", type=int, default=16, help="context pixels around each tile (default 16)")
         p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-        watermark_flags(p)
+        provenance_flags(p)
         p.set_defaults(func=func, ranges={"tile": Range(1, 65_536), "margin": Range(0, MAX_SIDE)})
 
     p = sub.add_parser(
-        "verify", help="check images for ganforge's provenance: metadata and invisible watermark",
-        description="For each file: the provenance in its metadata and the invisible watermark (found, the generator "
-        "id it carries, whether that matches the metadata). --json for machines.",
+        "verify", help="check images for ganforge's provenance: metadata, invisible watermark, C2PA manifest",
+        description="For each file: the provenance in its metadata, the invisible watermark (found, the generator "
+        "id it carries, whether that matches the metadata) and a C2PA manifest (signer, signature). --json for machines.",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--watermark-key", metavar="KEY", help="read marks made with this key (default: ganforge's default key)")
+    p.add_argument("--trust-anchors", metavar="PEM", help="CA certificates whose C2PA signatures count as trusted")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(func=cmd_verify)
 
@@ -562,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest request body in bytes; larger ones get a 413 (default 1048576)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info: one line per request)")
-    watermark_flags(p)
+    provenance_flags(p)
     p.set_defaults(func=cmd_serve, ranges={"max_body_bytes": Range(1, 1 << 30)})
 
     for name, func, text in (
@@ -591,9 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         check_ranges(args)
-        from .safeguards import watermark
+        from .safeguards import manifest, watermark
 
-        with watermark.settings(getattr(args, "watermark_key", None), not getattr(args, "no_watermark", False)):
+        with watermark.settings(getattr(args, "watermark_key", None), not getattr(args, "no_watermark", False)), \
+                manifest.signing(getattr(args, "sign_cert", None), getattr(args, "sign_key", None)):
             return args.func(args)
     except GanforgeError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .core import to_uint8
-from .safeguards import watermark
+from .safeguards import manifest, watermark
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
@@ -69,7 +69,14 @@ def png_bytes(image: Image.Image, metadata: dict[str, object] | None = None, sca
         info.add_text(str(key), str(value))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+    return _signed(buffer.getvalue(), metadata)
+
+
+def _signed(data: bytes, metadata: dict[str, object] | None) -> bytes:
+    """A generated PNG with a signed C2PA manifest when signing keys are active (``--sign-cert``/``--sign-key``)."""
+    if not manifest.active() or str((metadata or {}).get("synthetic", "")).lower() != "true":
+        return data
+    return manifest.sign(data, dict(metadata or {}))
 
 
 def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] | None = None) -> Path:
@@ -77,6 +84,9 @@ def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] |
     (``synthetic=true`` in the metadata) are watermarked (:func:`ganforge.safeguards.watermark.mark`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if manifest.active():  # the manifest covers the encoded bytes: encode, sign, write
+        path.write_bytes(png_bytes(image, metadata))
+        return path
     image, metadata = watermark.mark(image, metadata)
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():

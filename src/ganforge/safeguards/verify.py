@@ -6,6 +6,9 @@
 * **watermark**: the invisible mark (:mod:`ganforge.safeguards.watermark`) read under the
   default key or ``--watermark-key``: found or not, the 32-bit generator id it carries, whether
   its CRC holds, the bits' mean margin, and whether the id matches the metadata's generator.
+* **c2pa**: a signed C2PA manifest (:mod:`ganforge.safeguards.manifest`): the validation state
+  (``Trusted`` with ``--trust-anchors`` naming its CA, ``Valid`` for a good signature by an
+  unknown CA, ``Invalid`` when the file changed since signing), the signer, and ganforge's assertion.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
-from . import watermark
+from . import manifest, watermark
 
 #: Metadata fields ganforge writes that the report repeats (others are kept under ``other``).
 PROVENANCE_FIELDS = ("synthetic", "generator", "run", "seed", "label", "truncation", "watermark", "watermark_key_id")
@@ -38,8 +41,8 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, str]]:
         raise UserError(f"'{path}' is not an image ganforge can read ({err.__class__.__name__}: {err})") from None
 
 
-def verify_file(path: str | Path, key: str | None = None) -> dict[str, Any]:
-    """The report of one file: ``metadata`` and ``watermark`` sections (see the module docstring)."""
+def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | None = None) -> dict[str, Any]:
+    """The report of one file: ``metadata``, ``watermark`` and ``c2pa`` sections (see the module docstring)."""
     path = Path(path)
     pixels, info = read_image(path)
     metadata = {k: info[k] for k in PROVENANCE_FIELDS if k in info}
@@ -49,7 +52,8 @@ def verify_file(path: str | Path, key: str | None = None) -> dict[str, Any]:
     if reading.found and claimed:
         mark["matches_metadata"] = reading.intact and claimed.lower().startswith(reading.generator_id)
     return {"file": str(path), "size": [int(pixels.shape[1]), int(pixels.shape[0])],
-            "metadata": {"present": bool(metadata), **metadata}, "watermark": mark}
+            "metadata": {"present": bool(metadata), **metadata}, "watermark": mark,
+            "c2pa": manifest.read(path, trust_anchors)}
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -66,4 +70,10 @@ def summary(report: dict[str, Any]) -> str:
             found += ", matches the metadata" if mark["matches_metadata"] else ", DIFFERS from the metadata"
     else:
         found = "watermark: none under this key"
-    return f"{report['file']}: {said}; {found} (confidence {mark['confidence']:.2f})"
+    c2pa = report.get("c2pa", {})
+    if c2pa.get("present"):
+        signer = c2pa["signer"].get("common_name") or c2pa["signer"].get("issuer") or "unknown signer"
+        signed = f"C2PA: {c2pa['state'].lower()} signature by {signer}" + ("" if c2pa["created"] else ", not marked as generated")
+    else:
+        signed = "C2PA: none" if c2pa.get("present") is False else "C2PA: not checked (pip install 'ganforge[c2pa]')"
+    return f"{report['file']}: {said}; {found} (confidence {mark['confidence']:.2f}); {signed}"
