@@ -65,7 +65,9 @@ def test_the_api_keeps_to_its_schema(model, request, capsys):
 
     for result in schema.get_all_operations():
         operation = result.ok()
-        modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if operation.method.upper() == "POST" else [])
+        # negative cases: POSTs with a JSON body (any bytes are a valid body of /api/verify: it has no invalid form)
+        negative = operation.method.upper() == "POST" and operation.path != "/api/verify"
+        modes = [GenerationMode.POSITIVE] + ([GenerationMode.NEGATIVE] if negative else [])
         for mode in modes:
 
             @settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None, deadline=None,

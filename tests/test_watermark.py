@@ -171,3 +171,21 @@ def test_the_server_marks_what_it_serves(tiny_dcgan_run):
     assert response.status_code == 200, response.text
     reading = wm.read(np.asarray(Image.open(io.BytesIO(response.content))))
     assert reading.found and reading.intact
+
+
+def test_the_server_verifies_an_upload(tiny_dcgan_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve import create_app
+
+    out = tmp_path / "grid.png"
+    main(["sample", str(tiny_dcgan_run.dir), "--n", "4", "--out", str(out)])
+    with TestClient(create_app(tiny_dcgan_run.dir), base_url="http://localhost") as client:
+        report = client.post("/api/verify", content=out.read_bytes()).json()
+        jpeg_copy = io.BytesIO()
+        Image.open(out).convert("RGB").save(jpeg_copy, "JPEG", quality=75)
+        copy = client.post("/api/verify", content=jpeg_copy.getvalue()).json()
+        bad = client.post("/api/verify", content=b"not an image")
+    assert report["file"] == "upload" and report["watermark"]["matches_metadata"] and report["metadata"]["synthetic"] == "true"
+    assert copy["watermark"]["found"] and not copy["metadata"]["present"]  # the JPEG copy lost the metadata, not the mark
+    assert bad.status_code == 400 and "upload is not an image" in bad.json()["detail"]

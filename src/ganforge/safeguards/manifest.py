@@ -119,10 +119,11 @@ def sign(data: bytes, metadata: dict[str, Any], mime: str = "image/png") -> byte
     return out.getvalue()
 
 
-def read(path: str | Path, trust_anchors: str | None = None) -> dict[str, Any]:
+def read(path: str | Path, trust_anchors: str | None = None, mime: str | None = None) -> dict[str, Any]:
     """The manifest report of a file: ``present``, ``state`` (Trusted / Valid / Invalid), ``signer``,
     ``created`` (a ``c2pa.created`` action with the trained-model source type), ``generator`` (ganforge's
-    assertion) and the validation ``failures``. ``trust_anchors``: a PEM file of CA certificates to trust."""
+    assertion) and the validation ``failures``. ``trust_anchors``: a PEM file of CA certificates to trust;
+    ``mime``: the file's type (default: from its suffix)."""
     try:
         c2pa = _c2pa()
     except UserError as err:
@@ -132,7 +133,7 @@ def read(path: str | Path, trust_anchors: str | None = None) -> dict[str, Any]:
         config["trust"] = {"user_anchors": Path(trust_anchors).read_text()}
     with c2pa.Context(settings=c2pa.Settings.from_dict(config)) as context, open(path, "rb") as stream:
         try:
-            reader = c2pa.Reader.try_create(_mime(Path(path)), stream, None, context)
+            reader = c2pa.Reader.try_create(mime or _mime(Path(path)), stream, None, context)
         except c2pa.C2paError as err:
             return {"present": False, "error": str(err).splitlines()[0]}
         if reader is None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +27,19 @@ from . import manifest, watermark
 PROVENANCE_FIELDS = ("synthetic", "generator", "run", "seed", "label", "truncation", "watermark", "watermark_key_id")
 
 
-def read_image(path: Path) -> tuple[np.ndarray, dict[str, str]]:
-    """The pixels (uint8 ``[H, W]`` or ``[H, W, C]``) and text metadata of an image file; a one-line error otherwise."""
+def read_image(path: Path) -> tuple[np.ndarray, dict[str, str], str]:
+    """The pixels (uint8 ``[H, W]`` or ``[H, W, C]``), text metadata and MIME type of an image file; a one-line
+    error otherwise."""
     if not path.is_file():
         raise UserError(f"no file at '{path}'")
     try:
         with Image.open(path) as image:
             image.load()
             info = {str(k): str(v) for k, v in image.info.items() if isinstance(v, (str, bytes)) and k != "icc_profile"}
+            mime = Image.MIME.get(image.format or "", "image/png")
             if image.mode not in ("L", "RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
-            return np.asarray(image), info
+            return np.asarray(image), info, mime
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise UserError(f"'{path}' is not an image ganforge can read ({err.__class__.__name__}: {err})") from None
 
@@ -44,7 +47,7 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, str]]:
 def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | None = None) -> dict[str, Any]:
     """The report of one file: ``metadata``, ``watermark`` and ``c2pa`` sections (see the module docstring)."""
     path = Path(path)
-    pixels, info = read_image(path)
+    pixels, info, mime = read_image(path)
     metadata = {k: info[k] for k in PROVENANCE_FIELDS if k in info}
     reading = watermark.read(pixels, key or watermark.DEFAULT_KEY)
     mark = reading.as_dict()
@@ -53,7 +56,22 @@ def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | N
         mark["matches_metadata"] = reading.intact and claimed.lower().startswith(reading.generator_id)
     return {"file": str(path), "size": [int(pixels.shape[1]), int(pixels.shape[0])],
             "metadata": {"present": bool(metadata), **metadata}, "watermark": mark,
-            "c2pa": manifest.read(path, trust_anchors)}
+            "c2pa": manifest.read(path, trust_anchors, mime)}
+
+
+def verify_bytes(data: bytes, name: str = "upload", key: str | None = None) -> dict[str, Any]:
+    """:func:`verify_file` of a file's bytes (an upload), reported under ``name``; ``key``: the active watermark key."""
+    if not data:
+        raise UserError("no file: send the image's bytes as the request body")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "upload"
+        path.write_bytes(data)
+        try:
+            report = verify_file(path, key or watermark.active_key())
+        except UserError as err:
+            raise UserError(str(err).replace(f"'{path}'", name)) from None
+    report["file"] = name
+    return report
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ from .. import modality as modalities
 from ..errors import UserError
 from ..models.base import MIN_TRUNCATION, Generator, truncated_normal
 from ..rundir import load_generator
+from ..safeguards.verify import verify_bytes
 from ..sampling import label_out_of_range, latent_walk, parse_label, provenance, shorten
 from ..version import __version__
 from .batcher import MicroBatcher, padded_forward
@@ -416,6 +417,17 @@ def create_app(
             f"ganforge-{r.mode}-{r.seed_a}-{r.seed_b}",
         )
         return await asyncio.to_thread(rendered.response, r.format, r.scale)
+
+    @app.post("/api/verify", responses={
+        200: {"description": "the report of ganforge verify: metadata, watermark, C2PA manifest"},
+        400: {"model": ErrorResponse, "description": "a body that is no image"},
+        413: {"model": ErrorResponse, "description": "a request body over max_body_bytes"},
+    }, openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+    async def verify(request: Request) -> dict[str, Any]:
+        """Check an uploaded image (the raw file as the body) as ``ganforge verify`` does, with the server's watermark key."""
+        data = await request.body()
+        return await asyncio.to_thread(verify_bytes, data, "upload")
 
     @app.get("/api/info", response_model=InfoResponse)
     async def info() -> dict[str, Any]:
