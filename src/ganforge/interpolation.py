@@ -27,6 +27,7 @@ from . import modality as modalities
 from .core import atomic_write_bytes, to_uint8
 from .errors import UserError
 from .models.base import Generator
+from .safeguards import watermark
 from .sampling import generate_from_latents, latent_walk, provenance
 from .video.gif import encode_gif
 from .video.gif import encode_mp4 as write_mp4
@@ -168,7 +169,11 @@ def save_walk(walk: Walk, out: str | Path, fps: float = 12.0, size: int | None =
     frames = to_pil_frames(walk.images, size)
     if kind in ("png", "dir"):
         return write_png_frames(frames, path, walk.provenance)
-    comment = json.dumps(walk.summary, separators=(",", ":"))
+    # every frame carries the watermark (a grey GIF keeps it exactly; colour palettes and H.264 blur it)
+    marked = [watermark.mark(frame, meta) for frame, meta in zip(frames, walk.provenance)]
+    frames = [frame for frame, _ in marked]
+    summary = {**walk.summary, **{k: v for k, v in marked[0][1].items() if k.startswith("watermark")}} if marked else walk.summary
+    comment = json.dumps(summary, separators=(",", ":"))
     writer = write_gif if kind == "gif" else write_mp4
     return [writer(frames, path, fps, comment)]
 
