@@ -189,3 +189,14 @@ def test_the_server_verifies_an_upload(tiny_dcgan_run, tmp_path):
     assert report["file"] == "upload" and report["watermark"]["matches_metadata"] and report["metadata"]["synthetic"] == "true"
     assert copy["watermark"]["found"] and not copy["metadata"]["present"]  # the JPEG copy lost the metadata, not the mark
     assert bad.status_code == 400 and "upload is not an image" in bad.json()["detail"]
+
+
+def test_video_clips_carry_the_mark_in_every_frame(tiny_video_run, tmp_path):
+    from ganforge.video import read_gif
+
+    folder = tmp_path / "clips"
+    assert main(["sample", str(tiny_video_run.dir), "--n", "2", "--out", f"{folder}/"]) == 0
+    report = verify_file(folder / "000.gif")
+    assert report["watermark"]["matches_metadata"] and report["metadata"]["watermark"] == wm.METHOD
+    frames = read_gif(folder / "000.gif")
+    assert all(wm.read(frame).intact for frame in frames)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,22 @@ def read_image(path: Path) -> tuple[np.ndarray, dict[str, str], str]:
         with Image.open(path) as image:
             image.load()
             info = {str(k): str(v) for k, v in image.info.items() if isinstance(v, (str, bytes)) and k != "icc_profile"}
+            info.update(_gif_provenance(image.info.get("comment")))
             mime = Image.MIME.get(image.format or "", "image/png")
             if image.mode not in ("L", "RGB", "RGBA"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
             return np.asarray(image), info, mime
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise UserError(f"'{path}' is not an image ganforge can read ({err.__class__.__name__}: {err})") from None
+
+
+def _gif_provenance(comment: object) -> dict[str, str]:
+    """The provenance ganforge writes as JSON in a GIF's comment (clips, latent walks); {} for anything else."""
+    try:
+        fields = json.loads(comment.decode() if isinstance(comment, bytes) else str(comment or ""))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
 def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | None = None) -> dict[str, Any]:

@@ -315,6 +315,17 @@ def mark_pixels(pixels: np.ndarray, metadata: dict[str, Any] | None) -> dict[str
     return metadata
 
 
+def mark_frames(frames: np.ndarray, metadata: dict[str, Any] | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Every frame of uint8 clips ``[T, H, W, C]`` marked (a copy) if ``metadata`` asks for it, and the metadata."""
+    metadata, needed = _plan(metadata)
+    if not needed:
+        return frames, metadata
+    frames = np.array(frames)
+    for frame in frames:
+        _embed_for(frame, metadata)
+    return frames, metadata
+
+
 def mark(image: "Image.Image", metadata: dict[str, Any] | None) -> tuple["Image.Image", dict[str, Any]]:
     """:func:`mark_pixels` for a PIL image: the image to write (a new one when marked) and its metadata."""
     from PIL import Image
@@ -329,5 +340,5 @@ def mark(image: "Image.Image", metadata: dict[str, Any] | None) -> tuple["Image.
     return Image.fromarray(pixels), metadata
 
 
-__all__ = ["BITS", "DEFAULT_KEY", "METHOD", "Reading", "active_key", "embed", "key_id", "mark", "mark_pixels", "payload", "read",
-           "settings"]
+__all__ = ["BITS", "DEFAULT_KEY", "METHOD", "Reading", "active_key", "embed", "key_id", "mark", "mark_frames",
+           "mark_pixels", "payload", "read", "settings"]

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..core import atomic_write_bytes
 from ..errors import UserError
+from ..safeguards import watermark
 
 #: Frames per second of written clips (Moving MNIST's clips are usually shown at about this rate).
 FPS = 8
@@ -50,7 +51,9 @@ def encode_gif(images: list[Image.Image], fps: float, comment: str) -> bytes:
 
 
 def gif_bytes(frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: float = FPS, scale: int = 1) -> bytes:
-    """:func:`encode_gif` of uint8 frames ``[T, H, W, C]`` with ``metadata`` as the comment's provenance."""
+    """:func:`encode_gif` of uint8 frames ``[T, H, W, C]`` with ``metadata`` as the comment's provenance (generated
+    frames watermarked, :func:`ganforge.safeguards.watermark.mark_frames`)."""
+    frames, metadata = watermark.mark_frames(frames, metadata)
     return encode_gif(frames_to_pil(frames, scale), fps, provenance_comment(metadata))
 
 
@@ -113,6 +116,7 @@ def encode_mp4(images: list[Image.Image], path: Path, fps: float, comment: str) 
 
 def write_mp4(path: Path, frames: np.ndarray, metadata: dict[str, Any] | None = None, fps: float = FPS) -> Path:
     """:func:`encode_mp4` of uint8 frames ``[T, H, W, C]``, provenance in its comment tag and in ``NAME.mp4.json`` beside it."""
+    frames, metadata = watermark.mark_frames(frames, metadata)
     comment = provenance_comment(metadata)
     encode_mp4(frames_to_pil(frames), path, fps, comment)
     path.with_name(path.name + ".json").write_text(json.dumps(json.loads(comment), indent=1, sort_keys=True) + "\n")
