@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from ganforge.cli import main
+from ganforge.errors import UserError
 from ganforge.safeguards import manifest
 
 c2pa = pytest.importorskip("c2pa", reason="c2pa-python is not installed (pip install 'ganforge[c2pa]')")
@@ -137,3 +138,17 @@ def test_signing_mistakes_are_one_line_errors(tiny_dcgan_run, chain, tmp_path, c
         assert main([*base, *flags]) != 0
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_the_trainer_signs_its_sample_grids_from_the_config(chain, tmp_path):
+    import ganforge
+    from tiny_configs import TINY_DIGITS
+
+    run = ganforge.train("dcgan-digits", out=tmp_path / "run", overrides={
+        **TINY_DIGITS, "train.steps": 2, "train.sample_every": 2, "train.sign_cert": str(chain["cert"]),
+        "train.sign_key": str(chain["key"])})
+    report = manifest.read(run.latest_samples, str(chain["ca"]))
+    assert report["state"] == "Trusted" and report["created"] and report["generator"]["run"] == run.config.name
+    with pytest.raises(UserError, match="train.sign_key: no file at"):
+        ganforge.train("dcgan-digits", out=tmp_path / "bad", overrides={
+            **TINY_DIGITS, "train.steps": 2, "train.sign_cert": str(chain["cert"]), "train.sign_key": str(tmp_path / "no.key")})

@@ -81,6 +81,11 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
         command += ["--out", args.out]
     if args.resume:
         command += ["--resume", args.resume]
+    for flag in ("watermark_key", "sign_cert", "sign_key"):  # the sample grids' provenance, in every process
+        if getattr(args, flag, None):
+            command += [f"--{flag.replace('_', '-')}", getattr(args, flag)]
+    if getattr(args, "no_watermark", False):
+        command.append("--no-watermark")
     if args.set:
         command += ["--set", *args.set]
     return subprocess.run(command).returncode
@@ -409,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--nproc", type=int, metavar="N",
                    help="train on N processes (torchrun + gloo on CPU, NCCL with one GPU each); the global batch stays train.batch_size")
+    provenance_flags(p)
     p.set_defaults(func=cmd_train, ranges={"nproc": Range(1, 1024)})
 
     p = sub.add_parser("sample", help="draw samples from a trained generator")

@@ -201,6 +201,9 @@ class TrainConfig:
     keep_checkpoints: bool = False  # also keep checkpoints/step-NNNNNN.pt
     tensorboard: bool = False
     progress: bool = True
+    # Sign the sample grids with a C2PA manifest (PEM files; as --sign-cert/--sign-key; pip install 'ganforge[c2pa]')
+    sign_cert: str | None = None
+    sign_key: str | None = None
 
 
 @dataclass

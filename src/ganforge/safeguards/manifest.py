@@ -43,12 +43,13 @@ def _c2pa() -> Any:
 
 
 @contextlib.contextmanager
-def signing(cert: str | None, key: str | None) -> Iterator[None]:
-    """Sign every generated PNG written inside the block with this certificate chain and private key (PEM files)."""
+def signing(cert: str | None, key: str | None, names: tuple[str, str] = ("--sign-cert", "--sign-key")) -> Iterator[None]:
+    """Sign every generated PNG written inside the block with this certificate chain and private key (PEM files);
+    ``names``: how the user gave them (flags or config keys), for the errors."""
     if bool(cert) != bool(key):
-        raise UserError("give both --sign-cert and --sign-key (a certificate chain and its private key, PEM)")
+        raise UserError(f"give both {names[0]} and {names[1]} (a certificate chain and its private key, PEM)")
     if cert and key:
-        for flag, path in (("--sign-cert", cert), ("--sign-key", key)):
+        for flag, path in zip(names, (cert, key)):
             if not Path(path).is_file():
                 raise UserError(f"{flag}: no file at '{path}'")
         _signer(str(cert), str(key))  # a bad certificate or key fails here, before any work

@@ -36,6 +36,7 @@ from ..models import Generator, save_generator, weights_hash
 from ..models.loading import check_state_shapes
 from ..report import write_report
 from ..rundir import RunDir
+from ..safeguards import manifest
 from ..sampling import provenance
 from ..validate import check_config, load_config
 from ..viz import save_png
@@ -152,6 +153,8 @@ class Trainer:
         self.resume = resume
         t = config.train
         check_writable_dir(self.dir, "run directory")
+        with self._signing():  # a missing or bad train.sign_cert / sign_key fails now, not at the first sample grid
+            pass
         self.device = resolve_device(t.device, "train.device")
         self.dist = distributed.setup(self.device)  # a single process unless launched by torchrun
         self.device = distributed.local_device(self.device, self.dist)
@@ -308,6 +311,17 @@ class Trainer:
         kind = modalities.get(self.dataset.modality)
         metadata = provenance(seed=f"fixed:{self.config.train.seed}", generator=weights_hash(generator),
                               run=self.config.name, step=self.step, **kind.output_fields(kind.generator_meta(self.dataset)))
+        with self._signing():
+            return self._write_samples(generator, metadata, kind)
+
+    def _signing(self) -> contextlib.AbstractContextManager[None]:
+        """``train.sign_cert``/``sign_key`` as the active C2PA signer (else whatever the caller set: ``--sign-cert``)."""
+        t = self.config.train
+        if not (t.sign_cert or t.sign_key):
+            return contextlib.nullcontext()
+        return manifest.signing(t.sign_cert, t.sign_key, ("train.sign_cert", "train.sign_key"))
+
+    def _write_samples(self, generator: Generator, metadata: dict[str, str], kind: Any) -> Path:
         image, playable = self.recipe.render_previews(generator, self._fixed, metadata)
         path = save_png(image, self.run.samples_path(self.step), metadata)
         if playable is not None:
