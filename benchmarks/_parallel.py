@@ -106,9 +106,9 @@ def run_all(fn: Callable[..., list[dict[str, Any]]], runs: Sequence[tuple], jobs
 def train_once(preset: str, run_dir: Path, overrides: dict[str, Any], reuse: bool) -> float | None:
     """Train ``preset`` into ``run_dir`` and return the seconds it took (kept in ``run_dir/train_seconds.txt``).
 
-    With ``reuse``, a finished run (its generator saved at the config's last step) is kept as
-    it is, and an interrupted one is resumed from its last checkpoint (its time is then not
-    known: None).
+    With ``reuse``, a finished run (its generator saved at the study's last step) is kept as
+    it is, and an interrupted one, or one the preset now trains for longer, is resumed from its
+    last checkpoint to the preset's step count (its time is then not known: None).
     """
     import time
 
@@ -117,11 +117,11 @@ def train_once(preset: str, run_dir: Path, overrides: dict[str, Any], reuse: boo
 
     timing = run_dir / "train_seconds.txt"
     if reuse and (run_dir / "config.yaml").is_file():
-        target = load_config(run_dir / "config.yaml").train.steps
+        target = load_config(preset, {k: v for k, v in overrides.items() if k not in EXECUTION_KEYS}).train.steps
         done = (run_dir / "generator" / "config.json").is_file() and ganforge.load(run_dir).meta.get("step") == target
         if not done:
             timing.unlink(missing_ok=True)
-            ganforge.train(resume=run_dir, overrides={"train.threads": overrides.get("train.threads")})
+            ganforge.train(resume=run_dir, overrides={"train.threads": overrides.get("train.threads"), "train.steps": target})
         return float(timing.read_text()) if timing.is_file() else None
     start = time.perf_counter()
     ganforge.train(preset, out=run_dir, overrides=overrides)

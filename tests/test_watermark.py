@@ -200,3 +200,18 @@ def test_video_clips_carry_the_mark_in_every_frame(tiny_video_run, tmp_path):
     assert report["watermark"]["matches_metadata"] and report["metadata"]["watermark"] == wm.METHOD
     frames = read_gif(folder / "000.gif")
     assert all(wm.read(frame).intact for frame in frames)
+
+
+def test_upscale_marks_its_outputs(tmp_path):
+    import torch
+
+    from ganforge.models import save_generator
+    from ganforge.models.srgan import SRResNet
+
+    torch.manual_seed(0)
+    save_generator(SRResNet(scale=2, channels=8, blocks=1, norm="none"), tmp_path / "g", {"task": "super-resolution"})
+    photo = crops(list(load_sample_images().images), 48, 1)[0]
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    assert main(["upscale", str(tmp_path / "g"), str(tmp_path / "photo.png"), "--out", str(tmp_path / "out")]) == 0
+    report = verify_file(tmp_path / "out" / "photo.png")
+    assert report["size"] == [96, 96] and report["watermark"]["matches_metadata"]
