@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw, PngImagePlugin
 
 from .core import to_uint8
-from .safeguards import manifest, watermark
+from .safeguards import is_generated, manifest, watermark
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2) -> Image.Image:
@@ -74,24 +74,17 @@ def png_bytes(image: Image.Image, metadata: dict[str, object] | None = None, sca
 
 def _signed(data: bytes, metadata: dict[str, object] | None) -> bytes:
     """A generated PNG with a signed C2PA manifest when signing keys are active (``--sign-cert``/``--sign-key``)."""
-    if not manifest.active() or str((metadata or {}).get("synthetic", "")).lower() != "true":
+    if not manifest.active() or not is_generated(metadata):
         return data
     return manifest.sign(data, dict(metadata or {}))
 
 
 def save_png(image: Image.Image, path: str | Path, metadata: dict[str, object] | None = None) -> Path:
-    """Save a PNG with optional text metadata (``tEXt`` chunks); deterministic bytes. Generated images
-    (``synthetic=true`` in the metadata) are watermarked (:func:`ganforge.safeguards.watermark.mark`)."""
+    """Save :func:`png_bytes` of ``image`` (text metadata; generated images watermarked and, with signing keys
+    active, signed); deterministic bytes unless signed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if manifest.active():  # the manifest covers the encoded bytes: encode, sign, write
-        path.write_bytes(png_bytes(image, metadata))
-        return path
-    image, metadata = watermark.mark(image, metadata)
-    info = PngImagePlugin.PngInfo()
-    for key, value in (metadata or {}).items():
-        info.add_text(str(key), str(value))
-    image.save(path, format="PNG", pnginfo=info)
+    path.write_bytes(png_bytes(image, metadata))  # the same bytes, marked and (with keys active) signed
     return path
 
 

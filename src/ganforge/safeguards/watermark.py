@@ -44,6 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import is_generated
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -292,7 +294,7 @@ def _plan(metadata: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
     metadata, or :func:`settings` with ``enabled=False``, which is then written as ``watermark=off``).
     """
     metadata = dict(metadata or {})
-    if str(metadata.get("synthetic", "")).lower() != "true" or metadata.get("watermark") in ("off", METHOD):
+    if not is_generated(metadata) or metadata.get("watermark") in ("off", METHOD):
         return metadata, False
     if not _ENABLED.get():
         metadata["watermark"] = "off"  # the opt-out is explicit and recorded
