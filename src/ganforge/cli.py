@@ -241,12 +241,51 @@ def _apply_images(args: argparse.Namespace, upscale: bool) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .safeguards.verify import summary, verify_file
 
-    reports = [verify_file(path, args.watermark_key, args.trust_anchors) for path in args.files]
+    detector = None
+    if args.detector:
+        from .safeguards.detector import Detector
+
+        detector = Detector.load(args.detector)
+    reports = [verify_file(path, args.watermark_key, args.trust_anchors, detector) for path in args.files]
     if args.json:
         print(json.dumps(reports if len(reports) > 1 else reports[0], indent=2))
     else:
         for report in reports:
             print(summary(report))
+    return 0
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from .safeguards.detector import Detector
+
+    detector = Detector.load(args.detector)
+    reports = [detector.score_file(path) for path in args.files]
+    for report in reports:
+        note = " (enlarged: smaller than the detector's input)" if report["enlarged"] else ""
+        print(f"{report['file']}: P(synthetic) = {report['probability']:.3f}{note}")
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"detector": str(args.detector), "weights_id": detector.weights_id,
+                                   "files": reports}, indent=2) + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_detect_train(args: argparse.Namespace) -> int:
+    from .safeguards.detector import train_detector
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    detector = train_detector(args.real, args.fake, steps=args.steps, batch_size=args.batch_size, size=args.size,
+                              lr=args.lr, augment_prob=args.augment, seed=args.seed, max_images=args.max_images,
+                              progress=sys.stderr.isatty())
+    path = detector.save(args.out)
+    r = detector.record
+    print(f"wrote {path}: {r['images']['real']} real and {r['images']['fake']} synthetic images, {r['steps']} steps; "
+          f"held-out AUC {r['val_auc']:.3f}, accuracy {r['val_accuracy']:.1%}")
     return 0
 
 
@@ -533,8 +572,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE", help="image files (PNG, JPEG, ...)")
     p.add_argument("--watermark-key", metavar="KEY", help="read marks made with this key (default: ganforge's default key)")
     p.add_argument("--trust-anchors", metavar="PEM", help="CA certificates whose C2PA signatures count as trusted")
+    p.add_argument("--detector", metavar="DETECTOR",
+                   help="also score the pixels with this detector (ganforge detect train): P(synthetic)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "detect", help="probability that images are synthetic, from a trained detector (ganforge detect train ...)",
+        description="Score images with a real-vs-synthetic detector: one P(synthetic) per file. Train a detector "
+        "with 'ganforge detect train --real DIR --fake DIR --out DETECTOR'.",
+        usage="ganforge detect DETECTOR FILE... [--json OUT]\n       ganforge detect train --real DIR --fake DIR --out DETECTOR [...]",
+    )
+    p.add_argument("detector", metavar="DETECTOR", help="detector file written by 'ganforge detect train'")
+    p.add_argument("files", nargs="+", metavar="FILE", help="image files")
+    p.add_argument("--json", metavar="OUT", help="also write the probabilities to this JSON file")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser(
+        "detect-train", prog="ganforge detect train",
+        help="train a real-vs-synthetic image detector (also: ganforge detect train)",
+        description="Train a small two-branch ResNet (pixels and log-magnitude spectrum) on --real images against "
+        "--fake ones, with blur and JPEG augmentation (Wang et al. 2020). Images of any size are read as "
+        "crops of the detector's input size, never resized.",
+    )
+    p.add_argument("--real", required=True, metavar="DIR", help="folder of real images (searched recursively)")
+    p.add_argument("--fake", required=True, metavar="DIR", help="folder of synthetic images (searched recursively)")
+    p.add_argument("--out", required=True, metavar="DETECTOR", help="detector file to write (.safetensors)")
+    p.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
+    p.add_argument("--batch-size", type=int, default=64, help="crops per step, half real, half synthetic (default 64)")
+    p.add_argument("--size", type=int, help="crop side in px (default: the smallest image side, at most 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate of the one-cycle schedule (default 1e-3)")
+    p.add_argument("--augment", type=float, default=0.5,
+                   help="probability of blur and, independently, of JPEG re-encoding per image (default 0.5)")
+    p.add_argument("--max-images", type=int, default=20_000, help="images read per folder, spread evenly (default 20000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    p.set_defaults(func=cmd_detect_train, ranges={
+        "steps": Range(1, MAX_STEPS), "batch_size": Range(2, MAX_BATCH), "size": Range(8, 1024),
+        "lr": Range(0, 1, lo_open=True), "augment": Range(0, 1), "max_images": Range(10, 10**7), "seed": SEED_RANGE,
+        "threads": Range(1, 1024)})
 
     p = sub.add_parser("bench", help="measure speed and memory")
     bench = p.add_subparsers(dest="what", metavar="WHAT", required=True)
@@ -595,6 +671,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
     tune_allocator()  # reuse freed activation memory instead of page-faulting it back in
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["detect", "train"]:
+        argv[:2] = ["detect-train"]  # 'ganforge detect train': its own parser (detect's first positional is a file)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

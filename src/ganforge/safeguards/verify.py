@@ -9,6 +9,8 @@
 * **c2pa**: a signed C2PA manifest (:mod:`ganforge.safeguards.manifest`): the validation state
   (``Trusted`` with ``--trust-anchors`` naming its CA, ``Valid`` for a good signature by an
   unknown CA, ``Invalid`` when the file changed since signing), the signer, and ganforge's assertion.
+* **detector** (with a trained detector, :mod:`ganforge.safeguards.detector`): the probability
+  that the pixels are synthetic, for files whose other layers were stripped.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import UserError
 from . import manifest, watermark
+
+if TYPE_CHECKING:
+    from .detector import Detector
 
 #: Metadata fields ganforge writes that the report repeats (others are kept under ``other``).
 PROVENANCE_FIELDS = ("synthetic", "generator", "run", "seed", "label", "truncation", "watermark", "watermark_key_id")
@@ -55,8 +60,11 @@ def _gif_provenance(comment: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
 
 
-def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | None = None) -> dict[str, Any]:
-    """The report of one file: ``metadata``, ``watermark`` and ``c2pa`` sections (see the module docstring)."""
+def verify_file(
+    path: str | Path, key: str | None = None, trust_anchors: str | None = None, detector: Detector | None = None,
+) -> dict[str, Any]:
+    """The report of one file: ``metadata``, ``watermark`` and ``c2pa`` sections, and ``detector`` when one is
+    given (see the module docstring)."""
     path = Path(path)
     pixels, info, mime = read_image(path)
     metadata = {k: info[k] for k in PROVENANCE_FIELDS if k in info}
@@ -65,9 +73,15 @@ def verify_file(path: str | Path, key: str | None = None, trust_anchors: str | N
     claimed = metadata.get("generator", "")
     if reading.found and claimed:
         mark["matches_metadata"] = reading.intact and claimed.lower().startswith(reading.generator_id)
-    return {"file": str(path), "size": [int(pixels.shape[1]), int(pixels.shape[0])],
-            "metadata": {"present": bool(metadata), **metadata}, "watermark": mark,
-            "c2pa": manifest.read(path, trust_anchors, mime)}
+    report = {"file": str(path), "size": [int(pixels.shape[1]), int(pixels.shape[0])],
+              "metadata": {"present": bool(metadata), **metadata}, "watermark": mark,
+              "c2pa": manifest.read(path, trust_anchors, mime)}
+    if detector is not None:
+        probability = float(detector.probability([pixels])[0])
+        report["detector"] = {"probability": probability, "synthetic": probability >= 0.5,
+                              "weights_id": detector.weights_id,
+                              "enlarged": min(pixels.shape[:2]) < detector.config.size}
+    return report
 
 
 def verify_bytes(data: bytes, name: str = "upload", key: str | None = None) -> dict[str, Any]:
@@ -105,4 +119,7 @@ def summary(report: dict[str, Any]) -> str:
         signed = f"C2PA: {c2pa['state'].lower()} signature by {signer}" + ("" if c2pa["created"] else ", not marked as generated")
     else:
         signed = "C2PA: none" if c2pa.get("present") is False else "C2PA: not checked (pip install 'ganforge[c2pa]')"
-    return f"{report['file']}: {said}; {found} (confidence {mark['confidence']:.2f}); {signed}"
+    line = f"{report['file']}: {said}; {found} (confidence {mark['confidence']:.2f}); {signed}"
+    if "detector" in report:
+        line += f"; detector: P(synthetic) {report['detector']['probability']:.3f}"
+    return line
