@@ -53,13 +53,13 @@ CIFAR = SHARED / "cifar10"
 
 #: family -> (preset, changes): short CPU budgets, recorded with the figures.
 FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
-    "dcgan": ("dcgan-cifar10", {"train.steps": 1000}),
+    "dcgan": ("dcgan-cifar10", {"train.steps": 1000}),  # 64 kimg
     "sngan": ("sngan-cifar10", {"model.g_channels": 64, "model.d_channels": 64, "train.n_critic": 1,
-                                "optim.d_lr": 0.0004, "optim.g_lr": 0.0001, "train.steps": 800}),
+                                "optim.d_lr": 0.0004, "optim.g_lr": 0.0001, "train.steps": 400}),  # 26 kimg
     "progan": ("progan-celeba64", {"data.name": "cifar10", "data.resolution": 32, "model.base_channels": 64,
-                                   "model.max_channels": 128, "recipe_options.kimg_per_phase": 6, "train.steps": 800}),
+                                   "model.max_channels": 128, "recipe_options.kimg_per_phase": 6, "train.steps": 600}),  # grown to 32 px at 564
     "stylegan": ("stylegan-cifar10", {"model.base_channels": 32, "model.max_channels": 128, "model.fused": False,
-                                      "train.steps": 600}),
+                                      "train.steps": 400}),  # 26 kimg
 }
 
 

@@ -130,3 +130,17 @@ def test_detect_commands_train_score_and_report(folders, tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert main(["detect", str(out), str(tmp_path / "bad.png")]) == 2
     assert "is not an image" in capsys.readouterr().err
+
+
+def test_the_server_adds_its_detector_to_verify_reports(detector, tiny_dcgan_run, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ganforge.serve import create_app
+
+    path = detector.save(tmp_path / "det.safetensors")
+    buffer = io.BytesIO()
+    Image.fromarray(upsampled(photo_crops(1, 32, seed=5))[0]).save(buffer, "PNG")
+    with TestClient(create_app(tiny_dcgan_run.dir, detector=path), base_url="http://localhost") as client:
+        report = client.post("/api/verify", content=buffer.getvalue()).json()
+    assert report["detector"]["weights_id"] == Detector.load(path).weights_id
+    assert report["detector"]["probability"] == pytest.approx(float(detector.probability([np.asarray(Image.open(buffer))])[0]), abs=1e-6)

@@ -317,7 +317,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     device = resolve_device(args.device, "--device")
     hosts = args.allowed_hosts.split(",") if args.allowed_hosts is not None else default_allowed_hosts(args.host)
     # a missing or broken run, a bad --max-body-bytes or --allowed-hosts is a UserError here
-    app = create_app(args.run, device=device, max_body_bytes=args.max_body_bytes, allowed_hosts=hosts)
+    app = create_app(args.run, device=device, max_body_bytes=args.max_body_bytes, allowed_hosts=hosts,
+                     detector=args.detector)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -646,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "subdomains, '*' any host (default: localhost, 127.0.0.1, ::1 and --host unless it is 0.0.0.0)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20,
                    help="largest request body in bytes; larger ones get a 413 (default 1048576)")
+    p.add_argument("--detector", metavar="DETECTOR",
+                   help="a detector (ganforge detect train) whose P(synthetic) /api/verify adds to its reports")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default info: one line per request)")
     provenance_flags(p)

@@ -84,7 +84,7 @@ def verify_file(
     return report
 
 
-def verify_bytes(data: bytes, name: str = "upload", key: str | None = None) -> dict[str, Any]:
+def verify_bytes(data: bytes, name: str = "upload", key: str | None = None, detector: Detector | None = None) -> dict[str, Any]:
     """:func:`verify_file` of a file's bytes (an upload), reported under ``name``; ``key``: the active watermark key."""
     if not data:
         raise UserError("no file: send the image's bytes as the request body")
@@ -92,7 +92,7 @@ def verify_bytes(data: bytes, name: str = "upload", key: str | None = None) -> d
         path = Path(folder) / "upload"
         path.write_bytes(data)
         try:
-            report = verify_file(path, key or watermark.active_key())
+            report = verify_file(path, key or watermark.active_key(), detector=detector)
         except UserError as err:
             raise UserError(str(err).replace(f"'{path}'", name)) from None
     report["file"] = name

@@ -39,6 +39,7 @@ from .. import modality as modalities
 from ..errors import UserError
 from ..models.base import MIN_TRUNCATION, Generator, truncated_normal
 from ..rundir import load_generator
+from ..safeguards.detector import Detector
 from ..safeguards.verify import verify_bytes
 from ..sampling import label_out_of_range, latent_walk, parse_label, provenance, shorten
 from ..version import __version__
@@ -307,6 +308,7 @@ def create_app(
     max_pixels: int | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+    detector: str | Path | None = None,
 ) -> FastAPI:
     """A FastAPI app serving one generator (a run directory, a ``generator/`` folder, or a loaded one).
 
@@ -330,6 +332,8 @@ def create_app(
             host names, IP addresses, ``*.domain``, or ``*`` for any. The default, the
             loopback names, refuses DNS-rebinding requests from web pages; a server reached
             by another name needs that name here.
+        detector: a detector file (``ganforge detect train``): ``/api/verify`` then also reports
+            the probability that an upload is synthetic.
     """
     if isinstance(run_dir_or_generator, torch.nn.Module):
         generator = run_dir_or_generator
@@ -339,6 +343,7 @@ def create_app(
                     batch_wait_ms=batch_wait_ms, max_values=max_values if max_pixels is None else max_pixels,
                     max_body_bytes=max_body_bytes)
     hosts = check_host_patterns(allowed_hosts)
+    scorer = None if detector is None else Detector.load(detector)
     service = GeneratorService(generator, limits)
     GenerateRequest, InterpolateRequest = _request_models(limits)
 
@@ -419,7 +424,8 @@ def create_app(
         return await asyncio.to_thread(rendered.response, r.format, r.scale)
 
     @app.post("/api/verify", responses={
-        200: {"description": "the report of ganforge verify: metadata, watermark, C2PA manifest"},
+        200: {"description": "the report of ganforge verify: metadata, watermark, C2PA manifest (and the "
+              "detector's probability when the server has one)"},
         400: {"model": ErrorResponse, "description": "a body that is no image"},
         413: {"model": ErrorResponse, "description": "a request body over max_body_bytes"},
     }, openapi_extra={"requestBody": {"required": True, "content": {
@@ -427,7 +433,7 @@ def create_app(
     async def verify(request: Request) -> dict[str, Any]:
         """Check an uploaded image (the raw file as the body) as ``ganforge verify`` does, with the server's watermark key."""
         data = await request.body()
-        return await asyncio.to_thread(verify_bytes, data, "upload")
+        return await asyncio.to_thread(verify_bytes, data, "upload", detector=scorer)
 
     @app.get("/api/info", response_model=InfoResponse)
     async def info() -> dict[str, Any]:
