@@ -57,7 +57,7 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "sngan": ("sngan-cifar10", {"model.g_channels": 64, "model.d_channels": 64, "train.n_critic": 1,
                                 "optim.d_lr": 0.0004, "optim.g_lr": 0.0001, "train.steps": 400}),  # 26 kimg
     "progan": ("progan-celeba64", {"data.name": "cifar10", "data.resolution": 32, "model.base_channels": 64,
-                                   "model.max_channels": 128, "recipe_options.kimg_per_phase": 6, "train.steps": 600}),  # grown to 32 px at 564
+                                   "model.max_channels": 128, "recipe_options.kimg_per_phase": 6, "train.steps": 600}),  # 32 px at 564
     "stylegan": ("stylegan-cifar10", {"model.base_channels": 32, "model.max_channels": 128, "model.fused": False,
                                       "train.steps": 400}),  # 26 kimg
 }
