@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 NUMERIC = ("continuous", "discrete", "date")
 CATEGORY = ("categorical", "boolean")
+#: The category that stands for a missing value in category-kind columns.
+MISSING = "<missing>"
 
 
 def numeric_values(column: pd.Series, kind: str) -> np.ndarray:
@@ -45,8 +47,8 @@ def numeric_values(column: pd.Series, kind: str) -> np.ndarray:
 
 
 def category_values(column: pd.Series) -> np.ndarray:
-    """A category-kind column as strings, missing values as the category ``"<missing>"``."""
-    return column.astype(object).where(column.notna(), "<missing>").astype(str).to_numpy()
+    """A category-kind column as strings, missing values as the category :data:`MISSING`."""
+    return column.astype(object).where(column.notna(), MISSING).astype(str).to_numpy()
 
 
 def column_shapes(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, str]) -> dict[str, float]:

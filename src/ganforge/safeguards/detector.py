@@ -44,7 +44,10 @@ from PIL import Image, ImageFilter, UnidentifiedImageError
 from torch import nn
 
 from ..core import atomic_write_bytes, eval_mode
+from ..data.images import list_images
 from ..errors import UserError
+from ..extractors.base import file_sha256
+from ..extractors.classifier import canonical_safetensors
 
 #: The ``kind`` a detector file's metadata names (files of other kinds are refused).
 KIND = "ganforge-detector-1"
@@ -214,8 +217,6 @@ def read_pixels(path: Path) -> np.ndarray:
 
 def folder_images(folder: str | Path, what: str, limit: int | None = None) -> list[Path]:
     """The image files under ``folder`` (recursive), at most ``limit`` of them spread evenly."""
-    from ..data.images import list_images
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise UserError(f"{what} folder not found: '{folder}'")
@@ -242,8 +243,6 @@ class Detector:
         from safetensors import SafetensorError, safe_open
         from safetensors.torch import load_file
 
-        from ..extractors.base import file_sha256
-
         path = Path(path).expanduser()
         if path.is_dir():
             path = path / "detector.safetensors"
@@ -264,8 +263,6 @@ class Detector:
     def save(self, path: str | Path) -> Path:
         """Write the weights, config and training record to ``path`` (atomically)."""
         from safetensors.torch import save
-
-        from ..extractors.classifier import canonical_safetensors
 
         path = Path(path).expanduser()
         if path.is_dir():
