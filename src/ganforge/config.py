@@ -128,6 +128,8 @@ class DataConfig:
     frames: int | None = ranged(None, 2, 1024)  # video: frames per clip; None = the data set's (16)
     num_digits: int | None = ranged(None, 1, 2)  # moving-digits: digits in each clip; None = 1
     frame_stride: int | None = ranged(None, 1, 1000)  # video-folder: keep one frame in this many; None = 1
+    columns: dict[str, str] | None = None  # tables: {column: kind} (continuous, discrete, date, categorical, boolean); None = inferred
+    target: str | None = None  # tables: the column to condition on and to predict (TSTR); None = the data set's
     download: bool = True  # allow downloading when no local copy exists
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..core import to_uint8
 
 # Importing the modules registers their data sets.
-from . import audio, cifar10, digits, folder, mnist, paired, stacked_mnist, text, toy, video  # noqa: E402,F401
+from . import audio, cifar10, digits, folder, mnist, paired, stacked_mnist, table, text, toy, video  # noqa: E402,F401
 from .base import DATASETS, BatchLoader, Dataset, default_root
 from .factory import create  # noqa: E402
 

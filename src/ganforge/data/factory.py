@@ -21,6 +21,8 @@ OPTIONAL_KEYS = {
     "frames": "video data sets (moving-digits, video-folder)",
     "num_digits": "moving-digits",
     "frame_stride": "folders of clips (video-folder)",
+    "columns": "tables (table, breast_cancer, wine, diabetes)",
+    "target": "tables (table, breast_cancer, wine, diabetes)",
 }
 
 
