@@ -325,7 +325,7 @@ def save_generator(generator: Generator | Translator, folder: str | Path, meta: 
 
 #: One module per family; importing it registers the family (and its network classes).
 FAMILY_MODULES = ("mlp", "dcgan", "sngan", "sagan", "acgan", "infogan", "progan", "stylegan", "pix2pix", "srgan", "cyclegan",
-                  "specgan", "wavegan", "textgan", "mocogan")
+                  "specgan", "wavegan", "textgan", "mocogan", "ctgan")
 
 
 def ensure_registered() -> None:
