@@ -144,3 +144,13 @@ def test_the_server_adds_its_detector_to_verify_reports(detector, tiny_dcgan_run
         report = client.post("/api/verify", content=buffer.getvalue()).json()
     assert report["detector"]["weights_id"] == Detector.load(path).weights_id
     assert report["detector"]["probability"] == pytest.approx(float(detector.probability([np.asarray(Image.open(buffer))])[0]), abs=1e-6)
+
+
+def test_large_training_images_are_cropped_never_resized(tmp_path):
+    from ganforge.safeguards.detector import read_pixels
+
+    image = np.random.default_rng(0).integers(0, 256, (300, 500, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "big.png")
+    kept = read_pixels(tmp_path / "big.png", 256)
+    assert kept.shape == (256, 256, 3) and np.array_equal(kept, image[22:278, 122:378])
+    assert read_pixels(tmp_path / "big.png").shape == (300, 500, 3)

@@ -204,10 +204,15 @@ def random_crop(pixels: np.ndarray, size: int, rng: random.Random) -> np.ndarray
 # loading images and detector files
 
 
-def read_pixels(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB ``[H, W, 3]``; a one-line error for anything unreadable."""
+def read_pixels(path: Path, max_side: int | None = None) -> np.ndarray:
+    """An image file as uint8 RGB ``[H, W, 3]`` (centre-cropped to ``max_side`` where larger: pixels are
+    never resized); a one-line error for anything unreadable."""
     try:
         with Image.open(path) as image:
+            if max_side is not None and max(image.size) > max_side:
+                w, h = image.size
+                cw, ch = min(w, max_side), min(h, max_side)
+                image = image.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
             return as_rgb(np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB")))
     except FileNotFoundError:
         raise UserError(f"no file at '{path}'") from None
@@ -331,18 +336,20 @@ def train_detector(
 
     Every batch holds as many real as synthetic crops (so unequal folders need no weighting);
     ``holdout`` of each folder is kept aside and scored at the end (``record["val_auc"]``).
-    ``size`` defaults to the smallest side among the images, at most 64.
+    ``size`` defaults to the smallest side among the images, at most 64. Images are held in memory,
+    centre-cropped to ``max(256, 4 size)`` pixels a side where larger (their pixels never resized).
     """
     if not 0 <= augment_prob <= 1 or not 0 < holdout < 0.5 or steps < 1 or batch_size < 2:
         raise UserError("need steps >= 1, batch size >= 2, augment probability in [0, 1] and holdout in (0, 0.5)")
     rng = random.Random(seed)
     torch.manual_seed(seed)
     sets = {}
+    keep = max(256, 4 * (config.size if config else size or 64))
     for name, folder in (("real", real), ("fake", fake)):
         files = folder_images(folder, name, max_images)
         if len(files) < 10:
             raise UserError(f"the {name} folder '{folder}' holds {len(files)} images: give at least 10")
-        sets[name] = [read_pixels(p) for p in files]
+        sets[name] = [read_pixels(p, keep) for p in files]
     side = min(min(p.shape[:2]) for images in sets.values() for p in images)
     config = config or DetectorConfig(size=size or min(side, 64))
     split = {name: _split(images, holdout, rng) for name, images in sets.items()}
