@@ -26,7 +26,7 @@ shared tests).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +53,7 @@ def as_spans(spans: Sequence[Sequence[object]] | None, width: int) -> list[Span]
 class CTGANGenerator(Generator):
     """Noise + conditional vector -> residual MLP -> activated row vector (see the module docstring)."""
 
-    def __init__(self, output_shape: Sequence[int], spans: Sequence[Sequence[object]] | None = None, noise_dim: int = 128,
+    def __init__(self, output_shape: tuple[int, ...] | list[int], spans: list[list[Any]] | None = None, noise_dim: int = 128,
                  hidden_dim: int = 256, num_layers: int = 2, tau: float = 0.2, num_classes: int = 0) -> None:
         super().__init__()
         self.output_shape = tuple(output_shape)
@@ -141,7 +141,7 @@ class CTGANGenerator(Generator):
 class CTGANCritic(Discriminator):
     """Row (+ conditional vector) -> [Linear, LeakyReLU(0.2), Dropout(0.5)] x layers -> score."""
 
-    def __init__(self, input_shape: Sequence[int], hidden_dim: int = 256, num_layers: int = 2, dropout: float = 0.5,
+    def __init__(self, input_shape: tuple[int, ...] | list[int], hidden_dim: int = 256, num_layers: int = 2, dropout: float = 0.5,
                  num_classes: int = 0) -> None:
         super().__init__()
         self.num_classes = num_classes

@@ -536,7 +536,7 @@ class UnrolledRecipe(GANRecipe):
 
 
 #: Modules holding the recipes of particular families (registered on import).
-RECIPE_MODULES = ("auxiliary", "selfcond", "progressive", "style", "translation", "cyclegan", "srgan", "text")
+RECIPE_MODULES = ("auxiliary", "selfcond", "progressive", "style", "translation", "cyclegan", "srgan", "text", "tabular")
 
 
 def _import_family_recipes() -> None:
