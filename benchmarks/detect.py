@@ -5,11 +5,11 @@ for now", at CIFAR-10 scale on a CPU:
 
 1. ``runs``: four GAN families trained by ganforge on CIFAR-10 32x32 (``../shared/data``),
    each a short CPU run of its preset (the budgets below; narrower networks for SNGAN and
-   StyleGAN, ProGAN grown 4 -> 32 px). Kept in ``--runs-dir`` and reused.
+   StyleGAN, ProGAN grown 8 -> 32 px). Kept in ``--runs-dir`` and reused.
 2. ``fakes``: ``--n`` samples of every family (seeds disjoint between the detector's training
    and test images), written as PNG.
-3. ``detector``: ``ganforge detect train`` on one family's fakes (``--train-family``) against
-   CIFAR-10 training images.
+3. ``detector``: ``ganforge detect train`` on one family's fakes against CIFAR-10 training
+   images, one detector per family of ``--train-families``.
 4. ``scores``: AUC and average precision of the detector, real CIFAR-10 *test* images
    against every family's held-out fakes, as they are and after attacks: JPEG 75 / 50 and
    0.5x resize (bilinear, then read back at the detector's size).
@@ -20,8 +20,8 @@ the fakes it trains on are JPEG-75 re-encoded like the real ones (``--match-form
 default), and the headline test column (``jpeg75``) compares like with like: every image
 JPEG 75. The ``png`` column scores the fakes as written.
 
-    python benchmarks/detect.py [--runs-dir ../bench/detect] [--train-family progan] [--n 2000]
-        [--threads 2] [--json benchmarks/results/detect.json]
+    python benchmarks/detect.py [--runs-dir ../bench/detect] [--train-families dcgan,sngan,stylegan,progan]
+        [--n 2000] [--steps 1500] [--threads 2] [--json benchmarks/results/detect.json]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", default="all", choices=("runs", "all"))
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--train-families", default="progan", help="comma-separated: one detector per family")
+    parser.add_argument("--train-families", default=",".join(FAMILIES), help="comma-separated: one detector per family")
     parser.add_argument("--n", type=int, default=2000, help="fakes (and real images) per family for training and for testing")
     parser.add_argument("--steps", type=int, default=1500, help="detector training steps")
     parser.add_argument("--seed", type=int, default=0)

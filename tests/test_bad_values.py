@@ -143,6 +143,7 @@ COMMANDS = {
     "translate": ["translate", "RUN", "x.png", "--out", "d"],
     "bench train": ["bench", "train", "dcgan-digits"],
     "serve": ["serve", "RUN"],
+    "detect-train": ["detect", "train", "--real", "r", "--fake", "f", "--out", "d.safetensors"],
 }
 CHECKED_BY_THE_COMMAND = {("serve", "--port")}  # its own range check (0..65535, after the run is found)
 

@@ -311,7 +311,7 @@ def test_create_app_refuses_what_it_cannot_serve(tmp_path):
     with pytest.raises(UserError, match="no generator found"):
         create_app(tmp_path)
     vectors, _ = ganforge.create_model("mlp", data_shape=(2,))
-    with pytest.raises(UserError, match="serve shows audio, image, text and video samples; this generator makes points"):
+    with pytest.raises(UserError, match="serve shows audio, image, table, text and video samples; this generator makes points"):
         create_app(vectors)
     with pytest.raises(UserError, match="samples generators of latents; Linear maps images to images"):
         create_app(torch.nn.Linear(2, 2))

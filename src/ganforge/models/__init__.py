@@ -154,6 +154,7 @@ OPTION_RANGES: dict[str, Range] = {
     "hop": Range(1, 16384),
     "griffin_lim_iters": Range(0, 1000),
     "d_noise": Range(0, 10),  # a standard deviation, of data in [-1, 1]
+    "tau": Range(0, 10, lo_open=True),  # Gumbel-softmax temperature (ctgan)
     "image_frames": Range(1, 1024),  # and at most the clips' frames (checked by mocogan)
     "sprite_size": Range(0, MAX_SIDE),  # 0: half the frame; a power of two below it (checked by mocogan)
 }
