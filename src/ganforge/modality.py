@@ -22,6 +22,7 @@ commands and the serve app never name a modality.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .core import IMAGE_SUFFIXES, from_uint8, to_uint8
+from .core import IMAGE_SUFFIXES, atomic_write_bytes, from_uint8, to_uint8
 from .errors import UserError
 from .registry import Registry
 from .viz import image_grid, png_bytes, save_png, scatter_plot
@@ -59,6 +60,15 @@ PNG = Media("image/png", ".png")
 
 
 # The writers every modality may list in its ``writers`` (a new modality reuses them).
+
+
+def write_with_provenance(path: Path, data: bytes, metadata: dict[str, Any] | None, **counts: int) -> Path:
+    """``data`` to ``path`` and, for formats with nowhere to keep it (text lines, CSV), the provenance
+    plus ``counts`` beside it in ``FILE.provenance.json``; both written atomically."""
+    atomic_write_bytes(path, data)
+    sidecar = path.with_name(path.name + ".provenance.json")
+    atomic_write_bytes(sidecar, json.dumps({**(metadata or {}), **counts}, indent=1).encode())
+    return path
 
 
 def write_npy(modality: "Modality", samples: torch.Tensor, path: Path, **_: Any) -> Path:

@@ -9,7 +9,6 @@ it into the generator's metadata (:meth:`TableModality.generator_meta`), and
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from ..core import atomic_write_bytes
 from ..errors import UserError
-from ..modality import Media, Modality, register, write_npy, write_png
+from ..modality import Media, Modality, register, write_npy, write_png, write_with_provenance
 from .transform import TableTransformer
 
 if TYPE_CHECKING:
@@ -33,31 +31,23 @@ PREVIEW_ROWS, PREVIEW_COLUMNS = 12, 8
 CELL_WIDTH, LINE_HEIGHT = 96, 16
 
 
-def provenance_path(path: Path) -> Path:
-    return path.with_name(path.name + ".provenance.json")
-
-
 def write_csv(modality: TableModality, samples: torch.Tensor, path: Path, *, metadata: dict[str, Any] | None = None,
               **_: Any) -> Path:
     """The rows as CSV (a header, then one row a line); the provenance beside it in ``FILE.csv.provenance.json``."""
     table = modality.rows(samples)
-    atomic_write_bytes(path, table.to_csv(index=False).encode("utf-8"))
-    atomic_write_bytes(provenance_path(path), json.dumps({**(metadata or {}), "rows": len(table)}, indent=1).encode())
-    return path
+    return write_with_provenance(path, table.to_csv(index=False).encode("utf-8"), metadata, rows=len(table))
 
 
 def write_parquet(modality: TableModality, samples: torch.Tensor, path: Path, *,
                   metadata: dict[str, Any] | None = None, **_: Any) -> Path:
-    """The rows as Parquet (needs pyarrow), the provenance in its key-value metadata and beside it."""
+    """The rows as Parquet (needs pyarrow), the provenance beside it in ``FILE.parquet.provenance.json``."""
     table = modality.rows(samples)
     buffer = io.BytesIO()
     try:
         table.to_parquet(buffer, index=False)
     except ImportError:
         raise UserError("writing Parquet needs pyarrow: pip install pyarrow (or write FILE.csv)") from None
-    atomic_write_bytes(path, buffer.getvalue())
-    atomic_write_bytes(provenance_path(path), json.dumps({**(metadata or {}), "rows": len(table)}, indent=1).encode())
-    return path
+    return write_with_provenance(path, buffer.getvalue(), metadata, rows=len(table))
 
 
 class TableModality(Modality):

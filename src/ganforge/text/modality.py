@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..core import atomic_write_bytes
 from ..errors import UserError
-from ..modality import Media, Modality, register, write_npy, write_png
+from ..modality import Media, Modality, register, write_npy, write_png, write_with_provenance
 from .vocab import Vocabulary, detokenize
 
 #: One sentence as a file: a line of UTF-8 text (the serve API's samples, ``synthesize``'s folders).
@@ -34,17 +34,11 @@ def _vocabulary(modality: "TextModality") -> Vocabulary:
     return modality.vocab
 
 
-def _provenance_path(path: Path) -> Path:
-    return path.with_name(path.name + ".provenance.json")
-
-
 def write_txt(modality: "TextModality", samples: torch.Tensor, path: Path, *,
               metadata: dict[str, Any] | None = None, **_: Any) -> Path:
     """One sentence a line (UTF-8); the provenance beside it in ``FILE.txt.provenance.json``."""
     lines = modality.lines(samples)
-    atomic_write_bytes(path, "".join(line + "\n" for line in lines).encode("utf-8"))
-    atomic_write_bytes(_provenance_path(path), json.dumps({**(metadata or {}), "sentences": len(lines)}, indent=1).encode())
-    return path
+    return write_with_provenance(path, "".join(line + "\n" for line in lines).encode("utf-8"), metadata, sentences=len(lines))
 
 
 def write_json(modality: "TextModality", samples: torch.Tensor, path: Path, *,
