@@ -40,7 +40,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter
 from torch import nn
 
 from ..core import atomic_write_bytes, eval_mode
@@ -48,6 +48,7 @@ from ..data.images import list_images
 from ..errors import UserError
 from ..extractors.base import file_sha256
 from ..extractors.classifier import canonical_safetensors
+from .verify import read_image
 
 #: The ``kind`` a detector file's metadata names (files of other kinds are refused).
 KIND = "ganforge-detector-1"
@@ -206,18 +207,13 @@ def random_crop(pixels: np.ndarray, size: int, rng: random.Random) -> np.ndarray
 
 def read_pixels(path: Path, max_side: int | None = None) -> np.ndarray:
     """An image file as uint8 RGB ``[H, W, 3]`` (centre-cropped to ``max_side`` where larger: pixels are
-    never resized); a one-line error for anything unreadable."""
-    try:
-        with Image.open(path) as image:
-            if max_side is not None and max(image.size) > max_side:
-                w, h = image.size
-                cw, ch = min(w, max_side), min(h, max_side)
-                image = image.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch))
-            return as_rgb(np.asarray(image.convert("RGBA" if "A" in image.mode else "RGB")))
-    except FileNotFoundError:
-        raise UserError(f"no file at '{path}'") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise UserError(f"'{path}' is not an image ganforge can read ({err.__class__.__name__}: {err})") from None
+    never resized); a one-line error for anything unreadable (:func:`~ganforge.safeguards.verify.read_image`'s)."""
+    pixels = as_rgb(read_image(Path(path))[0])
+    if max_side is not None:
+        h, w = pixels.shape[:2]
+        ch, cw = min(h, max_side), min(w, max_side)
+        pixels = np.ascontiguousarray(pixels[(h - ch) // 2:(h - ch) // 2 + ch, (w - cw) // 2:(w - cw) // 2 + cw])
+    return pixels
 
 
 def folder_images(folder: str | Path, what: str, limit: int | None = None) -> list[Path]:
@@ -302,12 +298,16 @@ class Detector:
         """``P(synthetic)`` of each uint8 image (``[H, W]`` or ``[H, W, C]``)."""
         return 1 / (1 + np.exp(-self.logits(images, max_crops)))
 
-    def score_file(self, path: str | Path) -> dict[str, Any]:
-        """The report of one file: its probability and whether the detector had to enlarge it."""
-        pixels = read_pixels(Path(path))
+    def report(self, pixels: np.ndarray) -> dict[str, Any]:
+        """What the detector says of one image: its probability, the verdict at 0.5, whether the image had to
+        be enlarged, and which detector said it (``ganforge detect`` and ``ganforge verify --detector``)."""
         probability = float(self.probability([pixels])[0])
-        return {"file": str(path), "probability": probability, "synthetic": probability >= 0.5,
-                "enlarged": min(pixels.shape[:2]) < self.config.size, "detector": self.weights_id}
+        return {"probability": probability, "synthetic": probability >= 0.5,
+                "enlarged": min(pixels.shape[:2]) < self.config.size, "weights_id": self.weights_id}
+
+    def score_file(self, path: str | Path) -> dict[str, Any]:
+        """:meth:`report` of one image file, with its name."""
+        return {"file": str(path), **self.report(read_pixels(Path(path)))}
 
 
 # ---------------------------------------------------------------------------------------------

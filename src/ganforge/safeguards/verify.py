@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -26,8 +26,11 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import UserError
 from . import manifest, watermark
 
-if TYPE_CHECKING:
-    from .detector import Detector
+
+class Scorer(Protocol):
+    """What ``verify`` asks of a detector (:class:`ganforge.safeguards.detector.Detector`)."""
+
+    def report(self, pixels: np.ndarray) -> dict[str, Any]: ...
 
 #: Metadata fields ganforge writes that the report repeats (others are kept under ``other``).
 PROVENANCE_FIELDS = ("synthetic", "generator", "run", "seed", "label", "truncation", "watermark", "watermark_key_id")
@@ -61,7 +64,7 @@ def _gif_provenance(comment: object) -> dict[str, str]:
 
 
 def verify_file(
-    path: str | Path, key: str | None = None, trust_anchors: str | None = None, detector: Detector | None = None,
+    path: str | Path, key: str | None = None, trust_anchors: str | None = None, detector: Scorer | None = None,
 ) -> dict[str, Any]:
     """The report of one file: ``metadata``, ``watermark`` and ``c2pa`` sections, and ``detector`` when one is
     given (see the module docstring)."""
@@ -77,14 +80,11 @@ def verify_file(
               "metadata": {"present": bool(metadata), **metadata}, "watermark": mark,
               "c2pa": manifest.read(path, trust_anchors, mime)}
     if detector is not None:
-        probability = float(detector.probability([pixels])[0])
-        report["detector"] = {"probability": probability, "synthetic": probability >= 0.5,
-                              "weights_id": detector.weights_id,
-                              "enlarged": min(pixels.shape[:2]) < detector.config.size}
+        report["detector"] = detector.report(pixels)
     return report
 
 
-def verify_bytes(data: bytes, name: str = "upload", key: str | None = None, detector: Detector | None = None) -> dict[str, Any]:
+def verify_bytes(data: bytes, name: str = "upload", key: str | None = None, detector: Scorer | None = None) -> dict[str, Any]:
     """:func:`verify_file` of a file's bytes (an upload), reported under ``name``; ``key``: the active watermark key."""
     if not data:
         raise UserError("no file: send the image's bytes as the request body")
