@@ -122,6 +122,7 @@ def detection_auc(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, st
     """Cross-validated ROC AUC of a logistic regression separating real from synthetic rows (as many of
     each: the larger table is subsampled)."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     n = min(len(real), len(fake))
@@ -132,8 +133,6 @@ def detection_auc(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, st
     y = np.r_[np.zeros(n), np.ones(n)]
     model = LogisticRegression(max_iter=2000)
     scores = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
-    from sklearn.metrics import roc_auc_score
-
     return float(roc_auc_score(y, scores))
 
 

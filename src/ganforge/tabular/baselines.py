@@ -4,7 +4,8 @@
   (``z = Phi^-1(F(x))``); the columns' dependence is one correlation matrix of those normals.
   Sampling draws ``z ~ N(0, R)`` and maps each column back through its empirical quantile
   function. Categories take consecutive intervals of [0, 1], as wide as their frequencies, and a
-  value anywhere in its interval; missing numeric values are a 0/1 column of their own.
+  value anywhere in its interval; missing numeric values are drawn at their training share,
+  independently of the other columns.
   ``condition=COLUMN`` fits one copula per value of that column (a class-conditional model, which
   keeps class-specific correlations) and samples classes at their training frequencies.
 * :class:`Resample`: training rows drawn with replacement, numeric values moved by Gaussian noise
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..errors import DataError
-from ..metrics.tabular import MISSING, NUMERIC
+from ..metrics.tabular import NUMERIC
 from ..metrics.tabular import category_values as as_categories
 from ..metrics.tabular import numeric_values as numeric
 from .transform import from_categories, from_numeric, value_type
@@ -145,4 +146,4 @@ class Resample:
         return rows
 
 
-__all__ = ["GaussianCopula", "Resample", "MISSING"]
+__all__ = ["GaussianCopula", "Resample"]

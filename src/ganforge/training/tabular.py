@@ -22,7 +22,7 @@ time the generator draws conditional vectors at the categories' plain frequencie
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -133,6 +133,3 @@ class CTGANRecipe(GANRecipe):
             offset += width
         penalty = penalty / len(logits)
         return loss + self.options.cond_weight * penalty, {**logs, "cond_ce": penalty.detach()}
-
-    def generator_meta(self) -> dict[str, Any]:
-        return {}
