@@ -27,7 +27,6 @@ JPEG 75. The ``png`` column scores the fakes as written.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import time
@@ -37,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from PIL import Image
+from watermark import half_size, jpeg  # the same attacks as the watermark study
 
 import ganforge
 from ganforge.safeguards.detector import (
@@ -88,16 +88,6 @@ def to_uint8(samples: torch.Tensor) -> list[np.ndarray]:
     """Generator output ``[N, 3, H, W]`` in [-1, 1] -> uint8 ``[H, W, 3]`` arrays (as ganforge stores them)."""
     stored = ((samples.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return list(stored)
-
-
-def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def half_size(image: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).resize((image.shape[1] // 2, image.shape[0] // 2), Image.BILINEAR))
 
 
 #: test conditions: (what is done to the real test images, what to the fakes). The real CIFAR-10

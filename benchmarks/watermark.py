@@ -42,6 +42,11 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buffer).convert(Image.fromarray(image).mode))
 
 
+def half_size(image: np.ndarray) -> np.ndarray:
+    """The image halved (Pillow bilinear)."""
+    return np.asarray(Image.fromarray(image).resize((image.shape[1] // 2, image.shape[0] // 2), Image.BILINEAR))
+
+
 def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
     h, w = image.shape[:2]
     ch, cw = round(h * fraction), round(w * fraction)
@@ -53,7 +58,7 @@ ATTACKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "jpeg90": lambda x: jpeg(x, 90),
     "jpeg75": lambda x: jpeg(x, 75),
     "jpeg50": lambda x: jpeg(x, 50),
-    "resize0.5": lambda x: np.asarray(Image.fromarray(x).resize((x.shape[1] // 2, x.shape[0] // 2), Image.BILINEAR)),
+    "resize0.5": half_size,
     "crop0.75": lambda x: centre_crop(x, 0.75),
     "blur1": lambda x: np.asarray(Image.fromarray(x).filter(ImageFilter.GaussianBlur(1))),
 }
