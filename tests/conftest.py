@@ -77,6 +77,30 @@ def tone_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tones(tmp_path_factory.mktemp("tones"))
 
 
+def write_table(path: Path, rows: int = 200, seed: int = 0) -> Path:
+    """A CSV of ``rows`` rows of each column kind: ``age``, ``income`` (continuous; a tenth of the incomes missing),
+    ``visits`` (discrete), ``joined`` (date), ``smoker`` (boolean), ``city`` (categorical; a name holds a comma)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    income = np.round(rng.lognormal(10, 0.5, rows), 2)
+    table = pd.DataFrame({
+        "age": np.round(rng.normal(45, 12, rows), 1), "income": np.where(rng.random(rows) < 0.1, np.nan, income),
+        "visits": rng.integers(0, 60, rows),
+        "joined": (pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, rows), unit="D")).strftime("%Y-%m-%d"),
+        "smoker": rng.random(rows) < 0.3, "city": rng.choice(["Paris", "Lyon", "Washington, D.C."], rows),
+    })
+    table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def table_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small table of every column kind (:func:`write_table`: 200 rows, 6 columns) as a CSV file. Read-only."""
+    return write_table(tmp_path_factory.mktemp("table") / "people.csv")
+
+
 @pytest.fixture(scope="session")
 def _tiny_runs(tmp_path_factory: pytest.TempPathFactory, _session_cache: Path,
                request: pytest.FixtureRequest) -> Iterator[Callable[[str], ganforge.Run]]:
@@ -125,6 +149,12 @@ def tiny_ring8_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
 def tiny_audio_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
     """A conditional SpecGAN on ``tone_folder`` (``TINY_RUNS["cspecgan"]``, 20 steps), shared: do not change it."""
     return _tiny_runs("cspecgan")
+
+
+@pytest.fixture(scope="session")
+def tiny_table_run(_tiny_runs: Callable[[str], ganforge.Run]) -> ganforge.Run:
+    """A CTGAN on ``table_csv`` (``TINY_RUNS["ctgan"]``, 20 steps), shared: do not change it."""
+    return _tiny_runs("ctgan")
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import warnings
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile
 import torch
@@ -21,8 +22,10 @@ from PIL import Image
 
 import ganforge
 from ganforge import cli
+from ganforge import modality as modalities
 from ganforge.audio import read_provenance
 from ganforge.errors import UserError
+from ganforge.modality import Media
 from ganforge.safeguards import watermark
 from ganforge.serve import create_app
 from ganforge.serve.batcher import MicroBatcher
@@ -224,6 +227,39 @@ def test_audio_size_limits_count_samples(tiny_audio_run):
         assert client.get("/api/info").json()["limits"]["max_values"] == 8192
         schema = client.get("/openapi.json").json()
         assert "audio/wav" in schema["paths"]["/api/generate"]["post"]["responses"]["200"]["content"]
+
+
+# --------------------------------------------------------------------------- a table run: CSV rows, one table on the page
+
+
+@pytest.fixture(scope="module")
+def table(tiny_table_run):
+    """The session's tiny CTGAN on conftest's table_csv (6 columns of every kind), served."""
+    with local(create_app(tiny_table_run.dir)) as client:
+        yield client
+
+
+def test_a_table_run_is_served_as_csv_rows(table, tiny_table_run):
+    info = table.get("/api/info").json()
+    assert info["modality"] == "table" and info["media_type"] == "text/csv" and info["batch_media_type"] == "image/png"
+    assert Media(info["media_type"], ".csv").element == "table"  # what the page presents such files in
+    body = table.post("/api/generate", json={"n": 3, "seed": 5, "format": "images"}).json()
+    assert body["media_type"] == "text/csv" and body["seeds"] == [5, 6, 7] and body["labels"] is None
+    generator = ganforge.load(tiny_table_run.dir)
+    kind = modalities.of(generator)
+    for b64, seed in zip(body["images"], body["seeds"]):
+        row = pd.read_csv(io.BytesIO(base64.b64decode(b64)))  # a header and one row
+        expected = pd.read_csv(io.StringIO(kind.rows(generator.sample(1, seed=seed)).to_csv(index=False)))
+        assert list(row.columns) == [c.name for c in kind.transformer.columns] and len(row) == 1
+        pd.testing.assert_frame_equal(row, expected, rtol=1e-4)  # row i is Generator.sample(1, seed + i)
+
+
+def test_the_page_shows_csv_samples_as_one_table(table):
+    script = table.get("/static/app.js").text
+    # the page maps text/csv to a table, as Media.element does, and builds one <table> of all the CSV samples
+    assert re.search(r'const ELEMENTS = \{ "text/csv": "table",', script) and Media("text/csv", ".csv").element == "table"
+    assert "function sampleTable(" in script and 'if (tag === "table")' in script
+    assert "table.rows" in table.get("/static/style.css").text
 
 
 # --------------------------------------------------------------------------- bad input: 4xx, never 5xx

@@ -1,12 +1,13 @@
 """The ``ganforge serve`` web page in a real browser (Chromium via Playwright) against a real server:
 images (``<img>``, enlarge, interpolate, download), an audio run (``<audio>`` players that decode and play), a text
-run (sentences) and a video run (animated GIFs that decode and move).
+run (sentences), a table run (one ``<table>`` of rows) and a video run (animated GIFs that decode and move).
 
 Skipped only where no browser exists: install one with ``apt-get install chromium``
 (the tests launch ``/usr/bin/chromium``; never ``playwright install``).
 """
 
 import base64
+import csv
 import io
 import socket
 import threading
@@ -349,6 +350,39 @@ def test_a_text_run_shows_its_sentences_in_the_page(browser, text_url):
     assert shown == [base64.b64decode(b).decode("utf-8").strip() for b in api["images"]] and any(shown)
     assert not errors, errors
     context.close()
+
+
+# --------------------------------------------------------------------------- a table run: one <table> of rows
+
+
+@pytest.fixture(scope="module")
+def table_url(browser, request):  # after `browser`: no training when the tests skip
+    """The session's tiny CTGAN on conftest's table_csv (6 columns, a city name with a comma), served."""
+    run = request.getfixturevalue("tiny_table_run")
+    with serving(run.dir) as url:
+        yield url
+
+
+def test_a_table_run_shows_its_rows_as_a_table(browser, table_url):
+    context, page, errors = open_page(browser, table_url)
+    # one table: a header (the caption column, then the table's columns) and a row per sample
+    assert page.locator("#grid table").count() == 1
+    assert page.locator("#grid img, #grid blockquote, #grid audio").count() == 0
+    header = page.eval_on_selector_all("#grid thead th", "ths => ths.map(th => th.textContent)")
+    cells = page.eval_on_selector_all("#grid tbody tr", "trs => trs.map(tr => [...tr.cells].map(c => c.textContent))")
+    body = {"n": 16, "seed": 0, "label": None, "truncation": None, "format": "images"}
+    api = httpx.post(table_url + "api/generate", json=body, timeout=60).json()
+    assert api["media_type"] == "text/csv"
+    files = [list(csv.reader(io.StringIO(base64.b64decode(b).decode("utf-8")))) for b in api["images"]]
+    assert header == ["sample", *files[0][0]] and len(header) == 7
+    assert cells == [[f"seed {i}", *rows[1]] for i, rows in enumerate(files)]  # quoted fields (a comma) as one cell
+    assert "first column" in page.text_content("#hint")
+    # interpolation frames are a table too
+    page.fill("#steps", "3")
+    click(page, "#interpolate")
+    assert page.locator("#frames tbody tr").count() == 3 and page.locator("#error").is_hidden()
+    context.close()
+    assert not errors, errors
 
 
 # --------------------------------------------------------------------------- a video run: animated GIFs in <img>

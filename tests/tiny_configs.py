@@ -37,6 +37,12 @@ TINY_RUNS = {
         "train.sample_count": 6, "train.progress": False, "train.threads": THREADS, "eval.every": 0,
         "eval.metrics": ["is", "fid", "kid"],  # the tones are no digits: no label accuracy
     }),
+    # a CTGAN on conftest's table_csv (200 rows of 6 mixed columns): table plumbing
+    "ctgan": ("ctgan-breast-cancer", {
+        "data.name": "table", "data.root": "{table_csv}", "model.hidden_dim": 32, "model.d_hidden_dim": 32,
+        "train.batch_size": 50, "train.steps": 20, "train.log_every": 10, "train.sample_every": 10,
+        "train.checkpoint_every": 10, "train.progress": False, "train.threads": THREADS,
+    }),
     # a conditional MoCoGAN on moving digits at 16x16, 8 frames: video plumbing
     "cmocogan": ("cmocogan-moving-digits", {
         "data.resolution": 16, "data.frames": 8, "model.base_channels": 8, "model.content_dim": 8, "model.motion_dim": 4,

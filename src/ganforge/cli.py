@@ -105,6 +105,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if not hasattr(generator, "temperature"):
             raise UserError("--temperature applies to generators that sample word by word (text runs), not to this one")
         generator.temperature = extra["temperature"] = args.temperature
+    if args.condition is not None:
+        extra.update(kind.condition(generator, args.condition))
     samples = generator.sample(args.n, seed=args.seed, labels=label, truncation=args.truncation)
     nrow = args.nrow or (generator.num_classes if generator.num_classes and label is None else None)
     metadata = provenance(generator, seed=args.seed, label=label, truncation=args.truncation, **extra)
@@ -469,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=int, help="images per row in the grid")
     p.add_argument("--temperature", type=float,
                    help="sampling temperature of text generators: below 1 more likely words, above 1 more varied (default 1)")
+    p.add_argument("--condition", metavar="COLUMN=VALUE",
+                   help="table runs: every row holds this value of a category column (e.g. target=malignant)")
     provenance_flags(p)
     p.set_defaults(func=cmd_sample, ranges={"n": Range(1, 100_000), "seed": SEED_RANGE, "truncation": finite,
                                             "nrow": Range(1, 1000), "temperature": Range(0.01, 100)})

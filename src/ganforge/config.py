@@ -181,6 +181,16 @@ class OptimConfig:
 
 
 @dataclass
+class PrivacyConfig:
+    """Differentially private training of the critic (DP-SGD with Opacus; ``training/privacy.py``)."""
+
+    epsilon: float | None = ranged(None, 0, 1e4, lo_open=True)  # target epsilon at the end of training; None = not private
+    delta: float = ranged(1e-5, 0, 1, lo_open=True, hi_open=True)  # the (epsilon, delta) guarantee's delta
+    max_grad_norm: float = ranged(1.0, 0, 1e6, lo_open=True)  # per-sample gradient clipping norm C
+    accountant: str = "rdp"  # rdp | prv | gdp (Opacus's privacy accountants)
+
+
+@dataclass
 class TrainConfig:
     """The training loop: length, batch, schedule, logging and checkpoint cadence."""
 
@@ -206,6 +216,7 @@ class TrainConfig:
     # Sign the sample grids with a C2PA manifest (PEM files; as --sign-cert/--sign-key; pip install 'ganforge[c2pa]')
     sign_cert: str | None = None
     sign_key: str | None = None
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD of the critic (recipe ctgan)
 
 
 @dataclass
@@ -396,6 +407,7 @@ def validate(config: Config) -> None:
         if len(getattr(config.optim, key)) != 2:
             raise ConfigError(f"config key 'optim.{key}' must be a list of two floats")
     _one_of("train.precision", t.precision, list(PRECISIONS))
+    _one_of("train.privacy.accountant", t.privacy.accountant, list(ACCOUNTANTS))
     if config.data.channels not in (None, 1, 3):
         raise ConfigError(f"config key 'data.channels' must be 1 or 3, got {config.data.channels}")
     d = config.data
@@ -410,6 +422,8 @@ def validate(config: Config) -> None:
 
 #: optim.name values (training/recipes.py make_optimizer builds them).
 OPTIMIZERS = ("adam", "rmsprop")
+#: train.privacy.accountant values (Opacus's accountants: Renyi DP, privacy random variables, Gaussian DP).
+ACCOUNTANTS = ("rdp", "prv", "gdp")
 #: train.precision values (training/recipes.py AMP_DTYPES maps them to autocast dtypes).
 PRECISIONS = ("fp32", "bf16", "fp16")
 

@@ -12,7 +12,9 @@ A :class:`Modality` owns everything that depends on what one sample *is*:
 * the files a browser presents (:class:`Media`): one stored sample as a file (:attr:`~Modality.media`,
   :meth:`~Modality.encode`: the serve API's samples, ``ganforge synthesize``'s folders), and a batch a
   person plays beside its picture (:attr:`~Modality.playable`, :meth:`~Modality.encode_playable`: the
-  trainer's ``samples/step-N.wav`` that ``report.html`` embeds, the serve API's ``grid`` of clips).
+  trainer's ``samples/step-N.wav`` that ``report.html`` embeds, the serve API's ``grid`` of clips);
+* what ``report.html`` adds beside the previews (:meth:`~Modality.report_sections`: the training data
+  against samples of the run's generator; tables: a histogram per column).
 
 Data sets declare their modality (``Dataset.modality``), the trainer stamps it into the
 generator's metadata, and every command looks the modality up here. Adding one is a
@@ -52,11 +54,31 @@ class Media:
 
     @property
     def element(self) -> str:
-        """The HTML element that presents it: ``img``, ``audio``, ``video`` or ``blockquote`` (text), from the MIME type's major part."""
-        return {"image": "img", "audio": "audio", "video": "video", "text": "blockquote"}.get(self.type.split("/", 1)[0], "object")
+        """The HTML element that presents it: ``table`` (CSV rows), else from the MIME type's major part ``img``,
+        ``audio``, ``video`` or ``blockquote`` (text). The serve page's ``elementFor`` maps them the same way."""
+        return _ELEMENTS.get(self.type) or _ELEMENTS.get(self.type.split("/", 1)[0], "object")
+
+
+#: MIME types, then major parts of them -> the element that presents such a file (:attr:`Media.element`).
+_ELEMENTS = {"text/csv": "table", "image": "img", "audio": "audio", "video": "video", "text": "blockquote"}
 
 
 PNG = Media("image/png", ".png")
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A part of ``report.html`` that a modality adds (:meth:`Modality.report_sections`).
+
+    Attributes:
+        title: its heading (plain text).
+        text: a paragraph under it (plain text).
+        figures: self-contained HTML fragments (inline SVG), shown side by side.
+    """
+
+    title: str
+    text: str
+    figures: tuple[str, ...] = ()
 
 
 # The writers every modality may list in its ``writers`` (a new modality reuses them).
@@ -109,6 +131,8 @@ class Modality:
             (:meth:`encode_playable`; audio: the clips one after another in a WAV); None: the picture is all.
         data_suffixes: the files of this kind that folder data sets read (``synthesize --balance`` counts them).
         scalable: whether samples can be enlarged (the serve API's ``scale``: images).
+        report_samples: how many training samples, and as many generated ones, ``report.html`` hands
+            :meth:`report_sections` (at most); 0: it adds nothing, and reads no data.
     """
 
     name: str = ""
@@ -126,6 +150,7 @@ class Modality:
     rank: int = 0
     #: Fewest samples a preview shows (a scatter plot needs many points to show a mixture).
     min_preview: int = 0
+    report_samples: int = 0
 
     @property
     def servable(self) -> bool:
@@ -190,6 +215,11 @@ class Modality:
         """:meth:`preview` saved as a PNG with ``metadata`` text chunks."""
         return save_png(self.preview(samples, nrow=nrow, reference=reference), path, metadata)
 
+    def report_sections(self, real: torch.Tensor, fake: torch.Tensor) -> list[ReportSection]:
+        """What ``report.html`` shows of stored training samples ``real`` against stored generated ones ``fake``
+        (each at most :attr:`report_samples`; called on the modality bound to the run's generator). Default: nothing."""
+        return []
+
     def encode(self, stored: torch.Tensor, metadata: dict[str, Any], *, scale: int = 1) -> bytes:
         """One stored sample (:meth:`to_stored` of an output) as a :attr:`media` file with ``metadata`` as provenance.
 
@@ -218,6 +248,11 @@ class Modality:
         """The values ``count`` samples of ``shape`` make at ``scale`` (what a size limit counts), and how to say it."""
         values = count * math.prod(int(s) for s in shape)
         return values, f"{count} {self.plural} of {values // max(count, 1)} values ({values} in all)"
+
+    def condition(self, generator: Any, spec: str) -> dict[str, Any]:
+        """Make ``generator`` produce only samples that satisfy ``spec`` (``ganforge sample --condition``);
+        returns what the samples' provenance records of it. Modalities without conditions refuse."""
+        raise UserError(f"--condition applies to table runs (column=value); this generator makes {self.plural}")
 
     @property
     def suffixes(self) -> list[str]:
@@ -352,6 +387,6 @@ register(ImageModality())
 register(PointsModality())
 
 __all__ = [
-    "MODALITIES", "PNG", "ImageModality", "Media", "Modality", "PointsModality", "Writer", "get", "infer", "of", "register",
-    "write_npy", "write_png", "write_pngs",
+    "MODALITIES", "PNG", "ImageModality", "Media", "Modality", "PointsModality", "ReportSection", "Writer", "get", "infer",
+    "of", "register", "write_npy", "write_png", "write_pngs",
 ]

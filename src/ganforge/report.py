@@ -2,23 +2,32 @@
 
 The page has no external references (charts are inline SVG, images and sounds are data URLs),
 so it can be mailed, archived or opened offline. Where the run's modality has a playable form
-(audio), each preview picture has a player of the same samples (``samples/step-N.wav``). The
-trainer rewrites it whenever it saves a sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
+(audio), each preview picture has a player of the same samples (``samples/step-N.wav``); where it
+compares its training data with generated samples (:meth:`~ganforge.modality.Modality.report_sections`:
+tables' histograms per column), its sections follow the previews. The trainer rewrites it whenever it
+saves a sample grid; ``ganforge report RUN_DIR`` rebuilds it by hand.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
+from . import data as datasets
 from . import modality as modalities
+from .config import DataConfig
 from .core import atomic_write_text
 from .errors import UserError
 from .rundir import REPORT as REPORT_FILE
 from .rundir import RunDir
+from .viz import CHART_COLOURS
 
 REPORT = REPORT_FILE
 #: Sample grids embedded at most (evenly spaced over the run, always the first and the last).
@@ -30,7 +39,11 @@ _GROUPS = {
     "losses": ("d_loss", "g_loss"),
     "discriminator outputs": ("d_real", "d_fake"),
 }
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+#: The seed of the generated samples that the modality's sections compare with the training data.
+REPORT_SEED = 0
+#: The training samples last read for those sections, by data config (the trainer rewrites the report at
+#: every sample step, and a table's data set takes seconds to build).
+_TRAINING: dict[str, torch.Tensor] = {}
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -80,7 +93,7 @@ def svg_chart(title: str, curves: dict[str, list[tuple[float, float]]], width: i
         f'<text x="{width - right}" y="{height - 10}" class="xlab end">{_tick(x1)}</text>',
     ]
     for i, (name, pts) in enumerate(curves.items()):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = CHART_COLOURS[i % len(CHART_COLOURS)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         if len(pts) == 1:
             x, y = pts[0]
@@ -138,6 +151,35 @@ def _figure(grid: Path, playable: modalities.Media | None) -> str:
     return f'<figure><img src="{_data_url(grid)}" alt="{name}">{player}<figcaption>{name}</figcaption></figure>'
 
 
+def training_samples(cfg: DataConfig, n: int) -> torch.Tensor:
+    """The first ``n`` stored samples of the data set ``cfg`` describes (the last set read is kept)."""
+    key = json.dumps([asdict(cfg), n], sort_keys=True, default=str)
+    if key not in _TRAINING:
+        _TRAINING.clear()
+        _TRAINING[key] = datasets.create(cfg).data[:n].clone()
+    return _TRAINING[key]
+
+
+def modality_sections(run: RunDir, kind: modalities.Modality | None, training: torch.Tensor | None = None) -> str:
+    """The modality's own sections (:meth:`~ganforge.modality.Modality.report_sections`): the run's training
+    data (``training``: its stored samples, else read from the run's data config) against samples of its
+    saved generator (seed :data:`REPORT_SEED`); a note where they cannot be drawn."""
+    if kind is None or not kind.report_samples:
+        return ""
+    if not run.generator_meta():
+        return f"<p>Comparisons of the training data with generated {html.escape(kind.plural)} follow once the run saves its generator.</p>"
+    try:
+        generator = run.load_generator()
+        bound = modalities.of(generator)  # with the generator's context (a table's encoding)
+        real = training_samples(run.config.data, kind.report_samples) if training is None else training[:kind.report_samples]
+        sections = bound.report_sections(real, bound.to_stored(generator.sample(len(real), seed=REPORT_SEED)))
+    except UserError as err:
+        return f"<p>No comparison of the training data with generated {html.escape(kind.plural)}: {html.escape(str(err))}</p>"
+    made = f" Generated {kind.plural}: seed {REPORT_SEED}, the generator saved at step {generator.meta.get('step', '?')}."
+    return "".join(f"<h2>{html.escape(s.title)}</h2><p>{html.escape(s.text + made)}</p>"
+                   f'<div class="charts">{"".join(s.figures)}</div>' for s in sections)
+
+
 _STYLE = """
 body { font: 14px system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; }
@@ -153,11 +195,12 @@ table { border-collapse: collapse; } td { padding: 2px 12px 2px 0; }
 """
 
 
-def build_report(run_dir: str | Path, modality: str | None = None) -> str:
+def build_report(run_dir: str | Path, modality: str | None = None, training: torch.Tensor | None = None) -> str:
     """The HTML text of a run's report.
 
     ``modality`` names the run's modality (the trainer knows it before ``generator/`` is saved);
-    None reads it from the saved generator's metadata.
+    None reads it from the saved generator's metadata. ``training``: the run's stored training samples
+    where the caller holds them (the trainer), for the modality's sections; None reads them when needed.
     """
     run = RunDir(run_dir)
     if not (run.is_run() or run.metrics_path.is_file()):
@@ -184,6 +227,7 @@ def build_report(run_dir: str | Path, modality: str | None = None) -> str:
         '<div class="grids">'
         + ("".join(_figure(p, playable) for p in grids) or f"<p>no {html.escape(caption)} yet</p>")
         + "</div>",
+        modality_sections(run, kind, training),
         "<h2>Config</h2>",
         f"<pre>{html.escape(config_text)}</pre>",
     ]
@@ -194,10 +238,10 @@ def build_report(run_dir: str | Path, modality: str | None = None) -> str:
     )
 
 
-def write_report(run_dir: str | Path, modality: str | None = None) -> Path:
-    """Write ``RUN_DIR/report.html`` atomically and return its path (``modality``: see :func:`build_report`)."""
+def write_report(run_dir: str | Path, modality: str | None = None, training: torch.Tensor | None = None) -> Path:
+    """Write ``RUN_DIR/report.html`` atomically and return its path (``modality``, ``training``: see :func:`build_report`)."""
     path = RunDir(run_dir).report_path
-    atomic_write_text(path, build_report(run_dir, modality))
+    atomic_write_text(path, build_report(run_dir, modality, training))
     return path
 
 

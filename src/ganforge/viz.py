@@ -1,9 +1,11 @@
-"""Pictures of samples: image grids and 2-D scatter plots, written as PNG."""
+"""Pictures of samples: image grids and 2-D scatter plots, written as PNG; bar charts as inline SVG."""
 
 from __future__ import annotations
 
+import html
 import io
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -125,3 +127,52 @@ def comparison_grid(columns: list[torch.Tensor], max_rows: int = 8, padding: int
     slot = (order % rows) * groups + order // rows
     tiles[slot] = torch.stack(fitted, dim=1).cpu()
     return image_grid(tiles.reshape(-1, channels, height, width), nrow=groups * len(columns), padding=padding)
+
+
+#: Colours of a chart's series, in order (``report.html``'s curves, :func:`svg_bars`).
+CHART_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def svg_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *, overlay: bool = False,
+             ends: tuple[str, str] | None = None, width: int = 300, height: int = 210) -> str:
+    """An inline SVG bar chart (``report.html``'s classes): ``series`` maps a name to one height per label.
+
+    ``overlay`` draws the series over each other, see-through (histograms on shared bins), else side by side
+    (category shares). The series' key is under the title, a line each; the x axis shows ``ends`` at its ends (a histogram's
+    range), else the labels under their bars; every bar's tooltip names its label, series and height.
+    """
+    left, right, top = 44, 8, 26 + 13 * len(series)
+    bottom = 24 if ends else 64
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max((float(v) for values in series.values() for v in values), default=0.0) or 1.0
+    slot = plot_w / max(len(labels), 1)
+    bar = slot if overlay else slot / max(len(series), 1)
+    opacity = ' fill-opacity="0.5"' if overlay else ""
+    parts = [
+        f'<svg class="chart bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{left}" y="14" class="title">{html.escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>',
+        f'<text x="{left - 4}" y="{top + 4}" class="ylab">{peak:.3g}</text>',
+        f'<text x="{left - 4}" y="{top + plot_h}" class="ylab">0</text>',
+    ]
+    for s, (name, values) in enumerate(series.items()):
+        colour, y = CHART_COLOURS[s % len(CHART_COLOURS)], 30 + 13 * s
+        parts.append(f'<rect x="{left}" y="{y - 9}" width="9" height="9" fill="{colour}"{opacity}/>'
+                     f'<text x="{left + 13}" y="{y}" class="key">{html.escape(name)}</text>')
+        for i, (label, value) in enumerate(zip(labels, values)):
+            h = float(value) / peak * plot_h
+            x = left + i * slot + (0 if overlay else s * bar)
+            parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{max(bar - 1, 0.5):.1f}" height="{h:.1f}" '
+                         f'fill="{colour}"{opacity}><title>{html.escape(f"{label}: {name} {float(value):.3g}")}</title></rect>')
+    if ends:
+        parts.append(f'<text x="{left}" y="{height - 8}" class="xlab">{html.escape(ends[0])}</text>')
+        parts.append(f'<text x="{width - right}" y="{height - 8}" class="xlab end">{html.escape(ends[1])}</text>')
+    else:
+        for i, label in enumerate(labels):
+            x, y = left + (i + 0.5) * slot, top + plot_h + 10
+            short = label if len(label) <= 11 else label[:10] + "\u2026"
+            parts.append(f'<text x="{x:.1f}" y="{y}" class="xlab" text-anchor="end" transform="rotate(-40 {x:.1f} {y})">'
+                         f'{html.escape(short)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

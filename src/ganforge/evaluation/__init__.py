@@ -22,6 +22,7 @@ Importing the package registers the built-in metrics and run evaluators.
 """
 
 from . import adapters  # noqa: F401  (registers fid, kid, is, pr, dc, modes, cas)
+from . import tabular as _tabular  # noqa: F401  (registers tstr, column-shapes, correlation, detection, dcr and epsilon)
 from . import text as _text  # noqa: F401  (registers bleu, self-bleu, copy and nll)
 from . import video as _video  # noqa: F401  (registers fvd, frame-fid, identity and motion)
 from .api import (

@@ -118,9 +118,13 @@ def _correlation(x: np.ndarray) -> np.ndarray:
     return (centred.T @ centred) / np.outer(norm, norm)
 
 
-def detection_auc(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, str], *, folds: int = 5, seed: int = 0) -> float:
-    """Cross-validated ROC AUC of a logistic regression separating real from synthetic rows (as many of
-    each: the larger table is subsampled)."""
+def detection_auc(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, str], *, folds: int = 5, seed: int = 0,
+                  model: str = "logistic") -> float:
+    """Cross-validated ROC AUC of a classifier separating real from synthetic rows (as many of each: the
+    larger table is subsampled). ``model``: ``logistic`` (a logistic regression, as SDMetrics'
+    LogisticDetection: it sees each feature's shift, not broken relations between features) or
+    ``forest`` (a random forest of 100 trees: it also sees relations, and is the harder judge)."""
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -131,8 +135,12 @@ def detection_auc(real: pd.DataFrame, fake: pd.DataFrame, kinds: Mapping[str, st
     fake = fake.iloc[rng.permutation(len(fake))[:n]]
     x = np.r_[encode(real, kinds), encode(fake, kinds, reference=real)]
     y = np.r_[np.zeros(n), np.ones(n)]
-    model = LogisticRegression(max_iter=2000)
-    scores = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
+    classifiers = {"logistic": lambda: LogisticRegression(max_iter=2000),
+                   "forest": lambda: RandomForestClassifier(100, min_samples_leaf=2, random_state=seed, n_jobs=1)}
+    if model not in classifiers:
+        raise ValueError(f"model must be one of {', '.join(classifiers)}, got {model!r}")
+    folds_ = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = cross_val_predict(classifiers[model](), x, y, cv=folds_, method="predict_proba")[:, 1]
     return float(roc_auc_score(y, scores))
 
 

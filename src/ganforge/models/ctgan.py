@@ -10,6 +10,10 @@ gives the row's logits. Per output span (:class:`~ganforge.tabular.TableTransfor
   flags): differentiable, and close to one-hot, so the critic cannot tell generated one-hots by
   their softness alone. :meth:`CTGANGenerator.decode` makes them exactly one-hot.
 
+A fixed condition (:meth:`CTGANGenerator.set_condition`, ``ganforge sample --condition column=value``)
+replaces the drawn conditional vector with that category's one-hot and sets the column's output to
+it, so every row holds the asked value and the other columns follow it.
+
 Sampling stays a pure function of the latent: the latent holds, after the ``noise_dim`` noise
 values, two values that pick the conditional vector (a category column uniformly, then a category
 at its training frequency, from :meth:`~CTGANGenerator.fit_data`) and one value per one-hot entry
@@ -54,12 +58,13 @@ class CTGANGenerator(Generator):
     """Noise + conditional vector -> residual MLP -> activated row vector (see the module docstring)."""
 
     def __init__(self, output_shape: tuple[int, ...] | list[int], spans: list[list[Any]] | None = None, noise_dim: int = 128,
-                 hidden_dim: int = 256, num_layers: int = 2, tau: float = 0.2, num_classes: int = 0) -> None:
+                 hidden_dim: int = 256, num_layers: int = 2, tau: float = 0.2, num_classes: int = 0,
+                 copy_condition: bool = False) -> None:
         super().__init__()
         self.output_shape = tuple(output_shape)
         width = math.prod(self.output_shape)
         self.spans = as_spans(spans, width)
-        self.noise_dim, self.tau, self.num_classes = noise_dim, tau, num_classes
+        self.noise_dim, self.tau, self.num_classes, self.copy_condition = noise_dim, tau, num_classes, copy_condition
         self.conditions = [s for s in self.spans if s[3]]
         self.cond_dim = sum(s[1] for s in self.conditions)
         self.softmax_dim = sum(s[1] for s in self.spans if s[2] == "softmax")
@@ -72,6 +77,23 @@ class CTGANGenerator(Generator):
         self.out = nn.Linear(size, width)
         # training frequency of every category of the conditional columns (fit_data); uniform until then
         self.register_buffer("frequencies", torch.ones(self.cond_dim))
+        self.fixed: tuple[int, int, int, int] | None = None  # set_condition: (span start, width, category, cond offset)
+
+    def set_condition(self, start: int | None, category: int = 0) -> None:
+        """Generate every row with category ``category`` of the conditional span starting at ``start`` (None: draw
+        conditions again)."""
+        if start is None:
+            self.fixed = None
+            return
+        offset = 0
+        for span_start, width, _, _ in self.conditions:
+            if span_start == start:
+                if not 0 <= category < width:
+                    raise ValueError(f"category {category} out of range 0..{width - 1}")
+                self.fixed = (start, width, category, offset)
+                return
+            offset += width
+        raise ValueError(f"no conditional span starts at {start}")
 
     def fit_data(self, real: torch.Tensor) -> None:
         """Category frequencies of the conditional columns, from real row vectors (their one-hots)."""
@@ -102,19 +124,28 @@ class CTGANGenerator(Generator):
         return cond
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.activate(self.logits(z, cond), z)
+        cond = self.condition_of(z) if cond is None else cond
+        return self.activate(self.logits(z, cond), z, cond)
 
-    def logits(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def condition_of(self, z: torch.Tensor) -> torch.Tensor:
+        """The conditional vectors of latents ``z``: the fixed condition's (:meth:`set_condition`), else drawn from
+        the latent's two condition values."""
+        if self.fixed is None:
+            return self.draw_condition(z[:, self.noise_dim:self.noise_dim + 2])
+        cond = torch.zeros(len(z), self.cond_dim, device=z.device)
+        cond[:, self.fixed[3] + self.fixed[2]] = 1.0
+        return cond
+
+    def logits(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The row logits before the per-span activations (the recipe's conditional loss reads them)."""
-        if cond is None:
-            cond = self.draw_condition(z[:, self.noise_dim:self.noise_dim + 2])
         h = torch.cat([z[:, :self.noise_dim], cond], dim=1) if self.cond_dim else z[:, :self.noise_dim]
         for layer in self.layers:
             h = torch.cat([h, layer(h)], dim=1)
         return self.out(h)
 
-    def activate(self, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """``tanh`` per numeric span, Gumbel-softmax (noise from the latent's tail) per one-hot span."""
+    def activate(self, logits: torch.Tensor, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """``tanh`` per numeric span, Gumbel-softmax (noise from the latent's tail) per one-hot span; the column a
+        conditional vector names holds its category (with ``copy_condition``, or a fixed condition)."""
         noise = z[:, self.noise_dim + 2:]
         gumbel = -torch.log(-torch.log(torch.special.ndtr(noise).clamp(1e-10, 1 - 1e-7)))
         parts, used = [], 0
@@ -125,7 +156,20 @@ class CTGANGenerator(Generator):
             else:
                 parts.append(F.softmax((x + gumbel[:, used:used + width]) / self.tau, dim=1))
                 used += width
-        return torch.cat(parts, dim=1).view(len(z), *self.output_shape)
+        out = torch.cat(parts, dim=1)
+        if cond is not None and (self.copy_condition or self.fixed is not None):
+            out = self.with_condition(out, cond)
+        return out.view(len(z), *self.output_shape)
+
+    def with_condition(self, rows: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Row vectors whose conditional columns named by ``cond`` hold the named category (the others unchanged)."""
+        rows, offset = rows.clone(), 0
+        for start, width, _, _ in self.conditions:
+            part = cond[:, offset:offset + width]
+            named = part.sum(dim=1) > 0
+            rows[named, start:start + width] = part[named].to(rows.dtype)
+            offset += width
+        return rows
 
     def decode(self, outputs: torch.Tensor) -> torch.Tensor:
         """Soft one-hots made exact (the largest entry wins): rows as the data set stores them."""
@@ -168,12 +212,13 @@ def build_ctgan(
     hidden_dim: int = 256,
     num_layers: int = 2,
     tau: float = 0.2,
+    copy_condition: bool = False,
     d_hidden_dim: int = 256,
     d_num_layers: int = 2,
     dropout: float = 0.5,
 ) -> tuple[CTGANGenerator, CTGANCritic]:
     """CTGAN's generator and critic. ``spans``: the table's output layout (the ctgan recipe fills it in
     from the data set)."""
-    generator = CTGANGenerator(data_shape, spans, noise_dim, hidden_dim, num_layers, tau, num_classes)
+    generator = CTGANGenerator(data_shape, spans, noise_dim, hidden_dim, num_layers, tau, num_classes, copy_condition)
     critic = CTGANCritic(data_shape, d_hidden_dim, d_num_layers, dropout, num_classes)
     return generator, critic

@@ -8,10 +8,11 @@ Endpoints (all documented in the OpenAPI schema at ``/openapi.json``):
 * ``GET /api/info``: what the model is, its labels, the media it returns, and the request limits.
 * ``GET /health``, and the web page at ``/``.
 
-What a sample becomes is its modality's: a PNG for images, a WAV for audio (``media_type`` in
-``/api/info`` and in every JSON response says which; the page shows ``<img>`` or ``<audio>``
-from it). Every file carries provenance (:func:`ganforge.sampling.provenance`: PNG text chunks,
-WAV RIFF INFO). Bad input is
+What a sample becomes is its modality's: a PNG for images, a WAV for audio, a CSV row for tables
+(``media_type`` in ``/api/info`` and in every JSON response says which; the page presents it in the
+element of :attr:`~ganforge.modality.Media.element`: ``<img>``, ``<audio>``, one ``<table>`` of all rows).
+Every file carries provenance (:func:`ganforge.sampling.provenance`: PNG text chunks, WAV RIFF INFO;
+a CSV row or a line of text has nowhere to keep it: the JSON response's fields say it). Bad input is
 a 4xx with a message: 422 for a malformed request (wrong type, out-of-range field, unknown
 field), 400 for a request the model cannot honour (``{"detail": "..."}``, any
 :class:`~ganforge.errors.UserError`), 413 for a body over the cap, 400 for a ``Host`` header

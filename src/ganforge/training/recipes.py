@@ -76,6 +76,8 @@ class Recipe:
     task: ClassVar[str] = "generation"
     #: A file of the run directory that also receives the last sample grid (None: none).
     final_grid: ClassVar[str | None] = None
+    #: Whether the recipe trains with ``train.privacy`` (DP-SGD of the critic, training/privacy.py).
+    supports_privacy: ClassVar[bool] = False
 
     @dataclasses.dataclass
     class Options:
@@ -93,6 +95,8 @@ class Recipe:
         """``config`` is checked (:func:`ganforge.validate.check_config`): its options are trusted."""
         self.config, self.dataset, self.device = config, dataset, device
         self.options = self.Options(**config.recipe_options)
+        if config.train.privacy.epsilon is not None and not self.supports_privacy:
+            raise ConfigError(f"recipe={config.recipe} does not train privately; train.privacy works with recipe=ctgan")
         self.rngs: dict[str, torch.Generator] = {}
         self.amp_dtype = AMP_DTYPES[config.train.precision]
         if self.amp_dtype is torch.float16 and device.type != "cuda":

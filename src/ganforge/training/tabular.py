@@ -17,12 +17,18 @@ The critic is ``model.*``'s (``ctgan``: an MLP, packed with ``model.pack``), tra
 configured loss and regularizers (the preset: Wasserstein with gradient penalty). At sampling
 time the generator draws conditional vectors at the categories' plain frequencies
 (:meth:`~ganforge.models.ctgan.CTGANGenerator.draw_condition`), as CTGAN does.
+
+With ``train.privacy`` (DP-CTGAN) the critic trains by DP-SGD (:mod:`ganforge.training.privacy`):
+training-by-sampling would draw rare categories' rows more often than the accountant allows, so
+real rows are Poisson-sampled uniformly instead, and each generated row is conditioned on the
+category of the real row beside it (a column chosen uniformly), which keeps real and generated
+batches conditioned alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,9 +37,11 @@ from torch import nn
 from .. import models
 from ..config import Config, ranged
 from ..data import Dataset
+from ..distributed import DistInfo
 from ..errors import ConfigError
 from ..metrics.tabular import CATEGORY
 from ..tabular import TableTransformer
+from .privacy import PrivateCritic
 from .recipes import RECIPES, Batch, GANRecipe
 
 
@@ -52,6 +60,8 @@ def table_spans(dataset: Dataset) -> list[list[object]]:
 class CTGANRecipe(GANRecipe):
     """:class:`GANRecipe` with CTGAN's conditional sampling of real and generated rows (module docstring)."""
 
+    supports_privacy = True
+
     @dataclasses.dataclass
     class Options:
         cond_weight: float = ranged(1.0, 0.0, 1e3)  # weight of the generator's conditional cross-entropy
@@ -65,15 +75,37 @@ class CTGANRecipe(GANRecipe):
         g = self.generator
         data = dataset.data
         # per conditional category: the rows that hold it (training-by-sampling), and its log-frequency weight
-        self.rows: list[torch.Tensor] = []
+        # (all categories' row lists concatenated, with each category's offset and count into them)
+        rows: list[torch.Tensor] = []
         weights = []
         for start, width, _, _ in g.conditions:
             block = data[:, start:start + width]
-            for k in range(width):
-                self.rows.append(torch.nonzero(block[:, k] > 0.5)[:, 0])
+            rows += [torch.nonzero(block[:, k] > 0.5)[:, 0] for k in range(width)]
             counts = block.sum(dim=0)
             weights.append(torch.log1p(counts) / torch.log1p(counts).sum())
         self.category_weights = weights
+        self.row_counts = torch.tensor([len(r) for r in rows])
+        self.row_offsets = self.row_counts.cumsum(0) - self.row_counts
+        self.row_index = torch.cat(rows) if rows else torch.zeros(0, dtype=torch.long)
+        self.privacy: PrivateCritic | None = None
+        privacy = config.train.privacy
+        if privacy.epsilon is not None:
+            if config.model.pack != 1:
+                raise ConfigError("train.privacy needs model.pack=1: a packed critic input would hold several real rows")
+            if self.regularizers:
+                raise ConfigError("train.privacy trains the critic without loss.regularizers (Opacus cannot clip "
+                                  "per-row gradients of a gradient penalty): remove them")
+            self.rngs["privacy"] = torch.Generator().manual_seed(config.train.seed + 11)
+            self.privacy = PrivateCritic(
+                self.discriminator, self.optimizers["discriminator"], privacy, rows=len(data),
+                batch_size=config.train.batch_size, updates=config.train.steps * self.n_critic, generator=self.rngs["privacy"],
+            )
+            self.optimizers["discriminator"] = self.privacy.optimizer
+
+    def distribute(self, info: DistInfo, *, sync_batchnorm: bool = False) -> None:
+        if self.privacy is not None:
+            raise ConfigError("train.privacy trains on one process (the accounting assumes one Poisson batch per update)")
+        super().distribute(info, sync_batchnorm=sync_batchnorm)
 
     def label_classes(self) -> int:
         return 0  # conditioning is the conditional vector's, not the data set's labels
@@ -92,35 +124,82 @@ class CTGANRecipe(GANRecipe):
         categories = torch.zeros(n, dtype=torch.long)
         for i, weights in enumerate(self.category_weights):
             chosen = columns == i
-            categories[chosen] = torch.multinomial(weights, int(chosen.sum()), replacement=True, generator=rng)
+            if chosen.any():  # a batch may draw no row for a column (tables with many category columns)
+                categories[chosen] = torch.multinomial(weights, int(chosen.sum()), replacement=True, generator=rng)
         offsets = torch.tensor([0] + [s[1] for s in g.conditions]).cumsum(0)[:-1]
         flat = offsets[columns] + categories
         cond = F.one_hot(flat, g.cond_dim).float()
-        picks = torch.stack([self.rows[int(f)][torch.randint(len(self.rows[int(f)]), (1,), generator=rng)] for f in flat]).squeeze(1)
+        # a uniformly drawn row among those holding each chosen category (a category no row holds has
+        # zero log-frequency weight and is never chosen)
+        within = (torch.rand(n, generator=rng) * self.row_counts[flat]).long().clamp_max(self.row_counts[flat] - 1)
+        picks = self.row_index[self.row_offsets[flat] + within]
         return cond, columns, picks
+
+    def condition_of(self, picks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conditional vectors that name the categories real rows ``picks`` hold (a column chosen
+        uniformly per row), and the chosen columns."""
+        g, data = self.generator, self.dataset.data
+        columns = torch.randint(len(g.conditions), (len(picks),), generator=self.rngs["condition"])
+        cond = torch.zeros(len(picks), g.cond_dim)
+        offset = 0
+        for i, (start, width, _, _) in enumerate(g.conditions):
+            chosen = columns == i
+            cond[chosen, offset:offset + width] = data[picks[chosen], start:start + width].float()
+            offset += width
+        return cond, columns
 
     def train_step(self, batches: Iterator[Batch], step: int) -> dict[str, torch.Tensor]:
         size = self.config.train.batch_size
         g = self.generator
         for i in range(self.n_critic):
-            if g.cond_dim:
+            if self.privacy is not None:  # Poisson rows, generated rows conditioned like them
+                picks = self.privacy.poisson_rows()
+                cond, columns = self.condition_of(picks) if g.cond_dim else (None, None)
+            elif g.cond_dim:
                 cond, columns, picks = self.condition(size)
-                batch = {"image": self.dataset.to_model(self.dataset.data[picks]).to(self.device)}
             else:  # no category column: plain GAN training on uniformly drawn rows
-                batch, cond, columns = next(batches), None, None
-            z = self.latents(size)
+                picks, cond, columns = None, None, None
+            batch = next(batches) if picks is None else {"image": self.dataset.to_model(self.dataset.data[picks]).to(self.device)}
+            z = self.latents(len(batch["image"]))
             with torch.set_grad_enabled(i == self.n_critic - 1), self.autocast():
-                logits = g.logits(z, None if cond is None else cond.to(self.device))
-                fake = g.activate(logits, z)
+                cond = g.condition_of(z) if cond is None else cond.to(self.device)
+                logits = g.logits(z, cond)
+                fake = g.activate(logits, z, cond)
             d_loss, d_logs = self.d_update(batch, fake, None)
-        self._conditional = (logits, cond, columns)
+        self._conditional = (logits, None if columns is None else cond, columns)
         g_loss, g_logs = self.g_update(batch, fake, None)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_logs, **g_logs}
+        logs = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **d_logs, **g_logs}
+        t = self.config.train
+        if self.privacy is not None and ((step + 1) % t.log_every == 0 or step + 1 == t.steps):
+            logs["epsilon"] = torch.tensor(self.privacy.epsilon(self.d_updates))  # spent so far (only on logged steps)
+        return logs
+
+    def extra_state(self) -> dict[str, Any]:
+        state = super().extra_state()
+        return {**state, "noise_multiplier": self.privacy.sigma} if self.privacy is not None else state
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        super().load_extra_state(state)
+        saved = state.get("noise_multiplier")
+        if self.privacy is not None and saved is not None and abs(saved - self.privacy.sigma) > 1e-9 * saved:
+            # the accounting assumes one noise level for the whole run: a longer (or shorter) run needs another
+            raise ConfigError(f"train.privacy: this run's noise (multiplier {saved:.4g}) was calibrated to its train.steps; "
+                              "resume it with the same train.steps, or start a new run")
+
+    def generator_meta(self) -> dict[str, Any]:
+        meta = super().generator_meta()
+        return {**meta, "privacy": self.privacy.meta(self.d_updates)} if self.privacy is not None else meta
+
+    def g_update(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.privacy is None:
+            return super().g_update(batch, fake, labels)
+        with self.privacy.public():  # the generator's gradient through the critic needs no per-row gradients
+            return super().g_update(batch, fake, labels)
 
     def g_objective(self, batch: Batch, fake: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss, logs = super().g_objective(batch, fake, labels)
         logits, cond, columns = self._conditional
-        if cond is None or self.options.cond_weight == 0:
+        if cond is None or self.options.cond_weight == 0 or self.generator.copy_condition:  # copied: nothing to learn
             return loss, logs
         cond = cond.to(logits.device)
         penalty = logits.new_zeros(())

@@ -550,7 +550,7 @@ class Trainer:
         if samples:
             self.save_samples(exported)
             fault_point("trainer:samples")
-            write_report(self.dir, modality=self.dataset.modality)
+            write_report(self.dir, modality=self.dataset.modality, training=self.dataset.data)
 
     def _repair_outputs(self) -> None:
         """On resume: redo the outputs of the checkpoint's step that a kill may have cut short.
@@ -572,7 +572,7 @@ class Trainer:
                 save_generator(exported, self.run.generator_dir, self.generator_meta())
             if samples:
                 self.save_samples(exported)
-                write_report(self.dir, modality=self.dataset.modality)
+                write_report(self.dir, modality=self.dataset.modality, training=self.dataset.data)
         except KeyboardInterrupt:
             raise TrainingError(
                 f"interrupted while rewriting the outputs of step {self.step} ('{self.checkpoint_path}' is unchanged). "

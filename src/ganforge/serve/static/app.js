@@ -1,7 +1,7 @@
 // The ganforge web page: samples, labels, truncation, enlarge, interpolation, download.
 // Plain JavaScript over the JSON API (/api/info, /api/generate, /api/interpolate).
 // What a sample is comes from the API: each response's media_type (image/png, audio/wav, ...)
-// picks the element that presents it (<img>, enlarged on click; <audio controls>).
+// picks the element that presents it (<img>, enlarged on click; <audio controls>; one <table> of CSV rows).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -74,15 +74,75 @@ function dataUrl(base64, mediaType) {
   return `data:${mediaType};base64,${base64}`;
 }
 
-/** The element that presents a file of this MIME type: img, audio, video or blockquote (text). */
+/** MIME types, then their major parts -> the element that presents such a file (as ganforge.modality.Media.element). */
+const ELEMENTS = { "text/csv": "table", image: "img", audio: "audio", video: "video", text: "blockquote" };
+
+/** The element that presents a file of this MIME type: table (CSV rows), img, audio, video or blockquote (text). */
 function elementFor(mediaType) {
-  const major = String(mediaType || "").split("/")[0];
-  return { image: "img", audio: "audio", video: "video", text: "blockquote" }[major] || "img";
+  const type = String(mediaType || "");
+  return ELEMENTS[type] || ELEMENTS[type.split("/")[0]] || "img";
 }
 
 /** The UTF-8 text of a base64 file. */
 function textOf(base64) {
   return new TextDecoder().decode(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+}
+
+/** The rows of a CSV text, each a list of fields (RFC 4180: a quoted field may hold commas, line breaks and "" for "). */
+function csvRows(text) {
+  const rows = [];
+  let row = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') {
+      quoted = true;
+    } else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+    } else {
+      field += c;
+    }
+  }
+  if (field !== "" || row.length) rows.push([...row, field]);
+  return rows;
+}
+
+/** One table of samples that are CSV files (a header, then rows): the header once, then each sample's rows,
+ *  led by its caption. */
+function sampleTable(files, captions, extra) {
+  const parsed = files.map((b64) => csvRows(textOf(b64)));
+  const table = document.createElement("table");
+  table.className = "rows";
+  const head = table.createTHead().insertRow();
+  for (const name of ["sample", ...(parsed.length ? parsed[0][0] : [])]) {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = name;
+    head.append(th);
+  }
+  const body = table.createTBody();
+  parsed.forEach((rows, i) => {
+    for (const cells of rows.slice(1)) {
+      const row = body.insertRow();
+      Object.assign(row.dataset, extra(i));
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = captions[i];
+      row.append(th);
+      for (const cell of cells) row.insertCell().textContent = cell;
+    }
+  });
+  return table;
 }
 
 /** The file suffix of a MIME type (image/png -> .png, audio/wav -> .wav). */
@@ -95,10 +155,15 @@ function describe(seed, label) {
   return label === null || label === undefined ? `seed ${seed}` : `seed ${seed}, label ${names[label] ?? label}`;
 }
 
-/** Fill a container with one element per file: <img> (click to enlarge), or a captioned <audio>/<video> player. */
+/** Fill a container with one element per file: <img> (click to enlarge), a captioned <audio>/<video> player
+ *  or sentence, or (CSV rows) one <table> of them all. */
 function showSamples(container, files, mediaType, captions, extra = () => ({})) {
   const tag = elementFor(mediaType);
   container.dataset.media = tag;
+  if (tag === "table") {
+    container.replaceChildren(sampleTable(files, captions, extra));
+    return;
+  }
   container.replaceChildren(...files.map((b64, i) => {
     if (tag === "img") {
       const img = document.createElement("img");
@@ -230,8 +295,11 @@ async function loadInfo() {
     info.data && `data: ${info.data}`, `output ${shape}`, ...fields, `latent ${info.latent_dim}`,
     info.conditional ? `${info.num_classes} classes` : "unconditional",
   ].filter(Boolean).join(" · ");
-  if (elementFor(info.media_type) !== "img") { // players: nothing to enlarge; one file of all the clips to download
-    $("hint").textContent = "Play a sample; its seed is in its caption, for the interpolation below.";
+  const tag = elementFor(info.media_type);
+  if (tag !== "img") { // players, text and rows: nothing to enlarge; one file of all the samples to download
+    $("hint").textContent = tag === "table"
+      ? "Each row's seed is in its first column, for the interpolation below."
+      : "Play a sample; its seed is in its caption, for the interpolation below.";
     $("download").textContent = "Download all (one file)";
   }
   $("n").max = info.limits.max_n;
