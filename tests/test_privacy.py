@@ -70,6 +70,7 @@ def test_private_run_reports_its_epsilon_and_resumes_exactly(tmp_path) -> None:
     ({"model.pack": 2, "train.batch_size": 64}, "model.pack=1"),
     ({"loss.regularizers": {"gp": {"weight": 10}}}, "without loss.regularizers"),
     ({"train.batch_size": 16}, "batch_size >= 32"),
+    ({"train.compile": True}, "runs uncompiled"),
 ])
 def test_settings_that_break_the_guarantee_are_refused(tmp_path, overrides, message) -> None:
     with pytest.raises(ConfigError, match=message):

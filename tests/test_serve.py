@@ -241,7 +241,7 @@ def table(tiny_table_run):
 
 def test_a_table_run_is_served_as_csv_rows(table, tiny_table_run):
     info = table.get("/api/info").json()
-    assert info["modality"] == "table" and info["media_type"] == "text/csv" and info["batch_media_type"] == "image/png"
+    assert info["modality"] == "table" and info["media_type"] == "text/csv" and info["batch_media_type"] == "text/csv"
     assert Media(info["media_type"], ".csv").element == "table"  # what the page presents such files in
     body = table.post("/api/generate", json={"n": 3, "seed": 5, "format": "images"}).json()
     assert body["media_type"] == "text/csv" and body["seeds"] == [5, 6, 7] and body["labels"] is None
@@ -252,6 +252,9 @@ def test_a_table_run_is_served_as_csv_rows(table, tiny_table_run):
         expected = pd.read_csv(io.StringIO(kind.rows(generator.sample(1, seed=seed)).to_csv(index=False)))
         assert list(row.columns) == [c.name for c in kind.transformer.columns] and len(row) == 1
         pd.testing.assert_frame_equal(row, expected, rtol=1e-4)  # row i is Generator.sample(1, seed + i)
+    grid = table.post("/api/generate", json={"n": 3, "seed": 5, "format": "grid"})  # "download all": one CSV of every row
+    assert grid.headers["content-type"].startswith("text/csv")
+    assert len(pd.read_csv(io.BytesIO(grid.content))) == 3
 
 
 def test_the_page_shows_csv_samples_as_one_table(table):

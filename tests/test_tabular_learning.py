@@ -26,7 +26,7 @@ from tiny_configs import THREADS  # noqa: E402
 
 STEPS = 1200
 SETTINGS = {"train.steps": STEPS, "train.seed": 0, "train.threads": THREADS, "train.progress": False,
-            "train.log_every": 100, "train.sample_every": STEPS, "train.checkpoint_every": STEPS, "model.copy_condition": True}
+            "train.log_every": 100, "train.sample_every": STEPS, "train.checkpoint_every": STEPS}
 ROWS = 1000
 
 
@@ -48,9 +48,9 @@ def scores(run_dir) -> dict[str, float]:
 
 def test_ctgan_learns_wine(wine_runs) -> None:
     untrained, trained = scores(wine_runs[1]), scores(wine_runs[STEPS])
-    # measured (seed 0, one thread): TSTR 0.35 -> 0.71, column shapes 0.75 -> 0.89 (3,000 steps reach 0.97 / 0.93)
-    assert trained["tstr"] > max(0.6, untrained["tstr"] + 0.2), (untrained, trained)
-    assert trained["shapes"] > max(0.85, untrained["shapes"] + 0.08), (untrained, trained)
+    # measured (seed 0, one thread): TSTR 0.33 -> 0.95, column shapes 0.75 -> 0.91
+    assert trained["tstr"] > max(0.8, untrained["tstr"] + 0.3), (untrained, trained)
+    assert trained["shapes"] > max(0.87, untrained["shapes"] + 0.1), (untrained, trained)
 
 
 def test_condition_makes_rows_of_that_class(wine_runs, tmp_path) -> None:

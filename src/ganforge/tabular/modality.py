@@ -152,6 +152,15 @@ class TableModality(Modality):
         """One row as CSV with its header (CSV has nowhere to keep ``metadata``: the API returns it beside)."""
         return self.rows(stored[None]).to_csv(index=False).encode("utf-8")
 
+    @property
+    def batch_media(self) -> Media:
+        return CSV
+
+    def encode_batch(self, samples: torch.Tensor, metadata: dict[str, Any], *, nrow: int | None = None,
+                     scale: int = 1) -> bytes:
+        """All rows as one CSV (the serve API's ``format=grid``, its "download all"); the API returns ``metadata`` beside."""
+        return self.rows(samples).to_csv(index=False).encode("utf-8")
+
     def size(self, shape: tuple[int, ...], count: int, scale: int = 1) -> tuple[int, str]:
         return count * int(np.prod(shape)), f"{count} rows of {int(np.prod(shape))} encoded values"
 

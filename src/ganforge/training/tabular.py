@@ -90,6 +90,8 @@ class CTGANRecipe(GANRecipe):
         self.privacy: PrivateCritic | None = None
         privacy = config.train.privacy
         if privacy.epsilon is not None:
+            if config.train.compile:
+                raise ConfigError("train.privacy runs uncompiled (Opacus's per-row gradient hooks): set train.compile=false")
             if config.model.pack != 1:
                 raise ConfigError("train.privacy needs model.pack=1: a packed critic input would hold several real rows")
             if self.regularizers:
