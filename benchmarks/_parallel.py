@@ -51,6 +51,18 @@ def study_overrides(preset: str, seed: int, threads: int, root: str, steps: int 
     return overrides
 
 
+def study_run(preset: str, seed: int, threads: int, root: str, steps: int | None, reuse: bool, runs_dir: str | None,
+              tmp: Path, *, train: bool = True) -> tuple[Path, dict[str, Any], float | None]:
+    """A study's run of ``preset`` at ``seed`` trained in this process (``train_once``; with ``train=False`` only
+    located): its folder (``runs_dir`` or ``tmp``), the overrides it trains with, and its training seconds."""
+    import torch
+
+    torch.set_num_threads(threads)
+    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
+    overrides = study_overrides(preset, seed, threads, root, steps)
+    return run_dir, overrides, train_once(preset, run_dir, overrides, reuse) if train else None
+
+
 def study_key(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, *_: Any) -> str:
     """``run_key`` of a study's run tuple ``(preset, seed, threads, root, n, steps, ...)``."""
     return run_key(preset, seed, study_overrides(preset, seed, threads, root, steps))

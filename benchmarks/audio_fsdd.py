@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_run
 
 import ganforge
 from ganforge.config import DataConfig
@@ -72,10 +72,7 @@ def generate(run_dir: Path, n: int, seed: int, truncation: float | None = None) 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, score_only: bool,
             reuse: bool, runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
     """The run's row, and for conditional runs a second row scored at ``TRUNCATION``."""
-    torch.set_num_threads(threads)
-    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    overrides = study_overrides(preset, seed, threads, root, steps)
-    seconds = None if score_only else train_once(preset, run_dir, overrides, reuse)
+    run_dir, overrides, seconds = study_run(preset, seed, threads, root, steps, reuse, runs_dir, tmp, train=not score_only)
     clips, labels = generate(run_dir, n, seed=10_000 + seed)
     real = fsdd(Path(root), "train").data
     tag = {"run": run_key(preset, seed, overrides), "seed": seed, "seconds": seconds}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_run
 
 import ganforge
 from ganforge.config import DataConfig
@@ -40,10 +40,7 @@ RESAMPLE_NOISE = 0.1
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, reuse: bool,
             runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
-    torch.set_num_threads(threads)
-    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    overrides = study_overrides(preset, seed, threads, root, steps)
-    seconds = train_once(preset, run_dir, overrides, reuse)
+    run_dir, overrides, seconds = study_run(preset, seed, threads, root, steps, reuse, runs_dir, tmp)
     config = load_config(preset, {k: v for k, v in overrides.items() if k != "data.root"})
     private = config.train.privacy.epsilon is not None
     metrics = list(METRICS) + (["epsilon"] if private else [])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_run
 
 import ganforge
 from ganforge import modality
@@ -58,10 +58,7 @@ def test_nll(generator: Any, test: ganforge.data.Dataset) -> float:
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, reuse: bool,
             runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
-    torch.set_num_threads(threads)
-    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    overrides = study_overrides(preset, seed, threads, root, steps)
-    seconds = train_once(preset, run_dir, overrides, reuse)
+    run_dir, overrides, seconds = study_run(preset, seed, threads, root, steps, reuse, runs_dir, tmp)
     generator = ganforge.load(run_dir)
     train, test = split(Path(root), "train"), split(Path(root), "test")
     nll = test_nll(generator, test)

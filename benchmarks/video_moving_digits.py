@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_overrides, train_once
+from _parallel import mean_sd, measured, run_all, run_key, study_arguments, study_key, study_run
 
 import ganforge
 from ganforge.config import DataConfig
@@ -66,10 +66,8 @@ def generate(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tens
 
 def run_one(preset: str, seed: int, threads: int, root: str, n: int, steps: int | None, reuse: bool,
             runs_dir: str | None, tmp: Path) -> list[dict[str, Any]]:
-    torch.set_num_threads(threads)
-    run_dir = Path(runs_dir or tmp) / f"{preset}-seed{seed}"
-    overrides = study_overrides(preset, seed, threads, root, steps)  # root "": moving-digits is procedural
-    seconds = train_once(preset, run_dir, overrides, reuse)
+    # root "": moving-digits is procedural
+    run_dir, overrides, seconds = study_run(preset, seed, threads, root, steps, reuse, runs_dir, tmp)
     clips, labels, names = generate(run_dir, n, seed=10_000 + seed)
     return [{"preset": preset, "run": run_key(preset, seed, overrides), "seed": seed, "seconds": seconds,
              **score(clips, split("train").data, labels, names)}]

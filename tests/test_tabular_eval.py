@@ -70,3 +70,15 @@ def test_eval_cli_scores_a_table_run(tiny_table_run, capsys) -> None:
     out = capsys.readouterr().out
     for key in ("column_shapes", "column_shapes_worst", "correlation_distance", "detection_auc"):
         assert key in out
+
+
+def test_a_numeric_target_is_scored_by_r2() -> None:
+    train = create(DataConfig(name="diabetes"))
+    info = train.info
+    transformer = TableTransformer.from_dict(info["table"])
+    fake = GaussianCopula().fit(info["frame"], info["kinds"], seed=0).sample(500, seed=1)
+    source = Source(torch.from_numpy(transformer.transform(fake)).float(), "copula",
+                    {"table": info["table"], "target": info["target"]}, modality="table")
+    scores = evaluate("diabetes", source, ["tstr"])
+    assert scores["tstr_score"] == "r2" and 0.2 < scores["trtr"] < 0.7  # disease progression is hard to predict from 10 values
+    assert scores["tstr"] > 0.1  # a copula keeps enough of the relations to predict it at all
