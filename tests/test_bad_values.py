@@ -137,6 +137,7 @@ COMMANDS = {
     "sample": ["sample", "RUN", "--out", "x.png"],
     "export": ["export", "RUN", "--out", "x.onnx"],
     "interpolate": ["interpolate", "RUN", "--seeds", "1", "2", "--out", "x.gif"],
+    "project": ["project", "RUN", "x.png", "--out", "d"],
     "synthesize": ["synthesize", "RUN", "--out", "d"],  # + one of --n / --per-class / --balance
     "eval": ["eval", "RUN"],
     "upscale": ["upscale", "RUN", "x.png", "--out", "d"],

@@ -152,6 +152,24 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_project(args: argparse.Namespace) -> int:
+    from .core import resolve_device
+    from .projection import ProjectOptions, project_files
+    from .rundir import load_generator
+    from .sampling import parse_label
+
+    generator = load_generator(args.run, resolve_device(args.device))
+    meta = getattr(generator, "meta", {}) or {}
+    label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
+    options = ProjectOptions(space=args.space, steps=args.steps, lr=args.lr, perceptual=args.perceptual, seed=args.seed,
+                             label=None if label is None else int(label))
+    summary = project_files(generator, args.images, args.out, options, data=meta.get("data"), run=str(args.run))
+    lpips = f", LPIPS {summary['mean_lpips']:.3f} (random {summary['mean_lpips_random']:.3f})" if "mean_lpips" in summary else ""
+    print(f"projected {len(args.images)} image(s) in {args.space} ({args.steps} steps, perceptual: {summary['perceptual']}): "
+          f"PSNR {summary['mean_psnr']:.2f} dB (random latents {summary['mean_psnr_random']:.2f} dB){lpips}; wrote {args.out}")
+    return 0
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from . import load
     from .synthesize import plan_balance, plan_per_class, plan_total, synthesize
@@ -508,6 +526,25 @@ def build_parser() -> argparse.ArgumentParser:
     provenance_flags(p)
     p.set_defaults(func=cmd_interpolate, ranges={"seeds": SEED_RANGE, "frames": Range(1, 10_000), "truncation": finite,
                                                  "fps": Range(0, 1000, lo_open=True), "size": Range(1, MAX_SIDE)})
+
+    p = sub.add_parser(
+        "project", help="find the latents that reproduce real images (latent .npy, reconstruction, GIF, PSNR)",
+        description="Optimise a latent per image so that the generator's output matches it: pixel + perceptual loss "
+        "(LPIPS where installed, else the run's classifier), StyleGAN noise maps regularised (Karras et al. 2020).",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (centre-cropped and resized to the generator's size)")
+    p.add_argument("--out", required=True, help="output folder: IMAGE.npy, IMAGE.png, IMAGE.gif and projection.json")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    p.add_argument("--space", default="z", help="z (default), w or w+ (StyleGAN runs)")
+    p.add_argument("--lr", type=float, help="Adam's rate (default 0.05 in z, 0.1 in w / w+)")
+    p.add_argument("--perceptual", default="auto",
+                   help="auto (default: LPIPS if installed, else the run's classifier), lpips, classifier:NAME or none")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starting latents (same seed, same result)")
+    p.add_argument("--label", help=LABEL_HELP + "; default: the class that fits best")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    provenance_flags(p)
+    p.set_defaults(func=cmd_project, ranges={"steps": Range(1, 100_000), "lr": Range(0, 10, lo_open=True), "seed": SEED_RANGE})
 
     p = sub.add_parser(
         "synthesize",

@@ -167,7 +167,11 @@ def preprocess(images: torch.Tensor, config: ClassifierConfig) -> torch.Tensor:
     Resizing is bilinear with an antialiasing kernel when shrinking (a box-like prefilter,
     as PIL does), plain bilinear when enlarging. Non-square inputs are stretched.
     """
-    x = images.float().div_(255.0)
+    return normalise(images.float().div_(255.0), config)
+
+
+def normalise(x: torch.Tensor, config: ClassifierConfig) -> torch.Tensor:
+    """Float images ``[N, 1|3, H, W]`` in [0, 1] -> the network's input (as :func:`preprocess`; differentiable)."""
     have = x.shape[1]
     if have == 3 and config.channels == 1:
         x = x.mean(dim=1, keepdim=True)
