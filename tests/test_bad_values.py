@@ -138,6 +138,8 @@ COMMANDS = {
     "export": ["export", "RUN", "--out", "x.onnx"],
     "interpolate": ["interpolate", "RUN", "--seeds", "1", "2", "--out", "x.gif"],
     "project": ["project", "RUN", "x.png", "--out", "d"],
+    "edit": ["edit", "RUN", "--seed", "1", "--direction", "sefa:0", "--out", "x.png"],
+    "mix": ["mix", "RUN", "--rows", "1", "--cols", "2", "--out", "x.png"],
     "synthesize": ["synthesize", "RUN", "--out", "d"],  # + one of --n / --per-class / --balance
     "eval": ["eval", "RUN"],
     "upscale": ["upscale", "RUN", "x.png", "--out", "d"],

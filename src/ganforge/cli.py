@@ -170,6 +170,66 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strip_out(out: str) -> Path:
+    path = Path(out)
+    if path.suffix.lower() != ".png":
+        raise UserError(f"--out must be a .png file, got '{out}'")
+    return path
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .editing import edit_strip, find_directions, parse_direction
+    from .models.base import seeded_latents
+    from .sampling import parse_label, provenance
+    from .viz import image_grid, save_png
+
+    out = _strip_out(args.out)
+    method, index = parse_direction(args.direction)
+    try:
+        low, high = (float(v) for v in args.strength.split(","))
+    except ValueError:
+        raise UserError(f"--strength is LO,HI (e.g. -3,3), got '{args.strength}'") from None
+    generator = _load_generator(args.run)
+    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
+    if args.latent is not None:
+        try:
+            latent = torch.from_numpy(np.load(args.latent, allow_pickle=False)).float()
+        except (OSError, ValueError) as err:
+            raise UserError(f"'{args.latent}': not a latent .npy file ({err})") from None
+    else:
+        latent = seeded_latents(1, generator.latent_dim, args.seed)[0]
+    directions = find_directions(generator, method, index + 1)
+    strengths = torch.linspace(low, high, args.steps)
+    images = edit_strip(generator, latent, directions, index, strengths, label)
+    meta = provenance(generator, seed="" if args.seed is None else args.seed, label=label, direction=args.direction,
+                      strengths=",".join(f"{v:.3g}" for v in strengths.tolist()), latent=args.latent or "")
+    save_png(image_grid(images, nrow=len(images)), out, meta)
+    print(f"wrote {out} ({args.steps} images along {args.direction} in {directions.space}, strength {low:g} to {high:g})")
+    return 0
+
+
+def cmd_mix(args: argparse.Namespace) -> int:
+    from .editing import style_mix
+    from .sampling import parse_label, provenance
+    from .viz import image_grid, save_png
+
+    out = _strip_out(args.out)
+    first, sep, last = args.layers.partition("-")
+    if not (first.isdigit() and (not sep or last.isdigit())):
+        raise UserError(f"--layers is A-B (style layer indices, e.g. 0-3), got '{args.layers}'")
+    generator = _load_generator(args.run)
+    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
+    grid = style_mix(generator, args.rows, args.cols, (int(first), int(last or first)), label)
+    meta = provenance(generator, seed=f"rows {' '.join(map(str, args.rows))}; cols {' '.join(map(str, args.cols))}",
+                      label=label, layers=args.layers)
+    save_png(image_grid(grid, nrow=len(args.cols) + 1), out, meta)
+    print(f"wrote {out} ({len(args.rows)} x {len(args.cols)} mixes, layers {args.layers} from the column seeds)")
+    return 0
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from . import load
     from .synthesize import plan_balance, plan_per_class, plan_total, synthesize
@@ -545,6 +605,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     provenance_flags(p)
     p.set_defaults(func=cmd_project, ranges={"steps": Range(1, 100_000), "lr": Range(0, 10, lo_open=True), "seed": SEED_RANGE})
+
+    p = sub.add_parser(
+        "edit", help="move a latent along a semantic direction (SeFa or GANSpace) and render a strip",
+        description="Directions found without labels: sefa:K (closed-form: eigenvectors of the first layer's weights) "
+        "or ganspace:K (principal components of sampled latents); strengths in standard deviations along them.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+    start = p.add_mutually_exclusive_group(required=True)
+    start.add_argument("--latent", metavar="X.npy", help="a latent from ganforge project (z, w or w+)")
+    start.add_argument("--seed", type=int, help="the latent of this seed")
+    p.add_argument("--direction", required=True, metavar="METHOD:K", help="sefa:K or ganspace:K (0 = the strongest)")
+    p.add_argument("--strength", default="-3,3", metavar="LO,HI", help="range of strengths in standard deviations (default -3,3)")
+    p.add_argument("--steps", type=int, default=7, help="images in the strip (default 7)")
+    p.add_argument("--label", help=LABEL_HELP + "; default 0")
+    p.add_argument("--out", required=True, help="the strip, a PNG")
+    provenance_flags(p)
+    p.set_defaults(func=cmd_edit, ranges={"seed": SEED_RANGE, "steps": Range(2, 1000)})
+
+    p = sub.add_parser(
+        "mix", help="StyleGAN style mixing: a grid of row seeds with a range of layers from column seeds",
+        description="Cell (r, c) takes layers A..B from column seed c and the other layers from row seed r "
+        "(early layers: coarse structure; late layers: fine detail).",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a StyleGAN run directory or generator/ folder")
+    p.add_argument("--rows", type=int, nargs="+", required=True, metavar="SEED", help="seeds of the rows")
+    p.add_argument("--cols", type=int, nargs="+", required=True, metavar="SEED", help="seeds of the columns")
+    p.add_argument("--layers", default="0-3", metavar="A-B", help="style layers taken from the column seeds (default 0-3)")
+    p.add_argument("--label", help=LABEL_HELP + "; default 0")
+    p.add_argument("--out", required=True, help="the grid, a PNG")
+    provenance_flags(p)
+    p.set_defaults(func=cmd_mix, ranges={"rows": SEED_RANGE, "cols": SEED_RANGE})
 
     p = sub.add_parser(
         "synthesize",
