@@ -217,6 +217,8 @@ class TrainConfig:
     sign_cert: str | None = None
     sign_key: str | None = None
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)  # DP-SGD of the critic (recipe ctgan)
+    # Fine-tuning: start from a trained run's G and D (its checkpoint) or a generator folder's G (D fresh)
+    init_from: str | None = None
 
 
 @dataclass

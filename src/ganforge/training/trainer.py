@@ -35,7 +35,7 @@ from ..layers.sync_batchnorm import set_sync
 from ..models import Generator, save_generator, weights_hash
 from ..models.loading import check_state_shapes
 from ..report import write_report
-from ..rundir import RunDir
+from ..rundir import RunDir, load_generator
 from ..safeguards import manifest
 from ..sampling import provenance
 from ..validate import check_config, load_config
@@ -135,6 +135,40 @@ def _lookup(data: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def initialise_from(recipe: Recipe, source: str, device: torch.device) -> dict[str, Any]:
+    """Load a trained run's generator and discriminator (``RUN/checkpoints/latest.pt``) or a generator folder's
+    generator (the discriminator stays fresh) into ``recipe``'s networks (``train.init_from``); returns what the
+    new run's metadata records of its parent.
+
+    Raises:
+        ConfigError: nothing to load at ``source``, or a tensor whose name or shape differs (the first one named).
+    """
+    path = Path(source).expanduser()
+    checkpoint = path / "checkpoints" / "latest.pt"
+    if checkpoint.is_file():
+        state = load_checkpoint(checkpoint, map_location=device)
+        weights = {name: state["recipe"]["networks"].get(name) for name in ("generator", "discriminator")}
+        parent = {"run": str(path), "step": state["step"]}
+    else:
+        try:
+            generator = load_generator(path, device)
+        except UserError as err:
+            raise ConfigError(f"train.init_from: {err}") from None
+        weights = {"generator": generator.state_dict()}
+        parent = {"run": str(path), "step": generator.meta.get("step"), "weights_id": generator.meta.get("weights_id")}
+    for name, saved in weights.items():
+        network = recipe.networks.get(name)
+        if network is None or saved is None:
+            raise ConfigError(f"train.init_from: '{path}' has no {name} for this recipe's")
+        try:
+            check_state_shapes({k: v.shape for k, v in network.state_dict().items()}, {k: v.shape for k, v in saved.items()},
+                               f"the {name} of '{path}'")
+        except UserError as err:
+            raise ConfigError(f"train.init_from: {err} (model and data must match)") from None
+        network.load_state_dict(saved)
+    return parent
+
+
 class Trainer:
     """Runs a recipe for ``config.train.steps`` generator steps in ``run_dir``.
 
@@ -192,6 +226,10 @@ class Trainer:
         if self._extractor is not None:
             self._extractor.check_weights(resolve_metrics(config.eval.metrics))
         self.recipe: Recipe = RECIPES.get(config.recipe)(config, self.dataset, self.device)
+        # fine-tuning: the parent's weights before the EMA copy is made (a resumed run has its own in the checkpoint)
+        self.parent = initialise_from(self.recipe, t.init_from, self.device) if t.init_from and not resume else None
+        if resume and t.init_from:
+            self.parent = RunDir(self.dir).generator_meta().get("parent") or {"run": t.init_from}
         if self.dist.enabled:
             self.recipe.distribute(self.dist, sync_batchnorm=t.sync_batchnorm)
         self.ema = EMA(self.recipe.generator, t.ema_decay, t.ema_start)
@@ -302,6 +340,8 @@ class Trainer:
             "class_names": self.dataset.class_names if self.config.model.conditional else None,
             **self.recipe.generator_meta(),
         }
+        if self.parent:
+            meta["parent"] = self.parent  # fine-tuned: what it started from (train.init_from)
         return meta
 
     @torch.no_grad()
