@@ -211,7 +211,8 @@ class TrainConfig:
     sample_count: int = ranged(64, 1, 10_000)  # size of the fixed latent batch rendered to samples/
     checkpoint_every: int = ranged(1000, 1, MAX_STEPS)
     keep_checkpoints: bool = False  # also keep checkpoints/step-NNNNNN.pt
-    tensorboard: bool = False
+    tensorboard: bool = False  # the same as "tensorboard" in loggers
+    loggers: list[str] = field(default_factory=lambda: ["jsonl"])  # jsonl (always), tensorboard, wandb, mlflow
     progress: bool = True
     # Sign the sample grids with a C2PA manifest (PEM files; as --sign-cert/--sign-key; pip install 'ganforge[c2pa]')
     sign_cert: str | None = None

@@ -22,6 +22,7 @@ from .errors import ConfigError
 from .evaluation import METRICS
 from .extractors import EXTRACTORS
 from .registry import did_you_mean
+from .training.loggers import LOGGERS
 from .training.recipes import RECIPES
 from .training.schedule import LR_SCHEDULES
 
@@ -54,6 +55,8 @@ def check_config(config: Config) -> Config:
     LR_SCHEDULES.canonical(config.optim.lr_schedule)
     check_eval(config.eval)
     parse_device(config.train.device, "train.device")
+    for name in config.train.loggers:
+        LOGGERS.canonical(name)
     return dataclasses.replace(
         config,
         recipe_options=recipe_options,

@@ -40,6 +40,7 @@ from ..safeguards import manifest
 from ..sampling import provenance
 from ..validate import check_config, load_config
 from ..viz import save_png
+from . import loggers
 from .checkpoint import CHECKPOINT_FORMAT, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .ema import EMA, standing_stats
 from .recipes import RECIPES, Recipe
@@ -53,6 +54,7 @@ RESUMABLE_KEYS = {
     "train.checkpoint_every",
     "train.keep_checkpoints",
     "train.tensorboard",
+    "train.loggers",
     "train.progress",
     "train.device",
     "train.threads",
@@ -245,7 +247,7 @@ class Trainer:
         self._fixed = self.recipe.fixed_inputs(t.sample_count)  # the inputs of every sample grid
         self._pending: list[dict[str, torch.Tensor]] = []
         self._last_good: tuple[int, Path] | None = None
-        self._writer = None
+        self._loggers: list[loggers.Logger] = []
         self._bar: Any = None
         self._evaluator: Any = None  # ganforge.evaluation.Evaluator, built at the first evaluation
         self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
@@ -369,8 +371,8 @@ class Trainer:
             atomic_write_bytes(self.run.samples_path(self.step).with_suffix(suffix), data)
         if self.recipe.final_grid and self.step >= self.config.train.steps:
             save_png(image, self.dir / self.recipe.final_grid, metadata)
-        if self._writer is not None:  # the preview picture, whatever the modality
-            self._writer.add_image("samples", np.asarray(image), self.step, dataformats="HW" if image.mode == "L" else "HWC")
+        for logger in self._loggers:  # the preview picture, whatever the modality
+            logger.image("samples", image, self.step)
         return path
 
     def save_checkpoint(self, exported: Generator | None = None) -> Path:
@@ -417,7 +419,7 @@ class Trainer:
             results = self._evaluator(fake)
         values = {k: v for k, v in results.items() if k not in ("n_real", "n_fake", "extractor")}
         logged = {f"eval/{k}": v for k, v in values.items()}
-        self._write_record({"step": self.step, "kimg": self._kimg(), **logged}, logged)
+        self._write_record({"step": self.step, "kimg": self._kimg(), **logged})
         key, higher = self._evaluator.primary
         value = float(values[key])
         improved = self.best is None or (value > self.best["value"] if higher else value < self.best["value"])
@@ -483,30 +485,28 @@ class Trainer:
             "img_per_s": round(steps * self.images_per_step / max(elapsed, 1e-9), 2),
             "sec_per_step": round(elapsed / max(steps, 1), 6),
         }
-        self._write_record(record, {f"train/{k}": v for k, v in record.items() if k != "step"})
+        self._write_record(record)
         return record
 
     def _kimg(self) -> float:
         return round(self.step * self.images_per_step / 1000, 3)
 
-    def _write_record(self, record: dict[str, Any], scalars: dict[str, float]) -> None:
-        """Append ``record`` to metrics.jsonl and ``scalars`` (tag -> value) to TensorBoard (rank 0)."""
+    def _write_record(self, record: dict[str, Any]) -> None:
+        """Append ``record`` to metrics.jsonl and hand it to the loggers of ``train.loggers`` (rank 0)."""
         if not self.dist.is_main:
             return
         self.run.append_metrics(record)
-        if self._writer is not None:
-            for tag, value in scalars.items():
-                self._writer.add_scalar(tag, value, self.step)
+        for logger in self._loggers:
+            logger.record(record, self.step)
 
-    def _open_writer(self) -> None:
-        if not self.config.train.tensorboard or not self.dist.is_main:
+    def _open_loggers(self) -> None:
+        """Start the trackers of ``train.loggers`` (rank 0; a missing package is a one-line error before training)."""
+        if not self.dist.is_main:
             return
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            print("warning: train.tensorboard is true but tensorboard is not installed (pip install tensorboard)", file=sys.stderr)
-            return
-        self._writer = SummaryWriter(str(self.run.tensorboard_dir), purge_step=self.step + 1 if self.resume else None)
+        t = self.config.train
+        for logger in loggers.create(t.loggers, t.tensorboard):
+            logger.open(self.dir, self.config, self.step)
+            self._loggers.append(logger)
 
     # ------------------------------------------------------------------ loop
 
@@ -518,7 +518,7 @@ class Trainer:
         with sigterm_as_interrupt():
             if self.resume and self.dist.is_main:
                 self._repair_outputs()
-            self._open_writer()
+            self._open_loggers()
             return self._loop(self._open_bar())
 
     def _open_bar(self) -> Any:
@@ -576,8 +576,9 @@ class Trainer:
             if bar is not None:
                 bar.close()
             self._bar = None
-            if self._writer is not None:
-                self._writer.close()
+            for logger in self._loggers:
+                logger.close()
+            self._loggers.clear()
         return RunDir(self.dir, self.config, self.step)
 
     def _write_outputs(self, checkpoint: bool, samples: bool, evaluating: bool) -> None:
