@@ -230,6 +230,22 @@ def cmd_mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from .hub import PREFIX
+    from .sharing import push, write_hub_folder
+
+    if args.repo_id.count("/") != 1:
+        raise UserError(f"REPO_ID is OWNER/NAME, got '{args.repo_id}'")
+    if args.local:
+        folder = write_hub_folder(args.run, args.local, license=args.license, repo_id=args.repo_id)
+        print(f"wrote {folder} (config.json, model.safetensors, README.md) for {args.repo_id}; "
+              f"once uploaded, load it with {PREFIX}{args.repo_id}")
+        return 0
+    url = push(args.run, args.repo_id, private=args.private, license=args.license)
+    print(f"pushed {args.run} to {url}; load it with {PREFIX}{args.repo_id}")
+    return 0
+
+
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from . import load
     from .synthesize import plan_balance, plan_per_class, plan_total, synthesize
@@ -381,6 +397,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import importlib.util
     import socket
 
+    from .hub import resolve
+
+    args.run = str(resolve(args.run))  # an hf:// path: its cached snapshot
     if not Path(args.run).is_dir():
         raise UserError(f"no run directory at '{args.run}' (give a run directory or its generator/ folder)")
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
@@ -636,6 +655,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the grid, a PNG")
     provenance_flags(p)
     p.set_defaults(func=cmd_mix, ranges={"rows": SEED_RANGE, "cols": SEED_RANGE})
+
+    p = sub.add_parser(
+        "push", help="share a run's generator on the Hugging Face Hub (config.json, model.safetensors, a model card)",
+        description="Upload the generator with a README.md model card (data, recipe, metrics, licence, training config) "
+        "to REPO_ID; load it anywhere with hf://REPO_ID. --local DIR writes the same folder here instead.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="run directory or generator/ folder")
+    p.add_argument("repo_id", metavar="REPO_ID", help="OWNER/NAME on the Hub")
+    p.add_argument("--license", default="other", help="the model card's licence (default: other)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--local", metavar="DIR", help="write the repository's files to DIR instead of uploading them")
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser(
         "synthesize",

@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from . import hub
 from .config import Config, from_dict, read_yaml
 from .core import atomic_write_text, remove_stale_temps
 from .errors import ConfigError, UserError
@@ -198,8 +199,9 @@ class RunDir:
 
 
 def generator_folder(path: str | Path) -> Path:
-    """The generator folder of ``path``: ``path`` itself when it holds one, else ``path/generator``."""
-    path = Path(path)
+    """The generator folder of ``path``: ``path`` itself when it holds one, else ``path/generator``; an
+    ``hf://OWNER/REPO`` path is its cached snapshot on this machine (:mod:`ganforge.hub`)."""
+    path = hub.resolve(path)
     if not (path / GENERATOR_CONFIG).is_file() and (path / GENERATOR / GENERATOR_CONFIG).is_file():
         return path / GENERATOR
     return path
