@@ -145,5 +145,5 @@ def test_metrics_are_pure_and_core_is_the_lowest_layer():
     assert not (SRC / "ganforge" / "evaluation.py").exists() and (SRC / "ganforge" / "evaluation" / "__init__.py").is_file()
     assert not {m for m in graph.edges if m.startswith("ganforge.evaluation.")} - {
         f"ganforge.evaluation.{n}"
-        for n in ("sources", "features", "registry", "adapters", "api", "translation", "superres", "text", "video", "tabular")
+        for n in ("sources", "features", "registry", "adapters", "api", "translation", "superres", "text", "video", "tabular", "statistics")
     }

@@ -279,6 +279,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         n=args.n, extractor=args.extractor, extractor_weights=args.extractor_weights, device=args.device,
         batch_size=args.batch_size, progress=sys.stderr.isatty(),
     )
+    if args.save_stats is not None:
+        from .evaluation import save_statistics
+
+        if args.real is None:
+            raise UserError("--save-stats writes the statistics of --real: give --real SAMPLES")
+        saved = save_statistics(args.real, args.save_stats, resolution=args.resolution,
+                                **{**common, "batch_size": common["batch_size"] or 100})
+        print(f"wrote {saved['path']} (mean and covariance of {saved['n']} samples' {saved['extractor']} features)")
+        if args.run is None and args.fake is None:
+            return 0
     if args.run is not None:
         if args.fake is not None or args.resolution is not None:
             raise UserError(
@@ -710,6 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="images per batch (default 100, or the run's eval.batch_size)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generator's latents (default 0)")
     p.add_argument("--resolution", type=int, help="square size for data sets and folders (default: native, or the generator's)")
+    p.add_argument("--save-stats", metavar="FILE.npz",
+                   help="write the mean and covariance of --real's features (pytorch-fid's .npz; --real FILE.npz reads one back)")
     p.set_defaults(func=cmd_eval, ranges={"n": Range(1, 10**7), "batch_size": batch, "seed": SEED_RANGE,
                                           "resolution": Range(1, MAX_SIDE)})
 

@@ -38,6 +38,7 @@ from .api import (
     format_results,
     register_run_evaluator,
     run_config,
+    save_statistics,
     uses_features,
 )
 from .features import cached_features
@@ -87,6 +88,7 @@ __all__ = [
     "mean_l1",
     "metric_names",
     "register_metric",
+    "save_statistics",
     "register_run_evaluator",
     "resolve_metrics",
     "run_config",

@@ -19,7 +19,9 @@ from ..errors import UserError
 from ..extractors.classifier import stacked_mnist_labels
 from ..metrics import (
     density_coverage,
+    feature_statistics,
     fid_from_features,
+    frechet_distance,
     inception_score,
     kernel_inception_distance,
     label_accuracy,
@@ -40,7 +42,14 @@ STACKED_MNIST_MODES = 1000  # three digits, one per channel: 10^3 classes
 
 @register_metric("fid", primary="fid", higher_is_better=False)
 def _fid(inputs: EvalInputs) -> dict[str, Any]:
-    """Fréchet distance between Gaussian fits of real and fake features (Heusel et al. 2017)."""
+    """Fréchet distance between Gaussian fits of real and fake features (Heusel et al. 2017); the real side may be
+    a statistics file's mean and covariance (pytorch-fid's .npz)."""
+    stats = inputs.real.info.get("statistics") if inputs.real is not None else None
+    if stats is not None:
+        mu, sigma = feature_statistics(inputs.features("fake").features)
+        if len(mu) != len(stats["mu"]):
+            raise UserError(f"fid: the statistics are of {len(stats['mu'])}-d features, the extractor gives {len(mu)}-d")
+        return {"fid": frechet_distance(stats["mu"], stats["sigma"], mu, sigma)}
     real, fake = inputs.pair()
     n, dim = min(len(real), len(fake)), real.shape[1]
     if 2 <= n < dim:

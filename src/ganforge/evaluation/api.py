@@ -30,6 +30,7 @@ from ..config import Config, EvalConfig
 from ..core import resolve_device
 from ..errors import UserError
 from ..extractors import (
+    EXTRACTORS,
     FeatureExtractor,
     Features,
     check_modality,
@@ -43,6 +44,7 @@ from ..rundir import RunDir
 from .features import cached_features
 from .registry import METRICS, EvalInputs, check_real_given, resolve_metrics
 from .sources import DEFAULT_BATCH_SIZE, Source, SourceLike, SourceOptions, dataset_source, load_source
+from .statistics import PYTORCH_FID_EXTRACTOR, write_statistics
 
 # --------------------------------------------------------------------------- samples
 
@@ -106,6 +108,9 @@ class Evaluator:
         """Features of ``source``: through the extractor (cached) where its modality has one, else the samples."""
         if side == "real" and self._real_features is not None:
             return self._real_features
+        if "statistics" in source.info:
+            raise UserError(f"'{source.description}' holds only the mean and covariance of its features: it serves fid, "
+                            "not metrics that need the features themselves")
         if source.kind.extractor is None:
             features = Features(source.kind.features(source.data))
         else:
@@ -203,6 +208,7 @@ def evaluate(
     if names is None:  # the fake samples' modality decides
         names = resolve_metrics(fake_source.kind.default_metrics)
         check_real_given(names, real is not None)
+    extractor_given = extractor
     extractor = extractor or fake_source.kind.extractor or "inception"
     if fake_source.kind.extractor is not None and uses_features(names):
         check_modality(extractor, fake_source.modality, fake_source.kind.plural)  # inception does not read clips
@@ -211,6 +217,14 @@ def evaluate(
         # Read the reference at the generator's size, as the run's training data was.
         opts = replace(opts, resolution=int(fake_source.data.shape[-1]), channels=int(fake_source.data.shape[1]))
     real_source = None if real is None else load_source(real, opts)
+    stats = None if real_source is None else real_source.info.get("statistics")
+    if stats is not None:
+        tag = stats["extractor"]
+        chosen = extractor_given or (tag.rsplit("-", 1)[0] if tag else PYTORCH_FID_EXTRACTOR)
+        if tag and EXTRACTORS.canonical(chosen) != tag.rsplit("-", 1)[0]:
+            raise UserError(f"the statistics were computed with the {tag} extractor, not {chosen}: evaluate with --extractor "
+                            f"{tag.rsplit('-', 1)[0]}")
+        extractor = chosen
     if real_source is not None and real_source.modality == fake_source.modality:
         fake_source = fake_source.kind.conform(fake_source, real_source)  # audio: at the reference's sample rate
     evaluator = Evaluator(
@@ -218,6 +232,26 @@ def evaluate(
         batch_size=batch_size, progress=progress, kid_subset_size=kid_subset_size,
     )
     return evaluator(fake_source)
+
+
+def save_statistics(real: SourceLike, path: str | Path, *, n: int | None = None, extractor: str | None = None,
+                    extractor_weights: str | None = None, device: str | torch.device = "cpu",
+                    batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = False, resolution: int | None = None) -> dict[str, Any]:
+    """Write the mean and covariance of ``real``'s features to ``path`` (``.npz``: ``mu``, ``sigma``, ``extractor``).
+
+    Returns ``{"path", "n", "extractor"}`` (the extractor's key, which reading the file back checks).
+    """
+    opts = SourceOptions(n=n, resolution=resolution, batch_size=batch_size, device=resolve_device(device))
+    source = load_source(real, opts)
+    if "statistics" in source.info:
+        raise UserError(f"'{real}' is already a statistics file")
+    name = extractor or source.kind.extractor or "inception"
+    check_weights(name, extractor_weights)
+    evaluator = Evaluator(source, ["fid"], extractor=name, extractor_weights=extractor_weights, device=opts.device,
+                          batch_size=batch_size, progress=progress)
+    features = evaluator.features(source, "real").features
+    written = write_statistics(path, features, evaluator.extractor.key)
+    return {"path": str(written), "n": len(features), "extractor": evaluator.extractor.key}
 
 
 def uses_features(metrics: Sequence[str]) -> bool:

@@ -47,6 +47,7 @@ from ..models.base import GENERATOR_CONFIG, seeded_latents
 from ..models.base import generate as generate_batched
 from ..registry import did_you_mean
 from ..rundir import RunDir, load_generator
+from .statistics import is_statistics_file, read_statistics
 
 DEFAULT_N = 5000  # samples drawn from a generator when ``n`` is not given
 DEFAULT_BATCH_SIZE = 100
@@ -283,6 +284,13 @@ def _run_source(path: Path, opts: SourceOptions) -> Source:
     return generated_source(generator, opts, str(path))
 
 
+def _statistics_source(path: Path, opts: SourceOptions) -> Source:
+    """A reference set known only by its feature statistics: no samples, ``info["statistics"]`` (FID reads it)."""
+    stats = read_statistics(path)
+    return Source(torch.zeros(0, 3, 1, 1, dtype=torch.uint8), f"{path} (feature statistics)", {"statistics": stats},
+                  modality="image")
+
+
 def _array_source(path: Path, opts: SourceOptions) -> Source:
     return Source(take(array_samples(read_array(path), f"'{path}'"), opts.n), str(path))
 
@@ -337,6 +345,7 @@ class SourceKind:
 #: Path kinds, in the order they are tried (a run directory is also a folder).
 SOURCE_KINDS: list[SourceKind] = [
     SourceKind("run", _is_run, _run_source),
+    SourceKind("statistics", is_statistics_file, _statistics_source),  # before array: an .npz of mu and sigma
     SourceKind("array", lambda p: p.is_file() and p.suffix.lower() in ARRAY_SUFFIXES, _array_source),
     SourceKind("audio-folder", lambda p: p.is_dir() and bool(_audio_files(p)), _audio_folder_source),
     SourceKind("folder", lambda p: p.is_dir(), _folder_source),

@@ -423,14 +423,24 @@ def state_dict_id(state: dict[str, torch.Tensor], names: Iterable[str]) -> str:
 # --------------------------------------------------------------------------------------
 
 
+#: How images reach 299x299: TensorFlow 1.x's resize (the original FID, torch-fidelity) or torch's (pytorch-fid).
+RESIZES = ("tf1", "torch")
+
+
 class InceptionExtractor(FeatureExtractor):
     """FID Inception-v3: pool3 features (2048-d) and, with fc weights, unbiased logits (1008)."""
 
     name = "inception"
     feature_dim = 2048
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], *, fold: bool = True, channels_last: bool = True) -> None:
+    def __init__(self, state_dict: dict[str, torch.Tensor], *, fold: bool = True, channels_last: bool = True,
+                 resize: str = "tf1") -> None:
         super().__init__()
+        if resize not in RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {resize!r}")
+        self.resize = resize
+        if resize == "torch":
+            self.name = "inception-torch"
         with_fc = "fc.weight" in state_dict
         self.net = FIDInceptionV3(with_fc=with_fc)
         try:
@@ -450,8 +460,11 @@ class InceptionExtractor(FeatureExtractor):
         x = images.to(self.net.Conv2d_1a_3x3.conv.weight.device)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
-        x = tf1_resize(x.float())
-        x = (x - 128) / 128  # [0, 255] -> [-1, 0.992]
+        if self.resize == "tf1":
+            x = tf1_resize(x.float())
+            x = (x - 128) / 128  # [0, 255] -> [-1, 0.992]
+        else:  # pytorch-fid's: bilinear with half-pixel centres, then [0, 1] -> [-1, 1]
+            x = F.interpolate(x.float() / 255, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False) * 2 - 1
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         pool3, logits = self.net(x)
@@ -466,4 +479,15 @@ def inception(weights: str | None = None) -> InceptionExtractor:
     return InceptionExtractor(read_state_dict(weights_path(weights)))
 
 
+@EXTRACTORS.register(
+    "inception-torch", aliases=("pytorch-fid",),
+    help="the same Inception-v3 with pytorch-fid's preprocessing (torch bilinear resize, 2x-1): for pytorch-fid's .npz statistics",
+)
+def inception_torch(weights: str | None = None) -> InceptionExtractor:
+    """The FID Inception-v3 as pytorch-fid runs it: ``F.interpolate`` bilinear resizing (half-pixel centres) and
+    ``2 x / 255 - 1``, which moves features by about 1% from the TensorFlow preprocessing of ``inception``."""
+    return InceptionExtractor(read_state_dict(weights_path(weights)), resize="torch")
+
+
 WEIGHT_CHECKS["inception"] = weights_path
+WEIGHT_CHECKS["inception-torch"] = weights_path
