@@ -399,3 +399,23 @@ def test_eval_config_defaults_and_extractor_check():
     primaries = {m: Evaluator(torch.zeros(4, 2), [m]).primary for m in ("fid", "kid", "is", "pr", "dc", "modes")}
     assert primaries == {"fid": ("fid", False), "kid": ("kid_mean", False), "is": ("is_mean", True),
                          "pr": ("precision", True), "dc": ("density", True), "modes": ("modes", True)}
+
+
+def test_image_folder_features_are_cached_by_their_pixels(digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for i, image in enumerate(digits[:30]):
+        Image.fromarray(image[0].numpy()).save(folder / f"{i:02d}.png")
+    fake = digits[30:60]
+    ProjectionExtractor.images_seen = 0
+    first = evaluate(str(folder), fake, metrics=["fid"], **X)
+    assert ProjectionExtractor.images_seen == 60
+    (entry,) = (tmp_path / "cache" / "features").glob("folder-real-*.safetensors")
+    ProjectionExtractor.images_seen = 0
+    assert evaluate(str(folder), fake, metrics=["fid"], **X) == first
+    assert ProjectionExtractor.images_seen == 30  # the folder's features came from the cache
+    Image.fromarray(digits[40][0].numpy()).save(folder / "00.png")  # a changed image: its pixels differ, a new entry
+    ProjectionExtractor.images_seen = 0
+    evaluate(str(folder), fake, metrics=["fid"], **X)
+    assert ProjectionExtractor.images_seen == 60 and len(list((tmp_path / "cache" / "features").glob("folder-*"))) == 2

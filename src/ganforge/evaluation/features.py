@@ -1,4 +1,4 @@
-"""The feature cache: extractor features of built-in data sets, kept under ``$GANFORGE_CACHE/features``.
+"""The feature cache: extractor features of built-in data sets and image folders, kept under ``$GANFORGE_CACHE/features``.
 
 Each entry is one safetensors file with the tensors ``features`` (``[N, D]``) and, for
 extractors with a classifier head, ``logits`` (``[N, K]``); its metadata holds the full
@@ -7,6 +7,7 @@ key, checked on load.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -26,7 +27,8 @@ def cached_features(key: dict[str, Any], compute: Callable[[], Features]) -> Fea
     costs the speed-up.
     """
     size = f"{key['resolution']}px" if "resolution" in key else f"{key.get('length')}samples"
-    label = f"{key['data']}-{key['split']}-{size}-{key['count']}-{key['extractor']}"
+    where = f"{key['data']}-{key['split']}" if "data" in key else f"folder-{Path(key['folder']).name}"
+    label = f"{where}-{size}-{key['count']}-{key['extractor']}"
 
     def build() -> dict[str, torch.Tensor]:
         features = compute()

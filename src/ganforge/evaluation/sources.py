@@ -329,8 +329,12 @@ def _audio_folder_source(path: Path, opts: SourceOptions) -> Source:
 
 
 def _folder_source(path: Path, opts: SourceOptions) -> Source:
+    """An image folder; its features are cached by the exact pixels read (a changed or added image is a new entry)."""
     data, _, _ = load_folder(path, opts.resolution, opts.channels, labels_from_subfolders=False)
-    return Source(take(data, opts.n), str(path))
+    data = take(data, opts.n)
+    key = {"folder": str(path.resolve()), "resolution": int(data.shape[-1]), "channels": int(data.shape[1]),
+           "count": len(data), "digest": digest(data)} if data.dim() == 4 and len(data) else None
+    return Source(data, str(path), cache_key=key)
 
 
 @dataclass(frozen=True)
