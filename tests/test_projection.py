@@ -4,6 +4,7 @@ function of its seed, StyleGAN's w / w+ spaces with noise maps, and the files an
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -119,3 +120,24 @@ def test_project_errors_are_one_line(tiny_dcgan_run, tmp_path, capsys, argv, mes
     assert main(["project", str(tiny_dcgan_run.dir), *argv, "--out", str(tmp_path / "o"), "--steps", "2"]) != 0
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_an_encoder_starts_projection_closer_than_random_latents(digits_run, held_out, tmp_path):
+    from ganforge.projection import encoder_for
+
+    generator = ganforge.load(digits_run)
+    run = tmp_path / "run"
+    shutil.copytree(digits_run, run)
+    encoder = encoder_for(run, generator, "z", steps=300)
+    assert (run / "encoder-z" / "model.safetensors").is_file()
+    again = encoder_for(run, generator, "z", steps=300)  # read back, not retrained
+    assert all(torch.equal(a, b) for a, b in zip(encoder.state_dict().values(), again.state_dict().values()))
+    # the encoder recovers the latents of the generator's own samples better than chance
+    z = torch.randn(32, generator.latent_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        guess = encoder(generator(z))
+    assert torch.nn.functional.cosine_similarity(guess, z).mean() > 0.3
+    plain = project(generator, held_out, ProjectOptions(steps=0, perceptual="none", frames=0))
+    encoded = project(generator, held_out, ProjectOptions(steps=0, perceptual="none", frames=0, encoder=encoder))
+    # measured: starting loss 0.25 from the encoder against 0.34 from the best of 64 random latents
+    assert encoded.losses[-1].mean() < 0.9 * plain.losses[-1].mean()

@@ -154,15 +154,16 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     from .core import resolve_device
-    from .projection import ProjectOptions, project_files
+    from .projection import ProjectOptions, encoder_for, project_files
     from .rundir import load_generator
     from .sampling import parse_label
 
     generator = load_generator(args.run, resolve_device(args.device))
     meta = getattr(generator, "meta", {}) or {}
     label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
+    encoder = encoder_for(args.run, generator, args.space, steps=args.encoder_steps) if args.encoder else None
     options = ProjectOptions(space=args.space, steps=args.steps, lr=args.lr, perceptual=args.perceptual, seed=args.seed,
-                             label=None if label is None else int(label))
+                             label=None if label is None else int(label), encoder=encoder)
     summary = project_files(generator, args.images, args.out, options, data=meta.get("data"), run=str(args.run))
     lpips = f", LPIPS {summary['mean_lpips']:.3f} (random {summary['mean_lpips_random']:.3f})" if "mean_lpips" in summary else ""
     print(f"projected {len(args.images)} image(s) in {args.space} ({args.steps} steps, perceptual: {summary['perceptual']}): "
@@ -631,9 +632,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default: LPIPS if installed, else the run's classifier), lpips, classifier:NAME or none")
     p.add_argument("--seed", type=int, default=0, help="seed of the starting latents (same seed, same result)")
     p.add_argument("--label", help=LABEL_HELP + "; default: the class that fits best")
+    p.add_argument("--encoder", action="store_true",
+                   help="start from a small encoder's guess (trained on the generator's samples once, kept in RUN/encoder-SPACE/)")
+    p.add_argument("--encoder-steps", type=int, default=1000, help="training steps of that encoder (default 1000)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     provenance_flags(p)
-    p.set_defaults(func=cmd_project, ranges={"steps": Range(1, 100_000), "lr": Range(0, 10, lo_open=True), "seed": SEED_RANGE})
+    p.set_defaults(func=cmd_project, ranges={"steps": Range(1, 100_000), "lr": Range(0, 10, lo_open=True), "seed": SEED_RANGE,
+                                             "encoder_steps": Range(1, 10**6)})
 
     p = sub.add_parser(
         "edit", help="move a latent along a semantic direction (SeFa or GANSpace) and render a strip",

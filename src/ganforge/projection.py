@@ -73,6 +73,7 @@ class ProjectOptions:
     seed: int = 0
     frames: int = 24  # reconstructions kept for the GIF of the optimisation
     label: int | None = None  # conditional generators: None = the best-fitting class
+    encoder: nn.Module | None = None  # starts the search at encoder(image) instead of the best random latents
 
 
 @dataclass
@@ -244,7 +245,13 @@ def _search(generator: Generator, targets: torch.Tensor, labels: torch.Tensor | 
         return loss
 
     styled = o.space != "z"
-    if styled:
+    if o.encoder is not None:
+        with torch.no_grad():
+            start = o.encoder.to(device).eval()(targets)
+        if o.space == "w+":
+            start = start[:, None].expand(-1, generator.num_ws, -1)  # type: ignore[attr-defined]
+        latent = start.clone().requires_grad_(True)
+    elif styled:
         z = torch.randn(W_SAMPLES, generator.latent_dim, generator=rng).to(device)
         sample_labels = None if labels is None else labels.repeat(W_SAMPLES // n + 1)[:W_SAMPLES]
         with torch.no_grad():
@@ -305,6 +312,83 @@ def _search(generator: Generator, targets: torch.Tensor, labels: torch.Tensor | 
             m.fixed_noise = originals[k]
     return Projection(latent.detach().cpu(), o.space, final, torch.stack(losses), frames,
                       None if labels is None else labels.cpu(), found, name)
+
+
+# --------------------------------------------------------------------------- encoder (ganforge project --encoder)
+
+#: Training of the encoder: steps, batch, Adam's rate.
+ENCODER_STEPS, ENCODER_BATCH, ENCODER_LR = 1000, 64, 1e-3
+
+
+class LatentEncoder(nn.Module):
+    """Image -> latent (``z``, or ``w`` for StyleGAN): strided convolutions, then a linear layer (a rough inverse of G
+    that starts projection near its answer)."""
+
+    def __init__(self, channels: int, resolution: int, latent_dim: int, width: int = 32) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        size, c = resolution, channels
+        while size > 4:
+            layers += [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+            c, size, width = width, size // 2, min(width * 2, 256)
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Linear(c * size * size, latent_dim)
+        self.init_kwargs = {"channels": channels, "resolution": resolution, "latent_dim": latent_dim}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.float()))
+
+
+def train_encoder(generator: Generator, space: str = "z", *, steps: int = ENCODER_STEPS, seed: int = 0,
+                  progress: Callable[[int], None] | None = None) -> LatentEncoder:
+    """An encoder trained on the generator's own samples to give back their latents (MSE in ``z`` or ``w``)."""
+    channels, resolution = int(generator.output_shape[0]), int(generator.output_shape[-1])  # type: ignore[attr-defined]
+    styled_space = space != "z"
+    if styled_space and not _styled(generator):
+        raise UserError(f"--space {space} needs a StyleGAN run (a mapping network); this generator projects in z")
+    rng = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # the encoder's initial weights
+    dim = generator.styles(torch.zeros(1, generator.latent_dim, device=generator.device))[0, 0].numel() \
+        if styled_space else generator.latent_dim  # type: ignore[operator]
+    encoder = LatentEncoder(channels, resolution, dim).to(generator.device)
+    optimizer = torch.optim.Adam(encoder.parameters(), lr=ENCODER_LR)
+    with eval_mode(generator):
+        for step in range(steps):
+            z = torch.randn(ENCODER_BATCH, generator.latent_dim, generator=rng).to(generator.device)
+            labels = (torch.randint(generator.num_classes, (ENCODER_BATCH,), generator=rng).to(generator.device)
+                      if generator.num_classes else None)
+            with torch.no_grad():
+                target = generator.styles(z, labels, 1.0)[:, 0] if styled_space else z  # type: ignore[operator]
+                images = generator.synthesize(target[:, None].expand(-1, generator.num_ws, -1)) if styled_space \
+                    else generator(z, labels)  # type: ignore[attr-defined,operator]
+            loss = (encoder(images) - target).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if progress is not None:
+                progress(step + 1)
+    return encoder.eval()
+
+
+def encoder_for(run: str | Path, generator: Generator, space: str, *, steps: int = ENCODER_STEPS) -> LatentEncoder:
+    """The run's encoder for ``space`` (``RUN/encoder-SPACE/``, trained and saved on first use, for these weights)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(run) / f"encoder-{space.replace('+', 'plus')}"
+    weights_id = (getattr(generator, "meta", None) or {}).get("weights_id")
+    info_path, weights_path = folder / "config.json", folder / "model.safetensors"
+    if info_path.is_file() and weights_path.is_file():
+        info = json.loads(info_path.read_text())
+        if info.get("weights_id") == weights_id and info.get("steps") == steps:
+            encoder = LatentEncoder(**info["kwargs"])
+            encoder.load_state_dict(load_file(str(weights_path)))
+            return encoder.to(generator.device).eval()
+    encoder = train_encoder(generator, space, steps=steps)
+    if Path(run).is_dir():
+        folder.mkdir(exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}, str(weights_path))
+        atomic_write_text(info_path, json.dumps({"kwargs": encoder.init_kwargs, "weights_id": weights_id, "steps": steps}))
+    return encoder
 
 
 # --------------------------------------------------------------------------- files (ganforge project)
