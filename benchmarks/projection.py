@@ -7,7 +7,7 @@ the ``mnist`` classifier as the perceptual distance, seed 0) and scored by PSNR 
 targets, beside the PSNR of random latents (the same seeds' samples) and of the best of 64 random
 latents (projection's starting point). Projection is run twice to record that it is deterministic.
 
-    python benchmarks/projection.py [--root ../shared/data/mnist] [--steps 3000] [--n 20] [--project-steps 300]
+    python benchmarks/projection.py [--root ../shared/data/mnist] [--steps 1500] [--n 20] [--project-steps 300]
         [--run-dir ../bench/projection/run] [--json benchmarks/results/projection.json]
 """
 
@@ -34,7 +34,7 @@ TRAIN_IMAGES = 9000
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT)
-    parser.add_argument("--steps", type=int, default=3000, help="training steps of the DCGAN")
+    parser.add_argument("--steps", type=int, default=1500, help="training steps of the DCGAN")
     parser.add_argument("--n", type=int, default=20, help="held-out images projected")
     parser.add_argument("--project-steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
