@@ -20,9 +20,11 @@ A logger is a class registered in :data:`LOGGERS`; the trainer calls :meth:`Logg
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +167,12 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def create(names: list[str], tensorboard: bool = False) -> list[Logger]:
-    """The loggers of ``train.loggers`` (plus TensorBoard with ``train.tensorboard``), jsonl left out."""
-    wanted = [LOGGERS.canonical(n) for n in names] + (["tensorboard"] if tensorboard else [])
+    """The loggers of ``train.loggers`` (plus TensorBoard with ``train.tensorboard``, skipped with a warning where
+    it is not installed, as before ``train.loggers`` existed), jsonl left out."""
+    wanted = [LOGGERS.canonical(n) for n in names]
+    if tensorboard and "tensorboard" not in wanted:
+        if importlib.util.find_spec("tensorboard") is None:
+            warnings.warn("train.tensorboard is true but tensorboard is not installed (pip install tensorboard)", stacklevel=2)
+        else:
+            wanted.append("tensorboard")
     return [LOGGERS.get(name)() for name in dict.fromkeys(wanted) if name != "jsonl"]
