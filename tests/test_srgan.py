@@ -295,9 +295,11 @@ def test_tiles_leave_no_visible_seams():
 
 
 def test_upscale_2000px_within_a_memory_bound(tmp_path):
-    """``ganforge upscale`` on 2000x2000 (x2 -> 4000x4000) in a fresh process: peak RSS < 1 GiB.
+    """``ganforge upscale`` on 2000x2000 (x2 -> 4000x4000) in a fresh process: peak RSS < 1.125 GiB.
 
-    Untiled, the same network needs its 16-channel activations at 4000x4000 (1 GiB each, float32).
+    Untiled, the same network needs its 16-channel activations at 4000x4000 (1 GiB each, float32), two of
+    them at once, on top of the process's own ~0.9 GiB. Tiled, identical runs on one machine peak at
+    996-1028 MiB (the allocator's arenas vary), so the bound leaves 10% above that rather than sitting on it.
     """
     torch.manual_seed(0)
     save_generator(SRResNet(scale=2, channels=16, blocks=1, norm="none"), tmp_path / "g", {"task": "super-resolution"})
@@ -316,7 +318,7 @@ def test_upscale_2000px_within_a_memory_bound(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["rc"] == 0 and Image.open(tmp_path / "out" / "big.png").size == (4000, 4000)
-    assert result["max_rss_mib"] < 1024, result
+    assert result["max_rss_mib"] < 1152, result
 
 
 def test_presets_resolve():
