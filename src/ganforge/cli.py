@@ -93,13 +93,12 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from . import modality
-    from .sampling import parse_label, provenance
+    from .sampling import provenance
 
     generator = _load_generator(args.run)
     kind = modality.of(generator)
     kind.writer_for(args.out)  # a bad --out fails before any work
-    meta = getattr(generator, "meta", {})
-    label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
+    label = _label(generator, args.label)
     extra = {}
     if args.temperature is not None:
         if not hasattr(generator, "temperature"):
@@ -113,6 +112,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = kind.write(samples, args.out, nrow=nrow, metadata=metadata)
     print(f"wrote {args.n} samples to {out}")
     return 0
+
+
+def _label(generator: Generator, label: str | None) -> int | None:
+    """``--label`` (a class index or name) as the generator's class index; None when not given."""
+    from .sampling import parse_label
+
+    return parse_label(label, (getattr(generator, "meta", None) or {}).get("class_names"), generator.num_classes)
 
 
 def _load_generator(path: str) -> Generator:
@@ -139,11 +145,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
     from .interpolation import output_kind, render_walk, save_walk
-    from .sampling import parse_label
 
     output_kind(args.out)  # a bad --out fails before any work
     generator = _load_generator(args.run)
-    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
+    label = _label(generator, args.label)
     walk = render_walk(generator, args.seeds, args.frames, args.mode, label, args.truncation, args.walk)
     written = save_walk(walk, args.out, fps=args.fps, size=args.size)
     where = args.out if len(written) == 1 else f"{written[0].parent} ({written[0].name} ... {written[-1].name})"
@@ -156,14 +161,12 @@ def cmd_project(args: argparse.Namespace) -> int:
     from .core import resolve_device
     from .projection import ProjectOptions, encoder_for, project_files
     from .rundir import load_generator
-    from .sampling import parse_label
 
     generator = load_generator(args.run, resolve_device(args.device))
     meta = getattr(generator, "meta", {}) or {}
-    label = parse_label(args.label, meta.get("class_names"), generator.num_classes)
     encoder = encoder_for(args.run, generator, args.space, steps=args.encoder_steps) if args.encoder else None
     options = ProjectOptions(space=args.space, steps=args.steps, lr=args.lr, perceptual=args.perceptual, seed=args.seed,
-                             label=None if label is None else int(label), encoder=encoder)
+                             label=_label(generator, args.label), encoder=encoder)
     summary = project_files(generator, args.images, args.out, options, data=meta.get("data"), run=str(args.run))
     lpips = f", LPIPS {summary['mean_lpips']:.3f} (random {summary['mean_lpips_random']:.3f})" if "mean_lpips" in summary else ""
     print(f"projected {len(args.images)} image(s) in {args.space} ({args.steps} steps, perceptual: {summary['perceptual']}): "
@@ -184,7 +187,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     from .editing import edit_strip, find_directions, parse_direction
     from .models.base import seeded_latents
-    from .sampling import parse_label, provenance
+    from .sampling import provenance
     from .viz import image_grid, save_png
 
     out = _strip_out(args.out)
@@ -194,7 +197,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     except ValueError:
         raise UserError(f"--strength is LO,HI (e.g. -3,3), got '{args.strength}'") from None
     generator = _load_generator(args.run)
-    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
+    label = _label(generator, args.label)
     if args.latent is not None:
         try:
             latent = torch.from_numpy(np.load(args.latent, allow_pickle=False)).float()
@@ -214,7 +217,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 def cmd_mix(args: argparse.Namespace) -> int:
     from .editing import style_mix
-    from .sampling import parse_label, provenance
+    from .sampling import provenance
     from .viz import image_grid, save_png
 
     out = _strip_out(args.out)
@@ -222,7 +225,7 @@ def cmd_mix(args: argparse.Namespace) -> int:
     if not (first.isdigit() and (not sep or last.isdigit())):
         raise UserError(f"--layers is A-B (style layer indices, e.g. 0-3), got '{args.layers}'")
     generator = _load_generator(args.run)
-    label = parse_label(args.label, getattr(generator, "meta", {}).get("class_names"), generator.num_classes)
+    label = _label(generator, args.label)
     grid = style_mix(generator, args.rows, args.cols, (int(first), int(last or first)), label)
     meta = provenance(generator, seed=f"rows {' '.join(map(str, args.rows))}; cols {' '.join(map(str, args.cols))}",
                       label=label, layers=args.layers)

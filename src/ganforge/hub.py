@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
+from .models.base import GENERATOR_CONFIG, GENERATOR_WEIGHTS
 
 PREFIX = "hf://"
 #: The files of a shared generator (the model card is read by people, not by ganforge).
-FILES = ("config.json", "model.safetensors", "README.md")
+FILES = (GENERATOR_CONFIG, GENERATOR_WEIGHTS, "README.md")
 
 
 def is_hub_path(path: str | Path) -> bool:

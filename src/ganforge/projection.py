@@ -36,6 +36,7 @@ from torch import nn
 
 from .core import atomic_write_text, eval_mode, from_uint8, to_uint8
 from .data.images import decode_image
+from .editing import styled
 from .errors import UserError
 from .extractors.base import OWN_DATA
 from .extractors.classifier import ClassifierExtractor, load_classifier, normalise
@@ -43,6 +44,7 @@ from .interpolation import to_pil_frames, write_gif
 from .metrics import lpips as lpips_metric
 from .models import Generator
 from .models.base import seeded_latents
+from .rundir import RunDir
 from .safeguards import watermark
 from .sampling import provenance
 from .viz import save_png
@@ -179,10 +181,6 @@ def learning_rate_ramp(t: float, up: float = 0.05, down: float = 0.25) -> float:
     return (0.5 - 0.5 * math.cos(ramp * math.pi)) * min(1.0, t / up)
 
 
-def _styled(generator: Generator) -> bool:
-    return hasattr(generator, "synthesize") and hasattr(generator, "styles")
-
-
 def _noise_modules(generator: Generator) -> dict[str, nn.Module]:
     return {name: m for name, m in generator.named_modules() if hasattr(m, "fixed_noise")}
 
@@ -201,7 +199,7 @@ def project(generator: Generator, targets: torch.Tensor, options: ProjectOptions
     o = options or ProjectOptions()
     if o.space not in SPACES:
         raise UserError(f"--space is one of {', '.join(SPACES)}, got '{o.space}'")
-    if o.space != "z" and not _styled(generator):
+    if o.space != "z" and not styled(generator):
         raise UserError(f"--space {o.space} needs a StyleGAN run (a mapping network); this generator projects in z")
     shape = tuple(generator.output_shape) if hasattr(generator, "output_shape") else None
     if shape is not None and tuple(targets.shape[1:]) != shape:
@@ -344,7 +342,7 @@ def train_encoder(generator: Generator, space: str = "z", *, steps: int = ENCODE
     """An encoder trained on the generator's own samples to give back their latents (MSE in ``z`` or ``w``)."""
     channels, resolution = int(generator.output_shape[0]), int(generator.output_shape[-1])  # type: ignore[attr-defined]
     styled_space = space != "z"
-    if styled_space and not _styled(generator):
+    if styled_space and not styled(generator):
         raise UserError(f"--space {space} needs a StyleGAN run (a mapping network); this generator projects in z")
     rng = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the encoder's initial weights
@@ -374,7 +372,7 @@ def encoder_for(run: str | Path, generator: Generator, space: str, *, steps: int
     """The run's encoder for ``space`` (``RUN/encoder-SPACE/``, trained and saved on first use, for these weights)."""
     from safetensors.torch import load_file, save_file
 
-    folder = Path(run) / f"encoder-{space.replace('+', 'plus')}"
+    folder = RunDir(run).encoder_dir(space)
     weights_id = (getattr(generator, "meta", None) or {}).get("weights_id")
     info_path, weights_path = folder / "config.json", folder / "model.safetensors"
     if info_path.is_file() and weights_path.is_file():

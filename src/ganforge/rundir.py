@@ -12,7 +12,10 @@ Everything a training run produces lands in one folder::
     RUN/samples/step-NNNNNN.wav   the same samples to play, where the modality has a playable form (audio)
     RUN/metrics.jsonl             one JSON record per log line / evaluation
     RUN/report.html               curves, previews and config in one self-contained page
-    RUN/tensorboard/              when train.tensorboard is true
+    RUN/tensorboard/              when train.tensorboard is true (or tensorboard in train.loggers)
+    RUN/wandb/, RUN/mlruns/       the W&B run and the default MLflow store (train.loggers)
+    RUN/TRACKER_id.txt            the run's id in a tracker (wandb, mlflow), so a resumed run continues it
+    RUN/encoder-SPACE/            the encoder of ganforge project --encoder (z, w, wplus)
 
 Files are written atomically (``core.atomic_write_bytes`` / ``atomic_write_files``) through
 hidden temporaries beside them; a killed writer's are removed by :meth:`RunDir.remove_stale_temps`.
@@ -113,6 +116,14 @@ class RunDir:
     @property
     def tensorboard_dir(self) -> Path:
         return self.dir / "tensorboard"
+
+    def tracker_id_path(self, tracker: str) -> Path:
+        """Where the run's id in an experiment tracker (``wandb``, ``mlflow``) is kept."""
+        return self.dir / f"{tracker}_id.txt"
+
+    def encoder_dir(self, space: str) -> Path:
+        """The projection encoder of latent space ``space`` (``z``, ``w``, ``w+``)."""
+        return self.dir / f"encoder-{space.replace('+', 'plus')}"
 
     # ------------------------------------------------------------------ contents
 

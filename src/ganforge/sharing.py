@@ -18,25 +18,23 @@ from typing import Any
 
 import yaml
 
-from .core import atomic_write_files
+from .core import atomic_write_files, read_files
 from .errors import UserError
 from .hub import huggingface_hub
+from .models.base import GENERATOR_CONFIG, GENERATOR_WEIGHTS
 from .rundir import RunDir, generator_folder
 
 #: The Hub's pipeline tags for a generator's kind of output (others get none).
 PIPELINE_TAGS = {"image": "unconditional-image-generation"}
 
 
-def last_evaluation(run: Path) -> dict[str, Any]:
+def last_evaluation(run: RunDir) -> dict[str, Any]:
     """The last ``eval/...`` figures of a run's ``metrics.jsonl`` (empty when it has none)."""
-    path = run / "metrics.jsonl"
     found: dict[str, Any] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            record = json.loads(line) if line.strip() else {}
-            evaluated = {k[5:]: v for k, v in record.items() if k.startswith("eval/")}
-            if evaluated:
-                found = {"step": record.get("step"), **evaluated}
+    for record in run.metrics():
+        evaluated = {k[5:]: v for k, v in record.items() if k.startswith("eval/")}
+        if evaluated:
+            found = {"step": record.get("step"), **evaluated}
     return found
 
 
@@ -76,14 +74,16 @@ def model_card(network: str, meta: dict[str, Any], config_yaml: str | None, eval
 def write_hub_folder(run: str | Path, out: str | Path, *, license: str = "other", repo_id: str = "OWNER/REPO") -> Path:
     """``out`` laid out as a model repository: the generator's ``config.json`` and ``model.safetensors``, ``README.md``."""
     source = generator_folder(run)
-    files = {name: (source / name).read_bytes() for name in ("config.json", "model.safetensors") if (source / name).is_file()}
-    if len(files) != 2:
-        raise UserError(f"no generator to share at '{run}' (expected {source}/config.json and model.safetensors)")
-    spec = json.loads(files["config.json"])
+    try:  # both files from one version of the folder, even while training replaces it
+        files = read_files(source, (GENERATOR_CONFIG, GENERATOR_WEIGHTS))
+    except OSError:
+        raise UserError(f"no generator to share at '{run}' (expected {source}/{GENERATOR_CONFIG} and {GENERATOR_WEIGHTS})") from None
+    spec = json.loads(files[GENERATOR_CONFIG])
     meta = spec.get("meta", {})
-    run_dir = Path(run) if (Path(run) / "config.yaml").is_file() else None
-    config = RunDir(run_dir).config_path.read_text() if run_dir is not None else None
-    evaluation = last_evaluation(run_dir) if run_dir is not None else {}
+    run_dir = RunDir(run)
+    trained = run_dir.config_path.is_file()  # a run directory, not a generator folder alone
+    config = run_dir.config_path.read_text() if trained else None
+    evaluation = last_evaluation(run_dir) if trained else {}
     files["README.md"] = model_card(str(spec.get("class", "Generator")), meta, config, evaluation, license, repo_id).encode()
     return atomic_write_files(out, files)
 

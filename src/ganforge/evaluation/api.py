@@ -218,13 +218,13 @@ def evaluate(
         opts = replace(opts, resolution=int(fake_source.data.shape[-1]), channels=int(fake_source.data.shape[1]))
     real_source = None if real is None else load_source(real, opts)
     stats = None if real_source is None else real_source.info.get("statistics")
-    if stats is not None:
+    if stats is not None:  # the statistics' own extractor (its key is NAME-WEIGHTSID), pytorch-fid's when untagged
         tag = stats["extractor"]
-        chosen = extractor_given or (tag.rsplit("-", 1)[0] if tag else PYTORCH_FID_EXTRACTOR)
-        if tag and EXTRACTORS.canonical(chosen) != tag.rsplit("-", 1)[0]:
-            raise UserError(f"the statistics were computed with the {tag} extractor, not {chosen}: evaluate with --extractor "
-                            f"{tag.rsplit('-', 1)[0]}")
-        extractor = chosen
+        theirs = tag.rsplit("-", 1)[0] if tag else PYTORCH_FID_EXTRACTOR
+        extractor = extractor_given or theirs
+        if tag and EXTRACTORS.canonical(extractor) != theirs:
+            raise UserError(f"the statistics were computed with the {tag} extractor, not {extractor}: evaluate with "
+                            f"--extractor {theirs}")
     if real_source is not None and real_source.modality == fake_source.modality:
         fake_source = fake_source.kind.conform(fake_source, real_source)  # audio: at the reference's sample rate
     evaluator = Evaluator(

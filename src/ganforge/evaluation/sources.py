@@ -125,6 +125,13 @@ def digest(x: torch.Tensor) -> str:
     return hashlib.sha256(np.ascontiguousarray(x.numpy())).hexdigest()
 
 
+def image_key(images: torch.Tensor) -> dict[str, Any]:
+    """What identifies a set of images in the feature cache besides where it came from: size, channels, count,
+    and a digest of the exact pixels."""
+    return {"resolution": int(images.shape[-1]), "channels": int(images.shape[1]), "count": len(images),
+            "digest": digest(images)}
+
+
 def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | None = None) -> Source:
     """A :class:`Source` of (a fixed subset of) ``dataset``; cached features when ``cfg`` is given."""
     data = take(dataset.data, n)
@@ -140,14 +147,7 @@ def dataset_source(dataset: Dataset, cfg: DataConfig | None = None, n: int | Non
         info["data_config"] = cfg  # where its other splits live (cas tests on the test split)
     key = None
     if cfg is not None and data.dim() == 4:
-        key = {
-            "data": cfg.name,
-            "split": cfg.split,
-            "resolution": int(data.shape[-1]),
-            "channels": int(data.shape[1]),
-            "count": len(data),
-            "digest": digest(data),  # the exact pixels: a changed root or folder is a new entry
-        }
+        key = {"data": cfg.name, "split": cfg.split, **image_key(data)}  # a changed root or folder is a new entry
     elif cfg is not None and kind.extractor is not None:  # other modalities scored by an extractor (audio)
         key = {
             "data": cfg.name,
@@ -332,8 +332,7 @@ def _folder_source(path: Path, opts: SourceOptions) -> Source:
     """An image folder; its features are cached by the exact pixels read (a changed or added image is a new entry)."""
     data, _, _ = load_folder(path, opts.resolution, opts.channels, labels_from_subfolders=False)
     data = take(data, opts.n)
-    key = {"folder": str(path.resolve()), "resolution": int(data.shape[-1]), "channels": int(data.shape[1]),
-           "count": len(data), "digest": digest(data)} if data.dim() == 4 and len(data) else None
+    key = {"folder": str(path.resolve()), **image_key(data)} if data.dim() == 4 and len(data) else None
     return Source(data, str(path), cache_key=key)
 
 

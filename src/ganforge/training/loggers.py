@@ -32,8 +32,10 @@ import numpy as np
 from PIL import Image
 
 from ..config import Config
+from ..core import atomic_write_text
 from ..errors import ConfigError
 from ..registry import Registry
+from ..rundir import RunDir
 
 
 class Logger:
@@ -67,13 +69,14 @@ def _require(module: str, extra: str) -> Any:
         raise ConfigError(f"train.loggers names {extra}, which is not installed: pip install {extra}") from None
 
 
-def _run_id(run_dir: Path, name: str, new: str) -> tuple[str, bool]:
-    """The id this run has in a tracker (``RUN/NAME_id.txt``), or ``new`` recorded there; and whether it existed."""
-    path = run_dir / f"{name}_id.txt"
-    if path.is_file():
-        return path.read_text().strip(), True
-    path.write_text(new + "\n")
-    return new, False
+def saved_id(run_dir: Path, tracker: str) -> str | None:
+    """The id this run was given in ``tracker`` by an earlier start (None on the first)."""
+    path = RunDir(run_dir).tracker_id_path(tracker)
+    return path.read_text().strip() if path.is_file() else None
+
+
+def save_id(run_dir: Path, tracker: str, run_id: str) -> None:
+    atomic_write_text(RunDir(run_dir).tracker_id_path(tracker), run_id + "\n")
 
 
 @LOGGERS.register("jsonl", help="metrics.jsonl in the run directory (always written)")
@@ -87,7 +90,7 @@ class TensorBoardLogger(Logger):
         _require("tensorboard", "tensorboard")
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step + 1 if step else None)
+        self.writer = SummaryWriter(str(RunDir(run_dir).tensorboard_dir), purge_step=step + 1 if step else None)
 
     def record(self, record: dict[str, Any], step: int) -> None:
         values = scalars(record)
@@ -107,10 +110,14 @@ class TensorBoardLogger(Logger):
 class WandbLogger(Logger):
     def open(self, run_dir: Path, config: Config, step: int) -> None:
         wandb = _require("wandb", "wandb")
-        run_id, existed = _run_id(run_dir, "wandb", uuid.uuid4().hex[:12])
+        run_id = saved_id(run_dir, "wandb")
+        resuming = run_id is not None
+        if run_id is None:
+            run_id = uuid.uuid4().hex[:12]
+            save_id(run_dir, "wandb", run_id)
         self.wandb = wandb
         self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "ganforge"), name=config.name, id=run_id,
-                              dir=str(run_dir), config=config.to_dict(), resume="allow" if existed else None,
+                              dir=str(run_dir), config=config.to_dict(), resume="allow" if resuming else None,
                               settings=wandb.Settings(silent=True))
 
     def record(self, record: dict[str, Any], step: int) -> None:
@@ -135,13 +142,13 @@ class MLflowLogger(Logger):
         experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME", "ganforge")
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
-        path = run_dir / "mlflow_id.txt"
-        if path.is_file():
-            self.run_id = path.read_text().strip()
+        run_id = saved_id(run_dir, "mlflow")
+        if run_id is not None:
+            self.run_id = run_id
             self.client.update_run(self.run_id, status="RUNNING")
         else:
             self.run_id = self.client.create_run(experiment_id, run_name=config.name).info.run_id
-            path.write_text(self.run_id + "\n")
+            save_id(run_dir, "mlflow", self.run_id)
             for key, value in _flatten(config.to_dict()).items():
                 self.client.log_param(self.run_id, key, str(value)[:500])
 

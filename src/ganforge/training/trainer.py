@@ -146,7 +146,7 @@ def initialise_from(recipe: Recipe, source: str, device: torch.device) -> dict[s
         ConfigError: nothing to load at ``source``, or a tensor whose name or shape differs (the first one named).
     """
     path = Path(source).expanduser()
-    checkpoint = path / "checkpoints" / "latest.pt"
+    checkpoint = RunDir(path).latest_checkpoint
     if checkpoint.is_file():
         state = load_checkpoint(checkpoint, map_location=device)
         weights = {name: state["recipe"]["networks"].get(name) for name in ("generator", "discriminator")}
