@@ -7,12 +7,10 @@ Importing this module registers them in :data:`~ganforge.evaluation.registry.MET
 from __future__ import annotations
 
 import warnings
-from dataclasses import replace
 from typing import Any, Callable
 
 import torch
 
-from .. import data as data_module
 from ..config import DataConfig
 from ..data import Dataset
 from ..errors import UserError
@@ -31,6 +29,7 @@ from ..metrics import (
 from ..metrics import modes as mode_metrics
 from ..metrics.cas import CAS_NETWORKS, cas_scores
 from .registry import EvalInputs, register_metric
+from .sources import other_split
 
 KID_SUBSET_SIZE = 1000  # torch-fidelity's default; smaller sets use all their samples per subset
 KID_SUBSETS = 100
@@ -152,10 +151,7 @@ def _accuracy(inputs: EvalInputs) -> dict[str, Any]:
 
 def cas_test_split(cfg: DataConfig) -> Dataset:
     """The labelled ``test`` split of the data set ``cfg`` names (what CAS classifiers are tested on)."""
-    try:
-        test = data_module.create(replace(cfg, split="test", max_samples=None))
-    except UserError as err:
-        raise UserError(f"cas needs the test split of '{cfg.name}': {err}") from None
+    test = other_split(cfg, "test", "cas")
     if test.labels is None:
         raise UserError(f"cas needs class labels, and '{cfg.name}' has none")
     return test

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
@@ -123,6 +123,15 @@ def take(x: torch.Tensor, n: int | None) -> torch.Tensor:
 def digest(x: torch.Tensor) -> str:
     """SHA-256 of a CPU tensor's bytes (identifies the exact samples in cache keys)."""
     return hashlib.sha256(np.ascontiguousarray(x.numpy())).hexdigest()
+
+
+def other_split(cfg: DataConfig, split: str, metric: str) -> Dataset:
+    """Split ``split`` of the data set ``cfg`` names, whole (a reference set's ``info["data_config"]``: where its other
+    splits live); a one-line error naming ``metric`` when it cannot be read."""
+    try:
+        return data_module.create(replace(cfg, split=split, max_samples=None))
+    except UserError as err:
+        raise UserError(f"{metric} needs the {split} split of '{cfg.name}': {err}") from None
 
 
 def image_key(images: torch.Tensor) -> dict[str, Any]:

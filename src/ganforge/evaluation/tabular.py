@@ -10,17 +10,16 @@ maths is in :mod:`ganforge.metrics.tabular`. Importing this module registers ``t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import data as data_module
 from ..config import DataConfig
 from ..errors import UserError
 from ..metrics import tabular as tm
 from .registry import EvalInputs, register_metric
-from .sources import Source, require_modality
+from .sources import Source, other_split, require_modality
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,13 +36,6 @@ class Tables:
     target: str | None
 
 
-def _split(cfg: DataConfig, split: str, metric: str) -> pd.DataFrame:
-    try:
-        return data_module.create(replace(cfg, split=split, max_samples=None)).info["frame"]
-    except UserError as err:
-        raise UserError(f"{metric} needs the {split} split of '{cfg.name}': {err}") from None
-
-
 def tables(inputs: EvalInputs, metric: str, *, holdout: bool = False) -> Tables:
     """The generated and real tables of ``inputs`` (the real ones re-read from their data set's splits)."""
     fake: Source = require_modality(inputs.fake, "table", metric, "table rows")
@@ -54,8 +46,8 @@ def tables(inputs: EvalInputs, metric: str, *, holdout: bool = False) -> Tables:
     kinds = {c.name: c.kind for c in transformer.columns}
     cfg: DataConfig | None = None if inputs.real is None else inputs.real.info.get("data_config")
     if cfg is not None:
-        train = _split(cfg, "train", metric)
-        test = _split(cfg, "test", metric) if holdout else None
+        train = other_split(cfg, "train", metric).info["frame"]
+        test = other_split(cfg, "test", metric).info["frame"] if holdout else None
     elif inputs.real is not None and inputs.real.modality == "table":
         if holdout:
             raise UserError(f"{metric} needs a held-out split: evaluate a run directory or give --real NAME (a table data set)")

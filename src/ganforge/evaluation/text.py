@@ -7,19 +7,17 @@ module registers ``bleu``, ``self-bleu``, ``nll`` and ``copy``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
 
-from .. import data as data_module
 from ..config import DataConfig
 from ..core import eval_mode
 from ..errors import UserError
 from ..metrics.bleu import bleu, copy_rate, self_bleu
 from ..text import PAD, UNK
 from .registry import EvalInputs, register_metric
-from .sources import Source, require_modality
+from .sources import Source, other_split, require_modality
 
 #: BLEU-n and Self-BLEU-n are reported for these n (Texygen's).
 ORDERS = (2, 3, 4, 5)
@@ -36,10 +34,7 @@ def split_of(real: Source | None, split: str, metric: str) -> Any:
     cfg: DataConfig | None = None if real is None else real.info.get("data_config")
     if cfg is None:
         raise UserError(f"{metric} needs the run's text data set (evaluate a run directory, or give --real NAME)")
-    try:
-        return data_module.create(replace(cfg, split=split, max_samples=None))
-    except UserError as err:
-        raise UserError(f"{metric} needs the {split} split of '{cfg.name}': {err}") from None
+    return other_split(cfg, split, metric)
 
 
 def fake_sentences(inputs: EvalInputs, metric: str) -> list[list[str]]:
